@@ -1,0 +1,87 @@
+// From options and a snapshot to the rules one node should hold, per IP family.
+import type { ClusterSnapshot } from '../../cluster/snapshot.js';
+import type { ProxyOptions } from '../../config/options.js';
+import { buildProxyModel } from '../../model/build.js';
+import type { NodeContext, ProxyModel } from '../../model/types.js';
+import { familyOf, type IPFamily, parseCidr } from '../../util/ip.js';
+import type { IptablesConfig } from './config.js';
+import { clusterCidrDetector, defaultIptablesConfig, interfaceDetector, type LocalDetector } from './config.js';
+import { type RenderedIptables, renderIptables } from './render.js';
+
+export interface KernelFeatures {
+  nfacct: boolean;
+  randomFully: boolean;
+  conntrackTCPLiberal: boolean;
+}
+
+export const assumedKernelFeatures: KernelFeatures = { nfacct: false, randomFully: true, conntrackTCPLiberal: false };
+
+function ofFamily(items: readonly string[], family: IPFamily): string[] {
+  return items.filter((s) => familyOf(s.split('/')[0] as string) === family);
+}
+
+function localDetector(o: ProxyOptions, node: NodeContext, family: IPFamily): LocalDetector | undefined {
+  switch (o.detectLocalMode) {
+    case 'ClusterCIDR': {
+      const cidr = ofFamily(o.clusterCIDRs, family)[0];
+      return cidr ? clusterCidrDetector(cidr) : undefined;
+    }
+    case 'NodeCIDR': {
+      const cidr = ofFamily(node.podCIDRs, family)[0];
+      return cidr ? clusterCidrDetector(parseCidr(cidr)?.text ?? cidr) : undefined;
+    }
+    case 'BridgeInterface':
+      return interfaceDetector(o.podBridgeInterface);
+    case 'InterfaceNamePrefix':
+      return interfaceDetector(`${o.podInterfaceNamePrefix}+`);
+  }
+}
+
+/** The node addresses NodePorts answer on, or undefined for "every local address". */
+function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily): string[] | undefined {
+  if (o.nodePortAddresses.length === 0) return undefined;
+  const own = ofFamily(node.addresses, family);
+  if (o.nodePortAddresses[0] === 'primary') return own.slice(0, 1);
+  const cidrs = o.nodePortAddresses.map((c) => parseCidr(c)).filter((c) => c !== undefined && c.family === family);
+  const loopback = family === 'IPv4' ? '127.0.0.1' : '::1';
+  return [...own, loopback].filter((ip) => cidrs.some((c) => c?.contains(ip)));
+}
+
+export function iptablesConfigFor(
+  o: ProxyOptions,
+  node: NodeContext,
+  family: IPFamily,
+  kernel: KernelFeatures = assumedKernelFeatures,
+): IptablesConfig {
+  const npa = nodePortAddresses(o, node, family);
+  return {
+    ...defaultIptablesConfig,
+    ...kernel,
+    family,
+    masqueradeBit: o.masqueradeBit,
+    masqueradeAll: o.masqueradeAll,
+    localDetector: localDetector(o, node, family),
+    // Localhost NodePorts only make sense when NodePorts answer on loopback at all.
+    localhostNodePorts:
+      family === 'IPv4' && o.localhostNodePorts && (npa === undefined || npa.some((ip) => ip.startsWith('127.'))),
+    nodePortAddresses: npa,
+    nodeIP: ofFamily(node.addresses, family)[0],
+  };
+}
+
+export interface DesiredIptables extends RenderedIptables {
+  model: ProxyModel;
+  config: IptablesConfig;
+}
+
+export function desiredIptables(
+  snapshot: ClusterSnapshot,
+  o: ProxyOptions,
+  node: NodeContext,
+  family: IPFamily,
+  kernel?: KernelFeatures,
+): DesiredIptables {
+  const model = buildProxyModel(snapshot, node, family);
+  const config = iptablesConfigFor(o, node, family, kernel);
+  return { ...renderIptables(model, config), model, config };
+}

@@ -1,0 +1,89 @@
+// A readable, comparable listing of what kproxy owns in the kernel: its chains
+// and rules in iptables-save form, plus its jumps from built-in chains. Both the
+// desired state and a dump of the kernel are printed this way and then diffed.
+import type { IPFamily } from '../../util/ip.js';
+import { canonicalRule } from './canonical.js';
+import { isServiceChain, KUBE_FIREWALL, KUBE_PROXY_CANARY } from './names.js';
+import type { ParsedDump } from './parse.js';
+import type { RenderedIptables } from './render.js';
+import type { TableName } from './ruleset.js';
+
+const builtinChains = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
+const topLevelChains = new Set([
+  'KUBE-SERVICES',
+  'KUBE-EXTERNAL-SERVICES',
+  'KUBE-NODEPORTS',
+  'KUBE-POSTROUTING',
+  'KUBE-MARK-MASQ',
+  'KUBE-FORWARD',
+  'KUBE-PROXY-FIREWALL',
+  KUBE_FIREWALL,
+  KUBE_PROXY_CANARY,
+]);
+
+/** Chains kproxy creates and may delete (KUBE-FIREWALL is shared with kubelet but holds kproxy's rule too). */
+export function isOwnedChain(chain: string): boolean {
+  return topLevelChains.has(chain) || isServiceChain(chain);
+}
+
+/** table -> chain -> rules, in iptables-save form. */
+export type Listing = Map<TableName, Map<string, string[]>>;
+
+function targetOf(rule: string): string | undefined {
+  return / -j (\S+)/.exec(` ${rule}`)?.[1];
+}
+
+/** The owned part of a kernel dump: owned chains, and rules in built-in chains that jump to them. */
+export function listingFromDump(dump: ParsedDump): Listing {
+  const out: Listing = new Map();
+  for (const table of ['filter', 'nat'] as const) {
+    const t = dump.get(table);
+    const chains = new Map<string, string[]>();
+    for (const [chain, rules] of t?.chains ?? []) {
+      if (isOwnedChain(chain)) chains.set(chain, rules);
+      else if (builtinChains.has(chain)) {
+        const jumps = rules.filter((r) => isOwnedChain(targetOf(r) ?? ''));
+        if (jumps.length > 0) chains.set(chain, jumps);
+      }
+    }
+    out.set(table, chains);
+  }
+  return out;
+}
+
+export function listingFromDesired(r: RenderedIptables, family: IPFamily): Listing {
+  const out: Listing = new Map();
+  for (const table of ['filter', 'nat'] as const) {
+    const chains = new Map<string, string[]>();
+    for (const j of r.jumps.filter((j) => j.table === table)) {
+      const list = chains.get(j.chain) ?? [];
+      list.push(canonicalRule(j.rule, family));
+      chains.set(j.chain, list);
+    }
+    for (const [chain, rules] of r.ruleset[table].chains) chains.set(chain, rules.map((x) => canonicalRule(x, family)));
+    out.set(table, chains);
+  }
+  return out;
+}
+
+/** Text for diffing: tables in a fixed order, built-in chains first, then owned chains by name. */
+export function listingText(l: Listing): string {
+  const lines: string[] = [];
+  for (const table of ['filter', 'nat'] as const) {
+    const chains = l.get(table);
+    if (!chains || chains.size === 0) continue;
+    lines.push(`*${table}`);
+    const names = [...chains.keys()].sort((a, b) => {
+      const ab = builtinChains.has(a) ? 0 : 1;
+      const bb = builtinChains.has(b) ? 0 : 1;
+      return ab - bb || a.localeCompare(b);
+    });
+    for (const name of names) {
+      if (!builtinChains.has(name)) lines.push(`:${name}`);
+      // Jumps in built-in chains are compared as a set: other programs' rules sit between them.
+      const rules = builtinChains.has(name) ? [...(chains.get(name) ?? [])].sort() : (chains.get(name) ?? []);
+      for (const r of rules) lines.push(`-A ${name} ${r}`);
+    }
+  }
+  return lines.length ? `${lines.join('\n')}\n` : '';
+}

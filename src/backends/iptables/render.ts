@@ -1,0 +1,397 @@
+// proxy model -> the filter and nat rules kube-proxy's iptables mode would hold.
+// Pure. The layout, names, comments and argument order follow upstream's
+// syncProxyRules, so that dumps, goldens and users' muscle memory carry over.
+import { isLoopback, parseCidr } from '../../util/ip.js';
+import type { Endpoint, ProxyModel, ServicePort } from '../../model/types.js';
+import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
+import type { IptablesConfig } from './config.js';
+import { masqueradeMark } from './config.js';
+import {
+  endpointChain,
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_FIREWALL,
+  KUBE_FORWARD,
+  KUBE_MARK_MASQ,
+  KUBE_NODEPORTS,
+  KUBE_POSTROUTING,
+  KUBE_PROXY_FIREWALL,
+  KUBE_SERVICES,
+  serviceChains,
+} from './names.js';
+import { type JumpRule, quote, type Ruleset, TableBuilder } from './ruleset.js';
+
+/** The rendered rules, plus which per-service chains belong to which service port. */
+export interface RenderedIptables {
+  ruleset: Ruleset;
+  /** Rules in built-in chains that hook kproxy's chains in. */
+  jumps: JumpRule[];
+  /** service port id + protocol -> the nat chains it owns (for partial syncs). */
+  chainsByServicePort: Map<string, string[]>;
+}
+
+const comment = (text: string): string[] => ['-m', 'comment', '--comment', quote(text)];
+
+/** `1/n` with ten decimals, as upstream formats statistic probabilities. */
+export function probability(n: number): string {
+  return (1 / n).toFixed(10);
+}
+
+const nfacctLocalhostNodePorts = 'localhost_nps_accepted_pkts';
+const nfacctInvalidDropped = 'ct_state_invalid_dropped_pkts';
+
+export function renderIptables(model: ProxyModel, cfg: IptablesConfig): RenderedIptables {
+  const filter = new TableBuilder();
+  const nat = new TableBuilder();
+  const mark = masqueradeMark(cfg.masqueradeBit);
+  const ipv6 = model.family === 'IPv6';
+  const localhostNodePorts = cfg.localhostNodePorts && !ipv6;
+
+  for (const c of [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]) {
+    filter.declare(c);
+  }
+  for (const c of [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]) nat.declare(c);
+
+  // Masquerade what KUBE-MARK-MASQ marked, and clear the mark so a packet that
+  // traverses the stack again is not masqueraded twice.
+  nat.append(KUBE_POSTROUTING, '-m', 'mark', '!', '--mark', `${mark}/${mark}`, '-j', 'RETURN');
+  nat.append(KUBE_POSTROUTING, '-j', 'MARK', '--xor-mark', mark);
+  nat.append(
+    KUBE_POSTROUTING,
+    comment('kubernetes service traffic requiring SNAT'),
+    '-j',
+    'MASQUERADE',
+    cfg.randomFully ? ['--random-fully'] : [],
+  );
+  nat.append(KUBE_MARK_MASQ, '-j', 'MARK', '--or-mark', mark);
+
+  if (localhostNodePorts) {
+    // route_localnet (needed for localhost NodePorts) would let remote hosts reach
+    // 127.0.0.0/8 services; this rule, shared with kubelet, closes that hole.
+    filter.append(
+      KUBE_FIREWALL,
+      comment('block incoming localnet connections'),
+      '-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
+    );
+  }
+
+  let totalEndpoints = 0;
+  for (const sp of model.servicePorts) totalEndpoints += sp.endpoints.all.length;
+  const largeCluster = totalEndpoints > cfg.largeClusterEndpointsThreshold;
+  const chainsByServicePort = new Map<string, string[]>();
+
+  for (const sp of model.servicePorts) {
+    const owned = renderServicePort(sp, { cfg, filter, nat, largeCluster, localhostNodePorts });
+    chainsByServicePort.set(servicePortKey(sp), owned);
+  }
+
+  // The NodePort dispatch must come last in KUBE-SERVICES: it matches any local destination.
+  const nodePortsComment = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  if (cfg.nodePortAddresses === undefined) {
+    const dest = ['-m', 'addrtype', '--dst-type', 'LOCAL'];
+    if (ipv6) dest.push('!', '-d', '::1/128');
+    else if (!localhostNodePorts) dest.push('!', '-d', '127.0.0.0/8');
+    nat.append(KUBE_SERVICES, nodePortsComment, dest, '-j', KUBE_NODEPORTS);
+  } else {
+    for (const ip of cfg.nodePortAddresses) {
+      if (isLoopback(ip) && !localhostNodePorts) continue;
+      nat.append(KUBE_SERVICES, nodePortsComment, '-d', ip, '-j', KUBE_NODEPORTS);
+    }
+  }
+
+  // Without be_liberal, an out-of-window packet is INVALID and would escape DNAT
+  // and be reset by the host; dropping it keeps the connection alive.
+  if (!cfg.conntrackTCPLiberal) {
+    filter.append(
+      KUBE_FORWARD,
+      '-m conntrack --ctstate INVALID',
+      cfg.nfacct ? ['-m', 'nfacct', '--nfacct-name', nfacctInvalidDropped] : [],
+      '-j DROP',
+    );
+  }
+  filter.append(KUBE_FORWARD, comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${mark}/${mark}`, '-j ACCEPT');
+  filter.append(
+    KUBE_FORWARD,
+    comment('kubernetes forwarding conntrack rule'),
+    '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
+  );
+
+  return {
+    ruleset: { filter: filter.build(), nat: nat.build() },
+    jumps: jumpRules(localhostNodePorts),
+    chainsByServicePort,
+  };
+}
+
+export function servicePortKey(sp: Pick<ServicePort, 'id' | 'protocol'>): string {
+  return `${sp.id}/${sp.protocol.toLowerCase()}`;
+}
+
+interface Context {
+  cfg: IptablesConfig;
+  filter: TableBuilder;
+  nat: TableBuilder;
+  largeCluster: boolean;
+  localhostNodePorts: boolean;
+}
+
+/** Writes one service port's rules; returns the nat chains it owns. */
+function renderServicePort(sp: ServicePort, ctx: Context): string[] {
+  const { cfg, filter, nat } = ctx;
+  const proto = sp.protocol.toLowerCase();
+  const chains = serviceChains(sp.id, proto);
+  const sel = sp.endpoints;
+  const owned: string[] = [];
+  const match = (dest: string, port: number): string[] => ['-m', proto, '-p', proto, '-d', dest, '--dport', String(port)];
+  const usesClusterChain = sel.cluster.length > 0 && usesClusterEndpoints(sp);
+  const usesLocalChain = sel.local.length > 0 && usesLocalEndpoints(sp);
+
+  const hasEndpoints = sel.hasAny;
+  const internalChain = sp.internalPolicyLocal ? chains.local : chains.cluster;
+  const hasInternalEndpoints = hasEndpoints && (!sp.internalPolicyLocal || sel.local.length > 0);
+  const externalPolicyChain = sp.externalPolicyLocal ? chains.local : chains.cluster;
+  const hasExternalEndpoints = hasEndpoints && (!sp.externalPolicyLocal || sel.local.length > 0);
+  // The EXT chain also carries the short-circuit for traffic from this node and its
+  // pods, so it exists even when there is no endpoint for external traffic.
+  const usesExternalChain = hasEndpoints && externallyAccessible(sp);
+  const usesFirewallChain = hasEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+  const lbChain = usesFirewallChain ? chains.firewall : chains.external;
+
+  let internalFilter: { target: string; comment: string[] } | undefined;
+  let externalFilter: { target: string; comment: string[] } | undefined;
+  if (!hasEndpoints) {
+    // Refuse at once rather than let clients time out.
+    internalFilter = externalFilter = { target: 'REJECT', comment: comment(`${sp.id} has no endpoints`) };
+  } else {
+    const noLocal = { target: 'DROP', comment: comment(`${sp.id} has no local endpoints`) };
+    if (!hasInternalEndpoints) internalFilter = noLocal;
+    if (!hasExternalEndpoints) externalFilter = noLocal;
+  }
+
+  if (hasInternalEndpoints) {
+    nat.append(KUBE_SERVICES, comment(`${sp.id} cluster IP`), match(sp.clusterIP, sp.port), '-j', internalChain);
+  } else if (internalFilter) {
+    filter.append(KUBE_SERVICES, internalFilter.comment, match(sp.clusterIP, sp.port), '-j', internalFilter.target);
+  }
+
+  for (const ip of sp.externalIPs) {
+    if (hasEndpoints) {
+      nat.append(KUBE_SERVICES, comment(`${sp.id} external IP`), match(ip, sp.port), '-j', chains.external);
+    }
+    if (externalFilter) {
+      filter.append(KUBE_EXTERNAL_SERVICES, externalFilter.comment, match(ip, sp.port), '-j', externalFilter.target);
+    }
+  }
+
+  for (const ip of sp.loadBalancerVIPs) {
+    if (hasEndpoints) nat.append(KUBE_SERVICES, comment(`${sp.id} loadbalancer IP`), match(ip, sp.port), '-j', lbChain);
+    if (usesFirewallChain) {
+      filter.append(
+        KUBE_PROXY_FIREWALL,
+        comment(`${sp.id} traffic not accepted by ${chains.firewall}`),
+        match(ip, sp.port),
+        '-j DROP',
+      );
+    }
+  }
+  if (externalFilter) {
+    for (const ip of sp.loadBalancerVIPs) {
+      filter.append(KUBE_EXTERNAL_SERVICES, externalFilter.comment, match(ip, sp.port), '-j', externalFilter.target);
+    }
+  }
+
+  if (sp.nodePort !== 0) {
+    if (hasEndpoints) {
+      // NodePorts are not subject to loadBalancerSourceRanges (upstream behaviour users rely on).
+      if (ctx.localhostNodePorts && cfg.nfacct) {
+        nat.append(
+          KUBE_NODEPORTS,
+          comment(sp.id),
+          '-m',
+          proto,
+          '-p',
+          proto,
+          '-d 127.0.0.0/8 --dport',
+          String(sp.nodePort),
+          '-m nfacct --nfacct-name',
+          nfacctLocalhostNodePorts,
+          '-j',
+          chains.external,
+        );
+      }
+      nat.append(KUBE_NODEPORTS, comment(sp.id), '-m', proto, '-p', proto, '--dport', String(sp.nodePort), '-j', chains.external);
+    }
+    if (externalFilter) {
+      filter.append(
+        KUBE_EXTERNAL_SERVICES,
+        externalFilter.comment,
+        '-m addrtype --dst-type LOCAL -m',
+        proto,
+        '-p',
+        proto,
+        '--dport',
+        String(sp.nodePort),
+        '-j',
+        externalFilter.target,
+      );
+    }
+  }
+
+  if (sp.healthCheckNodePort !== 0) {
+    // Load balancers probe this port whether or not the node has local endpoints.
+    filter.append(
+      KUBE_NODEPORTS,
+      comment(`${sp.id} health check node port`),
+      '-m tcp -p tcp --dport',
+      String(sp.healthCheckNodePort),
+      '-j ACCEPT',
+    );
+  }
+
+  if (hasInternalEndpoints) {
+    const args = [...comment(`${sp.id} cluster IP`), ...match(sp.clusterIP, sp.port)];
+    if (cfg.masqueradeAll) nat.append(internalChain, args, '-j', KUBE_MARK_MASQ);
+    else if (cfg.localDetector) {
+      // Off-cluster clients may route the service range to any node; that traffic
+      // can leave the node again, so it is masqueraded.
+      nat.append(internalChain, args, cfg.localDetector.ifNotLocal, '-j', KUBE_MARK_MASQ);
+    }
+  }
+
+  if (usesExternalChain) {
+    owned.push(chains.external);
+    nat.declare(chains.external);
+    if (!sp.externalPolicyLocal) {
+      // The endpoint may be on another node: masquerade so replies come back here.
+      nat.append(chains.external, comment(`masquerade traffic for ${sp.id} external destinations`), '-j', KUBE_MARK_MASQ);
+    } else {
+      // Pods and the node itself reaching an external address are treated as if
+      // they went out to the load balancer and came back: Cluster policy applies.
+      if (cfg.localDetector) {
+        nat.append(
+          chains.external,
+          comment(`pod traffic for ${sp.id} external destinations`),
+          cfg.localDetector.ifLocal,
+          '-j',
+          chains.cluster,
+        );
+      }
+      nat.append(
+        chains.external,
+        comment(`masquerade LOCAL traffic for ${sp.id} external destinations`),
+        '-m addrtype --src-type LOCAL -j',
+        KUBE_MARK_MASQ,
+      );
+      nat.append(
+        chains.external,
+        comment(`route LOCAL traffic for ${sp.id} external destinations`),
+        '-m addrtype --src-type LOCAL -j',
+        chains.cluster,
+      );
+    }
+    if (hasExternalEndpoints) nat.append(chains.external, '-j', externalPolicyChain);
+  }
+
+  if (usesFirewallChain) {
+    owned.push(chains.firewall);
+    const head = comment(`${sp.id} loadbalancer IP`);
+    let allowFromNode = false;
+    for (const cidr of sp.loadBalancerSourceRanges) {
+      nat.append(chains.firewall, head, '-s', cidr, '-j', chains.external);
+      if (cfg.nodeIP && cidrContains(cidr, cfg.nodeIP)) allowFromNode = true;
+    }
+    // A VIP-style LB's address is often local to the node: requests from the node
+    // then arrive with the VIP as source and must be let through.
+    if (allowFromNode) {
+      for (const ip of sp.loadBalancerVIPs) nat.append(chains.firewall, head, '-s', ip, '-j', chains.external);
+    }
+    // What falls through is not DNATed and is dropped by KUBE-PROXY-FIREWALL.
+    nat.append(chains.firewall, comment(`other traffic to ${sp.id} will be dropped by KUBE-PROXY-FIREWALL`));
+  }
+
+  if (usesClusterChain) {
+    owned.push(chains.cluster);
+    writeBalancing(nat, sp, chains.cluster, sel.cluster, ctx.largeCluster);
+  }
+  if (usesLocalChain) {
+    owned.push(chains.local);
+    writeBalancing(nat, sp, chains.local, sel.local, ctx.largeCluster);
+  }
+
+  for (const ep of sel.reachable) {
+    const chain = endpointChain(sp.id, proto, ep.key);
+    owned.push(chain);
+    const head = ctx.largeCluster ? [] : comment(sp.id);
+    // Hairpin: a pod reaching itself through the service must be masqueraded.
+    nat.append(chain, head, '-s', ep.ip, '-j', KUBE_MARK_MASQ);
+    const affinity = sp.sessionAffinity ? ['-m', 'recent', '--name', chain, '--set'] : [];
+    nat.append(chain, head, affinity, '-m', proto, '-p', proto, '-j', 'DNAT', '--to-destination', ep.key);
+  }
+  return owned;
+}
+
+/** Rules from a policy chain to its endpoints: affinity first, then a random pick. */
+function writeBalancing(
+  nat: TableBuilder,
+  sp: ServicePort,
+  chain: string,
+  endpoints: readonly Endpoint[],
+  largeCluster: boolean,
+): void {
+  nat.declare(chain);
+  const proto = sp.protocol.toLowerCase();
+  const head = (ep: Endpoint): string[] => (largeCluster ? [] : comment(`${sp.id} -> ${ep.key}`));
+  if (sp.sessionAffinity) {
+    for (const ep of endpoints) {
+      const target = endpointChain(sp.id, proto, ep.key);
+      nat.append(
+        chain,
+        head(ep),
+        '-m recent --name',
+        target,
+        '--rcheck --seconds',
+        String(sp.sessionAffinity.timeoutSeconds),
+        '--reap -j',
+        target,
+      );
+    }
+  }
+  endpoints.forEach((ep, i) => {
+    const target = endpointChain(sp.id, proto, ep.key);
+    // Rule i matches 1/(n-i) of what reaches it, so every endpoint gets 1/n overall.
+    const stat = i < endpoints.length - 1 ? ['-m statistic --mode random --probability', probability(endpoints.length - i)] : [];
+    nat.append(chain, head(ep), stat, '-j', target);
+  });
+}
+
+function cidrContains(cidr: string, ip: string): boolean {
+  return parseCidr(cidr)?.contains(ip) ?? false;
+}
+
+/** Jumps from built-in chains into kproxy's chains, as upstream installs them. */
+export function jumpRules(withKubeletFirewall: boolean): JumpRule[] {
+  const newOnly = '-m conntrack --ctstate NEW';
+  const j = (table: 'filter' | 'nat', chain: string, extra: string, text: string, target: string): JumpRule => ({
+    table,
+    chain,
+    rule: [extra, ...comment(text), '-j', target].filter((s) => s !== '').join(' '),
+  });
+  const rules = [
+    j('filter', 'INPUT', newOnly, 'kubernetes externally-visible service portals', KUBE_EXTERNAL_SERVICES),
+    j('filter', 'FORWARD', newOnly, 'kubernetes externally-visible service portals', KUBE_EXTERNAL_SERVICES),
+    j('filter', 'INPUT', '', 'kubernetes health check service ports', KUBE_NODEPORTS),
+    j('filter', 'FORWARD', newOnly, 'kubernetes service portals', KUBE_SERVICES),
+    j('filter', 'OUTPUT', newOnly, 'kubernetes service portals', KUBE_SERVICES),
+    j('filter', 'FORWARD', '', 'kubernetes forwarding rules', KUBE_FORWARD),
+    j('filter', 'INPUT', newOnly, 'kubernetes load balancer firewall', KUBE_PROXY_FIREWALL),
+    j('filter', 'OUTPUT', newOnly, 'kubernetes load balancer firewall', KUBE_PROXY_FIREWALL),
+    j('filter', 'FORWARD', newOnly, 'kubernetes load balancer firewall', KUBE_PROXY_FIREWALL),
+    j('nat', 'OUTPUT', '', 'kubernetes service portals', KUBE_SERVICES),
+    j('nat', 'PREROUTING', '', 'kubernetes service portals', KUBE_SERVICES),
+    j('nat', 'POSTROUTING', '', 'kubernetes postrouting rules', KUBE_POSTROUTING),
+  ];
+  if (withKubeletFirewall) {
+    rules.push({ table: 'filter', chain: 'INPUT', rule: `-j ${KUBE_FIREWALL}` });
+    rules.push({ table: 'filter', chain: 'OUTPUT', rule: `-j ${KUBE_FIREWALL}` });
+  }
+  return rules;
+}

@@ -1,0 +1,78 @@
+// `kproxy diff`: what a sync would change, computed from a file of objects,
+// against an empty kernel or an iptables-save dump. Exits like diff(1).
+import { readFile } from 'node:fs/promises';
+import { desiredIptables } from '../backends/iptables/desired.js';
+import { listingFromDesired, listingFromDump, listingText } from '../backends/iptables/listing.js';
+import { parseIptablesDump } from '../backends/iptables/parse.js';
+import { quote, rulesetRestoreText } from '../backends/iptables/ruleset.js';
+import type { ClusterSnapshot } from '../cluster/snapshot.js';
+import type { ProxyOptions } from '../config/options.js';
+import { unifiedDiff } from '../diff/unified.js';
+import type { NodeContext } from '../model/types.js';
+import type { IPFamily } from '../util/ip.js';
+import { UsageError } from './errors.js';
+
+export type DiffOutput = 'diff' | 'rules' | 'json';
+
+export interface DiffRequest {
+  snapshot: ClusterSnapshot;
+  options: ProxyOptions;
+  node: NodeContext;
+  output: DiffOutput;
+  /** Path of an iptables-save dump to compare against; empty kernel when undefined. */
+  against?: string;
+  color: boolean;
+}
+
+export interface DiffResult {
+  text: string;
+  /** 0: nothing to change, 1: there are changes (diff output only). */
+  exitCode: number;
+}
+
+const familyLabel = (f: IPFamily): string => (f === 'IPv4' ? 'iptables' : 'ip6tables');
+
+/** iptables-restore input that builds the whole state in an empty namespace, jumps included. */
+export function completeRestoreText(d: ReturnType<typeof desiredIptables>): string {
+  const base = rulesetRestoreText(d.ruleset);
+  const jumps = (table: 'filter' | 'nat') =>
+    d.jumps.filter((j) => j.table === table).map((j) => `-I ${j.chain} ${j.rule}\n`).join('');
+  // Jumps go just before each table's COMMIT, after the chains they target exist.
+  return base.replace(/\*filter\n([\s\S]*?)COMMIT\n/, (_m, body) => `*filter\n${body}${jumps('filter')}COMMIT\n`)
+    .replace(/\*nat\n([\s\S]*?)COMMIT\n/, (_m, body) => `*nat\n${body}${jumps('nat')}COMMIT\n`);
+}
+
+export async function runDiff(req: DiffRequest): Promise<DiffResult> {
+  const { options } = req;
+  if (req.against && options.ipFamilies.length !== 1) {
+    throw new UsageError('--against compares with one dump: choose one family with --ip-family');
+  }
+  const desired = options.ipFamilies.map((family) => desiredIptables(req.snapshot, options, req.node, family));
+  if (req.output === 'json') {
+    const models = desired.map((d) => d.model);
+    return { text: `${JSON.stringify(models.length === 1 ? models[0] : models, null, 2)}\n`, exitCode: 0 };
+  }
+  if (req.output === 'rules') {
+    if (desired.length !== 1) throw new UsageError('--output rules prints one family: choose it with --ip-family');
+    return { text: completeRestoreText(desired[0] as (typeof desired)[number]), exitCode: 0 };
+  }
+  let text = '';
+  for (const d of desired) {
+    const family = d.model.family;
+    let currentText = '';
+    let currentName = `${familyLabel(family)}: empty kernel`;
+    if (req.against) {
+      let dumpText: string;
+      try {
+        dumpText = await readFile(req.against, 'utf8');
+      } catch (err) {
+        throw new UsageError(`--against ${quote(req.against)}: cannot read (${(err as NodeJS.ErrnoException).code})`);
+      }
+      currentText = listingText(listingFromDump(parseIptablesDump(dumpText, req.against)));
+      currentName = `${familyLabel(family)}: ${req.against}`;
+    }
+    const desiredText = listingText(listingFromDesired(d, family));
+    text += unifiedDiff(currentName, currentText, `${familyLabel(family)}: desired for node ${req.node.name}`, desiredText, req.color);
+  }
+  return { text, exitCode: text === '' ? 0 : 1 };
+}

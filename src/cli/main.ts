@@ -1,0 +1,125 @@
+// The kproxy command line. Each command is a thin shell around pure functions;
+// exit codes: 0 success (or no difference), 1 difference found, 2 usage or input error.
+import { parseArgs } from 'node:util';
+import { LoadError, loadObjectsFile } from '../cluster/load.js';
+import { formatProblem } from '../cluster/snapshot.js';
+import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
+import { createLogger, type Logger } from '../log.js';
+import { nodeContext } from '../model/node.js';
+import type { NodeContext } from '../model/types.js';
+import { type DiffOutput, runDiff } from './diff.js';
+import { UsageError } from './errors.js';
+
+export interface CliIO {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+const usage = `kproxy: a kube-proxy for people who want to see what their nodes do.
+
+Usage:
+  kproxy diff --from-file FILE [flags]    show the rule changes a sync would make
+  kproxy help                             show this text
+
+Flags (kube-proxy's names and defaults):
+  --from-file FILE              Services, EndpointSlices and Nodes (YAML or JSON, kubectl -o yaml output)
+  --proxy-mode MODE             iptables (default), ipvs or nftables
+  --hostname-override NAME      the node to compute rules for (default: this host's name)
+  --cluster-cidr CIDR[,CIDR]    pod CIDRs; traffic from elsewhere to a ClusterIP is masqueraded
+  --masquerade-all              SNAT all traffic sent to ClusterIPs
+  --nodeport-addresses CIDRS    addresses NodePorts answer on ("primary", or CIDRs; default all)
+  --iptables-masquerade-bit N   mark bit for masquerade (default 14)
+  --iptables-localhost-nodeports true|false   NodePorts on 127.0.0.1 (default true)
+  --detect-local-mode MODE      ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix
+  --node-ip IP[,IP]             the node's addresses when the file has no Node object for it
+  --ip-family F[,F]             IPv4 (default), IPv6, or IPv4,IPv6
+  --v N                         log verbosity
+
+diff flags:
+  --against DUMP                compare with an iptables-save dump instead of an empty kernel
+  --output diff|rules|json      unified diff (default), complete iptables-restore input, or the proxy model
+`;
+
+const notYet: Record<string, string> = {
+  ipvs: 'the IPVS backend is not implemented yet',
+  nftables: 'the nftables backend is not implemented yet',
+};
+
+async function loadInput(path: string | undefined, options: ProxyOptions, log: Logger) {
+  if (!path) throw new UsageError('--from-file is required');
+  const { snapshot, problems, ignoredKinds } = await loadObjectsFile(path);
+  for (const p of problems) log.warn(formatProblem(p));
+  for (const [kind, n] of ignoredKinds) log.debug(`ignored ${n} object(s) of kind ${kind}`);
+  const nodeObject = snapshot.nodes.find((n) => n.metadata?.name === options.hostnameOverride);
+  if (!nodeObject) {
+    log.warn(
+      `no Node object named "${options.hostnameOverride}" in ${path}: no endpoint counts as local, ` +
+        'topology labels are unknown and node addresses come from --node-ip',
+    );
+  }
+  const node: NodeContext = nodeContext(options.hostnameOverride, nodeObject, { addresses: options.nodeIPs });
+  return { snapshot, node };
+}
+
+async function diffCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      ...proxyFlagSpecs,
+      'from-file': { type: 'string' },
+      against: { type: 'string' },
+      output: { type: 'string', default: 'diff' },
+      v: { type: 'string', default: '0' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const log = createLogger({ verbosity: Number(values.v), stream: io.stderr });
+  const options = optionsFromFlags(values);
+  if (notYet[options.proxyMode]) throw new UsageError(`--proxy-mode ${options.proxyMode}: ${notYet[options.proxyMode]}`);
+  const output = values.output as string;
+  if (!['diff', 'rules', 'json'].includes(output)) {
+    throw new UsageError(`--output: "${output}" is not one of diff, rules, json`);
+  }
+  const { snapshot, node } = await loadInput(values['from-file'], options, log);
+  const result = await runDiff({
+    snapshot,
+    options,
+    node,
+    output: output as DiffOutput,
+    color: io.stdout.isTTY === true && !process.env.NO_COLOR,
+    ...(values.against ? { against: values.against } : {}),
+  });
+  io.stdout.write(result.text);
+  return result.exitCode;
+}
+
+export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'diff':
+        return await diffCommand(rest, io);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        io.stdout.write(usage);
+        return command === undefined ? 2 : 0;
+      default:
+        throw new UsageError(`unknown command "${command}" (try "kproxy help")`);
+    }
+  } catch (err) {
+    if (err instanceof UsageError || err instanceof OptionError || err instanceof LoadError) {
+      io.stderr.write(`kproxy: ${err.message}\n`);
+      return 2;
+    }
+    // parseArgs reports unknown or malformed flags with these codes.
+    const code = (err as { code?: string }).code;
+    if (code?.startsWith('ERR_PARSE_ARGS')) {
+      io.stderr.write(`kproxy: ${(err as Error).message}\n`);
+      return 2;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,35 @@
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import { renderIptables } from '../../src/backends/iptables/render.js';
+import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
+import { rulesetRestoreText } from '../../src/backends/iptables/ruleset.js';
+import { defaultIptablesConfig, clusterCidrDetector } from '../../src/backends/iptables/config.js';
+import { loadObjects } from '../../src/cluster/load.js';
+import { buildProxyModel } from '../../src/model/build.js';
+import { nodeContext } from '../../src/model/node.js';
+
+const fixture = (name: string) => readFileSync(new URL(`../fixtures/upstream/${name}`, import.meta.url), 'utf8');
+
+/** Chains sorted by name, rules kept in order: the comparison upstream's assertIPTablesRulesEqual makes. */
+function normalized(text: string): Record<string, Record<string, string[]>> {
+  const out: Record<string, Record<string, string[]>> = {};
+  for (const [table, t] of parseIptablesDump(text)) {
+    out[table] = Object.fromEntries([...t.chains.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+  return out;
+}
+
+test('renders exactly the rules of upstream TestOverallIPTablesRules', (t) => {
+  const { snapshot, problems } = loadObjects(fixture('overall.yaml'));
+  t.deepEqual(problems, []);
+  const node = nodeContext('test-node', snapshot.nodes[0]);
+  const model = buildProxyModel(snapshot, node, 'IPv4');
+  const { ruleset } = renderIptables(model, {
+    ...defaultIptablesConfig,
+    localDetector: clusterCidrDetector('10.0.0.0/8'),
+    nodeIP: '192.168.0.2',
+    nfacct: true,
+    randomFully: false,
+  });
+  t.deepEqual(normalized(rulesetRestoreText(ruleset)), normalized(fixture('overall.expected.iptables')));
+});
