@@ -36,9 +36,13 @@ const familyLabel = (f: IPFamily): string => (f === 'IPv4' ? 'iptables' : 'ip6ta
 export function completeRestoreText(d: ReturnType<typeof desiredIptables>): string {
   const base = rulesetRestoreText(d.ruleset);
   const jumps = (table: 'filter' | 'nat') =>
-    d.jumps.filter((j) => j.table === table).map((j) => `-I ${j.chain} ${j.rule}\n`).join('');
+    d.jumps
+      .filter((j) => j.table === table)
+      .map((j) => `-I ${j.chain} ${j.rule}\n`)
+      .join('');
   // Jumps go just before each table's COMMIT, after the chains they target exist.
-  return base.replace(/\*filter\n([\s\S]*?)COMMIT\n/, (_m, body) => `*filter\n${body}${jumps('filter')}COMMIT\n`)
+  return base
+    .replace(/\*filter\n([\s\S]*?)COMMIT\n/, (_m, body) => `*filter\n${body}${jumps('filter')}COMMIT\n`)
     .replace(/\*nat\n([\s\S]*?)COMMIT\n/, (_m, body) => `*nat\n${body}${jumps('nat')}COMMIT\n`);
 }
 
@@ -47,13 +51,16 @@ export async function runDiff(req: DiffRequest): Promise<DiffResult> {
   if (req.against && options.ipFamilies.length !== 1) {
     throw new UsageError('--against compares with one dump: choose one family with --ip-family');
   }
-  const desired = options.ipFamilies.map((family) => desiredIptables(req.snapshot, options, req.node, family));
+  const desired = options.ipFamilies.map((family) =>
+    desiredIptables(req.snapshot, options, req.node, family),
+  );
   if (req.output === 'json') {
     const models = desired.map((d) => d.model);
     return { text: `${JSON.stringify(models.length === 1 ? models[0] : models, null, 2)}\n`, exitCode: 0 };
   }
   if (req.output === 'rules') {
-    if (desired.length !== 1) throw new UsageError('--output rules prints one family: choose it with --ip-family');
+    if (desired.length !== 1)
+      throw new UsageError('--output rules prints one family: choose it with --ip-family');
     return { text: completeRestoreText(desired[0] as (typeof desired)[number]), exitCode: 0 };
   }
   let text = '';
@@ -66,13 +73,21 @@ export async function runDiff(req: DiffRequest): Promise<DiffResult> {
       try {
         dumpText = await readFile(req.against, 'utf8');
       } catch (err) {
-        throw new UsageError(`--against ${quote(req.against)}: cannot read (${(err as NodeJS.ErrnoException).code})`);
+        throw new UsageError(
+          `--against ${quote(req.against)}: cannot read (${(err as NodeJS.ErrnoException).code})`,
+        );
       }
       currentText = listingText(listingFromDump(parseIptablesDump(dumpText, req.against)));
       currentName = `${familyLabel(family)}: ${req.against}`;
     }
     const desiredText = listingText(listingFromDesired(d, family));
-    text += unifiedDiff(currentName, currentText, `${familyLabel(family)}: desired for node ${req.node.name}`, desiredText, req.color);
+    text += unifiedDiff(
+      currentName,
+      currentText,
+      `${familyLabel(family)}: desired for node ${req.node.name}`,
+      desiredText,
+      req.color,
+    );
   }
   return { text, exitCode: text === '' ? 0 : 1 };
 }

@@ -74,9 +74,11 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
     strict: true,
     allowPositionals: false,
   });
-  const log = createLogger({ verbosity: Number(values.v), stream: io.stderr });
+  // One-shot commands talk to a person (or a script reading lines): plain text, not JSON.
+  const log = createLogger({ verbosity: Number(values.v), stream: io.stderr, json: false });
   const options = optionsFromFlags(values);
-  if (notYet[options.proxyMode]) throw new UsageError(`--proxy-mode ${options.proxyMode}: ${notYet[options.proxyMode]}`);
+  if (notYet[options.proxyMode])
+    throw new UsageError(`--proxy-mode ${options.proxyMode}: ${notYet[options.proxyMode]}`);
   const output = values.output as string;
   if (!['diff', 'rules', 'json'].includes(output)) {
     throw new UsageError(`--output: "${output}" is not one of diff, rules, json`);
@@ -94,7 +96,10 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
   return result.exitCode;
 }
 
-export async function main(argv: string[], io: CliIO = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIO = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const [command, ...rest] = argv;
   try {
     switch (command) {

@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
-import { type ClusterSnapshot, type Problem } from './snapshot.js';
+import type { ClusterSnapshot, Problem } from './snapshot.js';
 import { validateEndpointSlice, validateNode, validateService } from './validate.js';
 
 /** The input is not a file of Kubernetes objects at all (as opposed to holding a bad object). */
@@ -96,7 +96,10 @@ export function loadObjects(text: string, source = 'input'): LoadResult {
 function summarize(all: Problem[]): Problem {
   const [first, ...rest] = all as [Problem, ...Problem[]];
   if (rest.length === 0) return first;
-  return { ...first, reason: `${first.reason} (also ${rest.map((p) => `${p.field}: ${p.reason}`).join('; ')})` };
+  return {
+    ...first,
+    reason: `${first.reason} (also ${rest.map((p) => `${p.field}: ${p.reason}`).join('; ')})`,
+  };
 }
 
 export async function loadObjectsFile(path: string): Promise<LoadResult> {

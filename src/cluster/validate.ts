@@ -45,7 +45,11 @@ function checkIP(fail: Check, field: string, value: unknown): void {
   }
 }
 
-function checkMeta(fail: Check, meta: { name?: string; namespace?: string } | undefined, nameRule: (s: string) => string | undefined): void {
+function checkMeta(
+  fail: Check,
+  meta: { name?: string; namespace?: string } | undefined,
+  nameRule: (s: string) => string | undefined,
+): void {
   if (!meta || typeof meta.name !== 'string' || meta.name === '') {
     fail('metadata.name', 'is required');
     return;
@@ -69,7 +73,8 @@ export function validateService(svc: V1Service): Problem[] {
   if (spec.type === 'ExternalName') return problems; // nothing else is read
   const clusterIPs = spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : []);
   clusterIPs.forEach((ip, i) => {
-    if (ip !== 'None' && ip !== '') checkIP(fail, spec.clusterIPs ? `spec.clusterIPs[${i}]` : 'spec.clusterIP', ip);
+    if (ip !== 'None' && ip !== '')
+      checkIP(fail, spec.clusterIPs ? `spec.clusterIPs[${i}]` : 'spec.clusterIP', ip);
   });
   if (spec.clusterIPs && new Set(spec.clusterIPs.map((ip) => familyOf(ip))).size !== spec.clusterIPs.length) {
     fail('spec.clusterIPs', 'may hold at most one address per IP family');
@@ -81,9 +86,12 @@ export function validateService(svc: V1Service): Problem[] {
     checkPort(fail, `${at}.port`, port.port, false);
     checkPort(fail, `${at}.nodePort`, port.nodePort, true);
     checkProtocol(fail, `${at}.protocol`, port.protocol);
-    if ((spec.ports?.length ?? 0) > 1 && !port.name) fail(`${at}.name`, 'is required when a Service has several ports');
+    if ((spec.ports?.length ?? 0) > 1 && !port.name)
+      fail(`${at}.name`, 'is required when a Service has several ports');
   });
-  (spec.externalIPs ?? []).forEach((ip, i) => checkIP(fail, `spec.externalIPs[${i}]`, ip));
+  (spec.externalIPs ?? []).forEach((ip, i) => {
+    checkIP(fail, `spec.externalIPs[${i}]`, ip);
+  });
   for (const [field, value] of [
     ['spec.externalTrafficPolicy', spec.externalTrafficPolicy],
     ['spec.internalTrafficPolicy', spec.internalTrafficPolicy],
@@ -93,7 +101,10 @@ export function validateService(svc: V1Service): Problem[] {
     }
   }
   if (spec.sessionAffinity !== undefined && !['None', 'ClientIP'].includes(spec.sessionAffinity)) {
-    fail('spec.sessionAffinity', `unknown session affinity ${JSON.stringify(spec.sessionAffinity)} (want None or ClientIP)`);
+    fail(
+      'spec.sessionAffinity',
+      `unknown session affinity ${JSON.stringify(spec.sessionAffinity)} (want None or ClientIP)`,
+    );
   }
   const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
   if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 1 || timeout > 86400)) {
@@ -111,9 +122,13 @@ export function validateEndpointSlice(slice: V1EndpointSlice): Problem[] {
   const { problems, fail } = collector(objectName('EndpointSlice', slice.metadata));
   checkMeta(fail, slice.metadata, dns1123SubdomainError);
   const owner = slice.metadata?.labels?.[serviceNameLabel];
-  if (!owner) fail(`metadata.labels["${serviceNameLabel}"]`, 'is missing, so the slice belongs to no Service');
+  if (!owner)
+    fail(`metadata.labels["${serviceNameLabel}"]`, 'is missing, so the slice belongs to no Service');
   if (!addressTypes.includes(slice.addressType)) {
-    fail('addressType', `unknown address type ${JSON.stringify(slice.addressType)} (want IPv4, IPv6 or FQDN)`);
+    fail(
+      'addressType',
+      `unknown address type ${JSON.stringify(slice.addressType)} (want IPv4, IPv6 or FQDN)`,
+    );
     return problems;
   }
   if (slice.addressType === 'FQDN') return problems; // kube-proxy ignores FQDN slices
@@ -130,7 +145,8 @@ export function validateEndpointSlice(slice: V1EndpointSlice): Problem[] {
       const field = `endpoints[${i}].addresses[${j}]`;
       const ip = typeof addr === 'string' ? canonicalIP(addr) : undefined;
       if (!ip) fail(field, `${JSON.stringify(addr)} is not a valid IP address`);
-      else if (familyOf(ip) !== slice.addressType) fail(field, `${addr} is not an ${slice.addressType} address`);
+      else if (familyOf(ip) !== slice.addressType)
+        fail(field, `${addr} is not an ${slice.addressType} address`);
     });
   });
   (slice.ports ?? []).forEach((port, i) => {

@@ -6,7 +6,12 @@ import { canonicalIP, parseCidr } from '../util/ip.js';
 
 export const proxyModes = ['iptables', 'ipvs', 'nftables'] as const;
 export type ProxyMode = (typeof proxyModes)[number];
-export const detectLocalModes = ['ClusterCIDR', 'NodeCIDR', 'BridgeInterface', 'InterfaceNamePrefix'] as const;
+export const detectLocalModes = [
+  'ClusterCIDR',
+  'NodeCIDR',
+  'BridgeInterface',
+  'InterfaceNamePrefix',
+] as const;
 export type DetectLocalMode = (typeof detectLocalModes)[number];
 
 export interface ProxyOptions {
@@ -57,7 +62,10 @@ function oneOf<T extends string>(flag: string, value: string, allowed: readonly 
 }
 
 function list(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  return (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
 }
 
 function cidrs(flag: string, value: string | undefined): string[] {
@@ -82,9 +90,12 @@ export type RawFlags = Record<string, string | boolean | undefined>;
 /** Turns flag values into options; throws OptionError naming the flag and why. */
 export function optionsFromFlags(flags: RawFlags, base: ProxyOptions = defaultOptions()): ProxyOptions {
   const o: ProxyOptions = { ...base };
-  const str = (k: string): string | undefined => (typeof flags[k] === 'string' ? (flags[k] as string) : undefined);
-  if (str('proxy-mode') !== undefined) o.proxyMode = oneOf('proxy-mode', str('proxy-mode') as string, proxyModes);
-  if (str('hostname-override')) o.hostnameOverride = (str('hostname-override') as string).trim().toLowerCase();
+  const str = (k: string): string | undefined =>
+    typeof flags[k] === 'string' ? (flags[k] as string) : undefined;
+  if (str('proxy-mode') !== undefined)
+    o.proxyMode = oneOf('proxy-mode', str('proxy-mode') as string, proxyModes);
+  if (str('hostname-override'))
+    o.hostnameOverride = (str('hostname-override') as string).trim().toLowerCase();
   if (str('cluster-cidr') !== undefined) {
     o.clusterCIDRs = cidrs('cluster-cidr', str('cluster-cidr'));
     const families = o.clusterCIDRs.map((c) => (c.includes(':') ? 'IPv6' : 'IPv4'));
@@ -93,23 +104,33 @@ export function optionsFromFlags(flags: RawFlags, base: ProxyOptions = defaultOp
     }
   }
   o.masqueradeAll = bool('masquerade-all', flags['masquerade-all'], o.masqueradeAll);
-  o.localhostNodePorts = bool('iptables-localhost-nodeports', flags['iptables-localhost-nodeports'], o.localhostNodePorts);
+  o.localhostNodePorts = bool(
+    'iptables-localhost-nodeports',
+    flags['iptables-localhost-nodeports'],
+    o.localhostNodePorts,
+  );
   if (str('iptables-masquerade-bit') !== undefined) {
     const bit = Number(str('iptables-masquerade-bit'));
     if (!Number.isInteger(bit) || bit < 0 || bit > 31) {
-      throw new OptionError(`--iptables-masquerade-bit: "${str('iptables-masquerade-bit')}" must be an integer from 0 to 31`);
+      throw new OptionError(
+        `--iptables-masquerade-bit: "${str('iptables-masquerade-bit')}" must be an integer from 0 to 31`,
+      );
     }
     o.masqueradeBit = bit;
   }
   if (str('nodeport-addresses') !== undefined) {
     const v = list(str('nodeport-addresses'));
-    o.nodePortAddresses = v.length === 1 && v[0] === 'primary' ? ['primary'] : cidrs('nodeport-addresses', str('nodeport-addresses'));
+    o.nodePortAddresses =
+      v.length === 1 && v[0] === 'primary'
+        ? ['primary']
+        : cidrs('nodeport-addresses', str('nodeport-addresses'));
   }
   if (str('detect-local-mode') !== undefined) {
     o.detectLocalMode = oneOf('detect-local-mode', str('detect-local-mode') as string, detectLocalModes);
   }
   if (str('pod-bridge-interface') !== undefined) o.podBridgeInterface = str('pod-bridge-interface') as string;
-  if (str('pod-interface-name-prefix') !== undefined) o.podInterfaceNamePrefix = str('pod-interface-name-prefix') as string;
+  if (str('pod-interface-name-prefix') !== undefined)
+    o.podInterfaceNamePrefix = str('pod-interface-name-prefix') as string;
   if (str('node-ip') !== undefined) {
     o.nodeIPs = list(str('node-ip')).map((ip) => {
       const c = canonicalIP(ip);

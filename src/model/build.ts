@@ -3,6 +3,7 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import { serviceNameLabel } from '../cluster/snapshot.js';
 import type { IPFamily } from '../util/ip.js';
+import { getOrInsert } from '../util/maps.js';
 import { categorizeEndpoints } from './categorize.js';
 import { endpointsByPort, portKey } from './endpoints.js';
 import { servicePortsOf } from './service-ports.js';
@@ -15,16 +16,18 @@ export function slicesByService(slices: readonly V1EndpointSlice[]): Map<string,
     const svc = slice.metadata?.labels?.[serviceNameLabel];
     if (!svc) continue;
     const key = `${slice.metadata?.namespace ?? 'default'}/${svc}`;
-    const list = out.get(key);
-    if (list) list.push(slice);
-    else out.set(key, [slice]);
+    getOrInsert(out, key, () => []).push(slice);
   }
   return out;
 }
 
 function compareServicePorts(a: ServicePort, b: ServicePort): number {
-  return a.namespace.localeCompare(b.namespace) || a.name.localeCompare(b.name) ||
-    a.portName.localeCompare(b.portName) || a.protocol.localeCompare(b.protocol);
+  return (
+    a.namespace.localeCompare(b.namespace) ||
+    a.name.localeCompare(b.name) ||
+    a.portName.localeCompare(b.portName) ||
+    a.protocol.localeCompare(b.protocol)
+  );
 }
 
 export function buildProxyModel(snapshot: ClusterSnapshot, node: NodeContext, family: IPFamily): ProxyModel {

@@ -3,6 +3,7 @@
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import type { Protocol } from '../cluster/validate.js';
 import { canonicalIP, type IPFamily, joinHostPort } from '../util/ip.js';
+import { getOrInsert } from '../util/maps.js';
 import type { Endpoint } from './types.js';
 
 /** Key of an endpoint list: the slice port's name and protocol, which must match the Service port's. */
@@ -28,8 +29,7 @@ export function endpointsByPort(
       // A port without a number carries no traffic; kube-proxy skips it.
       if (port.port === undefined || port.port === null || port.port === 0) continue;
       const key = portKey(port.name ?? '', (port.protocol ?? 'TCP') as Protocol);
-      let set = byPort.get(key);
-      if (!set) byPort.set(key, (set = new Map()));
+      const set = getOrInsert(byPort, key, () => new Map<string, Endpoint>());
       for (const ep of slice.endpoints ?? []) {
         // Only the first address is used: the API defines the others as fungible.
         const ip = ep.addresses?.[0] !== undefined ? canonicalIP(ep.addresses[0]) : undefined;

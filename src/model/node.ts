@@ -12,7 +12,11 @@ export interface NodeOverrides {
 }
 
 /** Builds the node context for `name`; `node` may be undefined when the file holds no Node object. */
-export function nodeContext(name: string, node: V1Node | undefined, overrides: NodeOverrides = {}): NodeContext {
+export function nodeContext(
+  name: string,
+  node: V1Node | undefined,
+  overrides: NodeOverrides = {},
+): NodeContext {
   const fromObject = (node?.status?.addresses ?? [])
     .filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP')
     // InternalIP before ExternalIP, as kubelet and kube-proxy pick the primary address.
@@ -22,8 +26,14 @@ export function nodeContext(name: string, node: V1Node | undefined, overrides: N
   const addresses = overrides.addresses?.length ? [...overrides.addresses] : fromObject;
   const labels: Record<string, string> = {};
   for (const [k, v] of Object.entries(node?.metadata?.labels ?? {})) {
-    if (k === zoneLabel || k.startsWith('topology.kubernetes.io/') || k === 'kubernetes.io/hostname') labels[k] = v;
+    if (k === zoneLabel || k.startsWith('topology.kubernetes.io/') || k === 'kubernetes.io/hostname')
+      labels[k] = v;
   }
   Object.assign(labels, overrides.labels ?? {});
-  return { name, labels, addresses, podCIDRs: node?.spec?.podCIDRs ?? (node?.spec?.podCIDR ? [node.spec.podCIDR] : []) };
+  return {
+    name,
+    labels,
+    addresses,
+    podCIDRs: node?.spec?.podCIDRs ?? (node?.spec?.podCIDR ? [node.spec.podCIDR] : []),
+  };
 }

@@ -66,7 +66,10 @@ export function servicePortsOf(svc: V1Service, family: IPFamily): Omit<ServicePo
     type === 'LoadBalancer' && externalPolicyLocal ? (spec.healthCheckNodePort ?? 0) : 0;
   const affinity =
     spec.sessionAffinity === 'ClientIP'
-      ? { timeoutSeconds: spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? defaultAffinityTimeoutSeconds }
+      ? {
+          timeoutSeconds:
+            spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? defaultAffinityTimeoutSeconds,
+        }
       : undefined;
   return (spec.ports ?? []).map((p) => {
     const portName = p.name ?? '';

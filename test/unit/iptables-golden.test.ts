@@ -1,14 +1,15 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { renderIptables } from '../../src/backends/iptables/render.js';
+import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
 import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
+import { renderIptables } from '../../src/backends/iptables/render.js';
 import { rulesetRestoreText } from '../../src/backends/iptables/ruleset.js';
-import { defaultIptablesConfig, clusterCidrDetector } from '../../src/backends/iptables/config.js';
 import { loadObjects } from '../../src/cluster/load.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
 
-const fixture = (name: string) => readFileSync(new URL(`../fixtures/upstream/${name}`, import.meta.url), 'utf8');
+const fixture = (name: string) =>
+  readFileSync(new URL(`../fixtures/upstream/${name}`, import.meta.url), 'utf8');
 
 /** Chains sorted by name, rules kept in order: the comparison upstream's assertIPTablesRulesEqual makes. */
 function normalized(text: string): Record<string, Record<string, string[]>> {

@@ -5,7 +5,12 @@ import { buildProxyModel } from '../../model/build.js';
 import type { NodeContext, ProxyModel } from '../../model/types.js';
 import { familyOf, type IPFamily, parseCidr } from '../../util/ip.js';
 import type { IptablesConfig } from './config.js';
-import { clusterCidrDetector, defaultIptablesConfig, interfaceDetector, type LocalDetector } from './config.js';
+import {
+  clusterCidrDetector,
+  defaultIptablesConfig,
+  interfaceDetector,
+  type LocalDetector,
+} from './config.js';
 import { type RenderedIptables, renderIptables } from './render.js';
 
 export interface KernelFeatures {
@@ -14,7 +19,11 @@ export interface KernelFeatures {
   conntrackTCPLiberal: boolean;
 }
 
-export const assumedKernelFeatures: KernelFeatures = { nfacct: false, randomFully: true, conntrackTCPLiberal: false };
+export const assumedKernelFeatures: KernelFeatures = {
+  nfacct: false,
+  randomFully: true,
+  conntrackTCPLiberal: false,
+};
 
 function ofFamily(items: readonly string[], family: IPFamily): string[] {
   return items.filter((s) => familyOf(s.split('/')[0] as string) === family);
@@ -42,7 +51,9 @@ function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily)
   if (o.nodePortAddresses.length === 0) return undefined;
   const own = ofFamily(node.addresses, family);
   if (o.nodePortAddresses[0] === 'primary') return own.slice(0, 1);
-  const cidrs = o.nodePortAddresses.map((c) => parseCidr(c)).filter((c) => c !== undefined && c.family === family);
+  const cidrs = o.nodePortAddresses
+    .map((c) => parseCidr(c))
+    .filter((c) => c !== undefined && c.family === family);
   const loopback = family === 'IPv4' ? '127.0.0.1' : '::1';
   return [...own, loopback].filter((ip) => cidrs.some((c) => c?.contains(ip)));
 }
@@ -63,7 +74,9 @@ export function iptablesConfigFor(
     localDetector: localDetector(o, node, family),
     // Localhost NodePorts only make sense when NodePorts answer on loopback at all.
     localhostNodePorts:
-      family === 'IPv4' && o.localhostNodePorts && (npa === undefined || npa.some((ip) => ip.startsWith('127.'))),
+      family === 'IPv4' &&
+      o.localhostNodePorts &&
+      (npa === undefined || npa.some((ip) => ip.startsWith('127.'))),
     nodePortAddresses: npa,
     nodeIP: ofFamily(node.addresses, family)[0],
   };

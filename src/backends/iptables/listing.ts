@@ -2,6 +2,7 @@
 // and rules in iptables-save form, plus its jumps from built-in chains. Both the
 // desired state and a dump of the kernel are printed this way and then diffed.
 import type { IPFamily } from '../../util/ip.js';
+import { getOrInsert } from '../../util/maps.js';
 import { canonicalRule } from './canonical.js';
 import { isServiceChain, KUBE_FIREWALL, KUBE_PROXY_CANARY } from './names.js';
 import type { ParsedDump } from './parse.js';
@@ -56,11 +57,13 @@ export function listingFromDesired(r: RenderedIptables, family: IPFamily): Listi
   for (const table of ['filter', 'nat'] as const) {
     const chains = new Map<string, string[]>();
     for (const j of r.jumps.filter((j) => j.table === table)) {
-      const list = chains.get(j.chain) ?? [];
-      list.push(canonicalRule(j.rule, family));
-      chains.set(j.chain, list);
+      getOrInsert(chains, j.chain, () => []).push(canonicalRule(j.rule, family));
     }
-    for (const [chain, rules] of r.ruleset[table].chains) chains.set(chain, rules.map((x) => canonicalRule(x, family)));
+    for (const [chain, rules] of r.ruleset[table].chains)
+      chains.set(
+        chain,
+        rules.map((x) => canonicalRule(x, family)),
+      );
     out.set(table, chains);
   }
   return out;

@@ -1,4 +1,6 @@
 // Reads iptables-save output (or restore input) into tables of chains and rules.
+
+import { getOrInsert } from '../../util/maps.js';
 import type { Rule, TableName } from './ruleset.js';
 
 export interface ParsedTable {
@@ -34,9 +36,7 @@ export function parseIptablesDump(text: string, source = 'dump'): ParsedDump {
       const space = rest.indexOf(' ');
       const chain = space < 0 ? rest : rest.slice(0, space);
       const rule = space < 0 ? '' : rest.slice(space + 1);
-      let rules = current.chains.get(chain);
-      if (!rules) current.chains.set(chain, (rules = []));
-      rules.push(rule);
+      getOrInsert(current.chains, chain, () => []).push(rule);
     } else if (/^-[IDXFN] /.test(line)) {
       // Restore input may hold other commands; a dump never does. They don't describe state.
     } else {

@@ -1,9 +1,10 @@
 // proxy model -> the filter and nat rules kube-proxy's iptables mode would hold.
 // Pure. The layout, names, comments and argument order follow upstream's
 // syncProxyRules, so that dumps, goldens and users' muscle memory carry over.
-import { isLoopback, parseCidr } from '../../util/ip.js';
+
 import type { Endpoint, ProxyModel, ServicePort } from '../../model/types.js';
 import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
+import { isLoopback, parseCidr } from '../../util/ip.js';
 import type { IptablesConfig } from './config.js';
 import { masqueradeMark } from './config.js';
 import {
@@ -46,7 +47,13 @@ export function renderIptables(model: ProxyModel, cfg: IptablesConfig): Rendered
   const ipv6 = model.family === 'IPv6';
   const localhostNodePorts = cfg.localhostNodePorts && !ipv6;
 
-  for (const c of [KUBE_SERVICES, KUBE_EXTERNAL_SERVICES, KUBE_FORWARD, KUBE_NODEPORTS, KUBE_PROXY_FIREWALL]) {
+  for (const c of [
+    KUBE_SERVICES,
+    KUBE_EXTERNAL_SERVICES,
+    KUBE_FORWARD,
+    KUBE_NODEPORTS,
+    KUBE_PROXY_FIREWALL,
+  ]) {
     filter.declare(c);
   }
   for (const c of [KUBE_SERVICES, KUBE_NODEPORTS, KUBE_POSTROUTING, KUBE_MARK_MASQ]) nat.declare(c);
@@ -85,7 +92,9 @@ export function renderIptables(model: ProxyModel, cfg: IptablesConfig): Rendered
   }
 
   // The NodePort dispatch must come last in KUBE-SERVICES: it matches any local destination.
-  const nodePortsComment = comment('kubernetes service nodeports; NOTE: this must be the last rule in this chain');
+  const nodePortsComment = comment(
+    'kubernetes service nodeports; NOTE: this must be the last rule in this chain',
+  );
   if (cfg.nodePortAddresses === undefined) {
     const dest = ['-m', 'addrtype', '--dst-type', 'LOCAL'];
     if (ipv6) dest.push('!', '-d', '::1/128');
@@ -108,7 +117,15 @@ export function renderIptables(model: ProxyModel, cfg: IptablesConfig): Rendered
       '-j DROP',
     );
   }
-  filter.append(KUBE_FORWARD, comment('kubernetes forwarding rules'), '-m', 'mark', '--mark', `${mark}/${mark}`, '-j ACCEPT');
+  filter.append(
+    KUBE_FORWARD,
+    comment('kubernetes forwarding rules'),
+    '-m',
+    'mark',
+    '--mark',
+    `${mark}/${mark}`,
+    '-j ACCEPT',
+  );
   filter.append(
     KUBE_FORWARD,
     comment('kubernetes forwarding conntrack rule'),
@@ -141,7 +158,16 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
   const chains = serviceChains(sp.id, proto);
   const sel = sp.endpoints;
   const owned: string[] = [];
-  const match = (dest: string, port: number): string[] => ['-m', proto, '-p', proto, '-d', dest, '--dport', String(port)];
+  const match = (dest: string, port: number): string[] => [
+    '-m',
+    proto,
+    '-p',
+    proto,
+    '-d',
+    dest,
+    '--dport',
+    String(port),
+  ];
   const usesClusterChain = sel.cluster.length > 0 && usesClusterEndpoints(sp);
   const usesLocalChain = sel.local.length > 0 && usesLocalEndpoints(sp);
 
@@ -153,7 +179,8 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
   // The EXT chain also carries the short-circuit for traffic from this node and its
   // pods, so it exists even when there is no endpoint for external traffic.
   const usesExternalChain = hasEndpoints && externallyAccessible(sp);
-  const usesFirewallChain = hasEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
+  const usesFirewallChain =
+    hasEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
   const lbChain = usesFirewallChain ? chains.firewall : chains.external;
 
   let internalFilter: { target: string; comment: string[] } | undefined;
@@ -168,9 +195,21 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
   }
 
   if (hasInternalEndpoints) {
-    nat.append(KUBE_SERVICES, comment(`${sp.id} cluster IP`), match(sp.clusterIP, sp.port), '-j', internalChain);
+    nat.append(
+      KUBE_SERVICES,
+      comment(`${sp.id} cluster IP`),
+      match(sp.clusterIP, sp.port),
+      '-j',
+      internalChain,
+    );
   } else if (internalFilter) {
-    filter.append(KUBE_SERVICES, internalFilter.comment, match(sp.clusterIP, sp.port), '-j', internalFilter.target);
+    filter.append(
+      KUBE_SERVICES,
+      internalFilter.comment,
+      match(sp.clusterIP, sp.port),
+      '-j',
+      internalFilter.target,
+    );
   }
 
   for (const ip of sp.externalIPs) {
@@ -178,12 +217,19 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
       nat.append(KUBE_SERVICES, comment(`${sp.id} external IP`), match(ip, sp.port), '-j', chains.external);
     }
     if (externalFilter) {
-      filter.append(KUBE_EXTERNAL_SERVICES, externalFilter.comment, match(ip, sp.port), '-j', externalFilter.target);
+      filter.append(
+        KUBE_EXTERNAL_SERVICES,
+        externalFilter.comment,
+        match(ip, sp.port),
+        '-j',
+        externalFilter.target,
+      );
     }
   }
 
   for (const ip of sp.loadBalancerVIPs) {
-    if (hasEndpoints) nat.append(KUBE_SERVICES, comment(`${sp.id} loadbalancer IP`), match(ip, sp.port), '-j', lbChain);
+    if (hasEndpoints)
+      nat.append(KUBE_SERVICES, comment(`${sp.id} loadbalancer IP`), match(ip, sp.port), '-j', lbChain);
     if (usesFirewallChain) {
       filter.append(
         KUBE_PROXY_FIREWALL,
@@ -195,7 +241,13 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
   }
   if (externalFilter) {
     for (const ip of sp.loadBalancerVIPs) {
-      filter.append(KUBE_EXTERNAL_SERVICES, externalFilter.comment, match(ip, sp.port), '-j', externalFilter.target);
+      filter.append(
+        KUBE_EXTERNAL_SERVICES,
+        externalFilter.comment,
+        match(ip, sp.port),
+        '-j',
+        externalFilter.target,
+      );
     }
   }
 
@@ -218,7 +270,18 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
           chains.external,
         );
       }
-      nat.append(KUBE_NODEPORTS, comment(sp.id), '-m', proto, '-p', proto, '--dport', String(sp.nodePort), '-j', chains.external);
+      nat.append(
+        KUBE_NODEPORTS,
+        comment(sp.id),
+        '-m',
+        proto,
+        '-p',
+        proto,
+        '--dport',
+        String(sp.nodePort),
+        '-j',
+        chains.external,
+      );
     }
     if (externalFilter) {
       filter.append(
@@ -262,7 +325,12 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
     nat.declare(chains.external);
     if (!sp.externalPolicyLocal) {
       // The endpoint may be on another node: masquerade so replies come back here.
-      nat.append(chains.external, comment(`masquerade traffic for ${sp.id} external destinations`), '-j', KUBE_MARK_MASQ);
+      nat.append(
+        chains.external,
+        comment(`masquerade traffic for ${sp.id} external destinations`),
+        '-j',
+        KUBE_MARK_MASQ,
+      );
     } else {
       // Pods and the node itself reaching an external address are treated as if
       // they went out to the load balancer and came back: Cluster policy applies.
@@ -302,7 +370,8 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
     // A VIP-style LB's address is often local to the node: requests from the node
     // then arrive with the VIP as source and must be let through.
     if (allowFromNode) {
-      for (const ip of sp.loadBalancerVIPs) nat.append(chains.firewall, head, '-s', ip, '-j', chains.external);
+      for (const ip of sp.loadBalancerVIPs)
+        nat.append(chains.firewall, head, '-s', ip, '-j', chains.external);
     }
     // What falls through is not DNATed and is dropped by KUBE-PROXY-FIREWALL.
     nat.append(chains.firewall, comment(`other traffic to ${sp.id} will be dropped by KUBE-PROXY-FIREWALL`));
@@ -358,7 +427,10 @@ function writeBalancing(
   endpoints.forEach((ep, i) => {
     const target = endpointChain(sp.id, proto, ep.key);
     // Rule i matches 1/(n-i) of what reaches it, so every endpoint gets 1/n overall.
-    const stat = i < endpoints.length - 1 ? ['-m statistic --mode random --probability', probability(endpoints.length - i)] : [];
+    const stat =
+      i < endpoints.length - 1
+        ? ['-m statistic --mode random --probability', probability(endpoints.length - i)]
+        : [];
     nat.append(chain, head(ep), stat, '-j', target);
   });
 }
@@ -370,7 +442,13 @@ function cidrContains(cidr: string, ip: string): boolean {
 /** Jumps from built-in chains into kproxy's chains, as upstream installs them. */
 export function jumpRules(withKubeletFirewall: boolean): JumpRule[] {
   const newOnly = '-m conntrack --ctstate NEW';
-  const j = (table: 'filter' | 'nat', chain: string, extra: string, text: string, target: string): JumpRule => ({
+  const j = (
+    table: 'filter' | 'nat',
+    chain: string,
+    extra: string,
+    text: string,
+    target: string,
+  ): JumpRule => ({
     table,
     chain,
     rule: [extra, ...comment(text), '-j', target].filter((s) => s !== '').join(' '),

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every test tier (pure, kernel, VM, API server) after installing what they
+# need, and ends with one line: "tests: N passed, N failed". Extra arguments go to ava
+# (e.g. a file or --match).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-test-deps.sh
+npm run --silent build
+npm run --silent typecheck
+
+tap=$(mktemp)
+trap 'rm -f "$tap"' EXIT
+set +e
+npx ava --tap "$@" | tee "$tap"
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -c '^ok ' "$tap" || true)
+failed=$(grep -c '^not ok ' "$tap" || true)
+echo "tests: ${passed} passed, ${failed} failed"
+exit "$status"
