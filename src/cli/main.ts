@@ -1,6 +1,8 @@
 // The kproxy command line. Each command is a thin shell around pure functions;
 // exit codes: 0 success (or no difference), 1 difference found, 2 usage or input error.
 import { parseArgs } from 'node:util';
+import { MissingBinaryError, RestoreError } from '../backends/iptables/host.js';
+import { defaultStateDir } from '../backends/iptables/state.js';
 import { LoadError, loadObjectsFile } from '../cluster/load.js';
 import { formatProblem } from '../cluster/snapshot.js';
 import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
@@ -9,6 +11,7 @@ import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { UsageError } from './errors.js';
+import { parseFlavour, runCleanup, runSync } from './sync.js';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -19,6 +22,8 @@ const usage = `kproxy: a kube-proxy for people who want to see what their nodes 
 
 Usage:
   kproxy diff --from-file FILE [flags]    show the rule changes a sync would make
+  kproxy sync --from-file FILE [flags]    apply them to this network namespace's kernel, once
+  kproxy cleanup [--proxy-mode MODE]      remove every rule and chain kproxy owns
   kproxy help                             show this text
 
 Flags (kube-proxy's names and defaults):
@@ -38,6 +43,11 @@ Flags (kube-proxy's names and defaults):
 diff flags:
   --against DUMP                compare with an iptables-save dump instead of an empty kernel
   --output diff|rules|json      unified diff (default), complete iptables-restore input, or the proxy model
+
+sync and cleanup flags:
+  --state-dir DIR               where sync remembers what it applied (default /var/lib/kproxy)
+  --iptables-flavour F          auto (default: the one the host's rules use), legacy or nft
+  --full                        compare with the kernel and repair everything, not only what changed
 `;
 
 const notYet: Record<string, string> = {
@@ -61,36 +71,83 @@ async function loadInput(path: string | undefined, options: ProxyOptions, log: L
   return { snapshot, node };
 }
 
-async function diffCommand(args: string[], io: CliIO): Promise<number> {
+const commonFlags = {
+  ...proxyFlagSpecs,
+  'from-file': { type: 'string' },
+  v: { type: 'string', default: '0' },
+} as const;
+const kernelFlags = {
+  'state-dir': { type: 'string', default: defaultStateDir },
+  'iptables-flavour': { type: 'string', default: 'auto' },
+} as const;
+
+type FlagSpecs = Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>;
+
+/** Parses the flags every command shares plus `extra`, the command's own. */
+function parseCommand(args: string[], extra: FlagSpecs, io: CliIO) {
   const { values } = parseArgs({
     args,
-    options: {
-      ...proxyFlagSpecs,
-      'from-file': { type: 'string' },
-      against: { type: 'string' },
-      output: { type: 'string', default: 'diff' },
-      v: { type: 'string', default: '0' },
-    },
+    options: { ...commonFlags, ...extra },
     strict: true,
     allowPositionals: false,
   });
+  const flags = values as Record<string, string | boolean | undefined>;
   // One-shot commands talk to a person (or a script reading lines): plain text, not JSON.
-  const log = createLogger({ verbosity: Number(values.v), stream: io.stderr, json: false });
-  const options = optionsFromFlags(values);
+  const log = createLogger({ verbosity: Number(flags.v), stream: io.stderr, json: false });
+  const options = optionsFromFlags(flags);
   if (notYet[options.proxyMode])
     throw new UsageError(`--proxy-mode ${options.proxyMode}: ${notYet[options.proxyMode]}`);
+  return { flags, log, options };
+}
+
+async function syncCommand(args: string[], io: CliIO): Promise<number> {
+  const { flags, log, options } = parseCommand(args, { ...kernelFlags, full: { type: 'boolean' } }, io);
+  const flavour = parseFlavour(flags['iptables-flavour'] as string);
+  const { snapshot, node } = await loadInput(flags['from-file'] as string | undefined, options, log);
+  try {
+    await runSync({
+      snapshot,
+      options,
+      node,
+      stateDir: flags['state-dir'] as string,
+      flavour,
+      full: flags.full === true,
+      log,
+    });
+  } catch (err) {
+    if (err instanceof RestoreError || err instanceof MissingBinaryError) {
+      log.error(`sync failed: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
+  return 0;
+}
+
+async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
+  const { flags, log, options } = parseCommand(args, kernelFlags, io);
+  await runCleanup(options.ipFamilies, parseFlavour(flags['iptables-flavour'] as string), log);
+  return 0;
+}
+
+async function diffCommand(args: string[], io: CliIO): Promise<number> {
+  const {
+    flags: values,
+    log,
+    options,
+  } = parseCommand(args, { against: { type: 'string' }, output: { type: 'string', default: 'diff' } }, io);
   const output = values.output as string;
   if (!['diff', 'rules', 'json'].includes(output)) {
     throw new UsageError(`--output: "${output}" is not one of diff, rules, json`);
   }
-  const { snapshot, node } = await loadInput(values['from-file'], options, log);
+  const { snapshot, node } = await loadInput(values['from-file'] as string | undefined, options, log);
   const result = await runDiff({
     snapshot,
     options,
     node,
     output: output as DiffOutput,
     color: io.stdout.isTTY === true && !process.env.NO_COLOR,
-    ...(values.against ? { against: values.against } : {}),
+    ...(values.against ? { against: values.against as string } : {}),
   });
   io.stdout.write(result.text);
   return result.exitCode;
@@ -105,6 +162,10 @@ export async function main(
     switch (command) {
       case 'diff':
         return await diffCommand(rest, io);
+      case 'sync':
+        return await syncCommand(rest, io);
+      case 'cleanup':
+        return await cleanupCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

@@ -1,0 +1,23 @@
+// Reads and sets the few sysctls the iptables mode depends on, in the network
+// namespace kproxy runs in (these sysctls are per namespace).
+import { readFile, writeFile } from 'node:fs/promises';
+import type { KernelFeatures } from './desired.js';
+
+const beLiberal = '/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal';
+const routeLocalnet = '/proc/sys/net/ipv4/conf/all/route_localnet';
+
+export async function readKernelFeatures(): Promise<KernelFeatures> {
+  let liberal = false;
+  try {
+    liberal = (await readFile(beLiberal, 'utf8')).trim() !== '0';
+  } catch {
+    // No conntrack module loaded yet: the default (not liberal) applies.
+  }
+  // nfacct counters need objects created through nfnetlink_acct; kproxy does not use them yet.
+  return { nfacct: false, randomFully: true, conntrackTCPLiberal: liberal };
+}
+
+/** NodePorts on 127.0.0.1 need route_localnet, as upstream sets it (and guards it with KUBE-FIREWALL). */
+export async function enableRouteLocalnet(): Promise<void> {
+  if ((await readFile(routeLocalnet, 'utf8')).trim() !== '1') await writeFile(routeLocalnet, '1');
+}

@@ -1,0 +1,126 @@
+// Pure: what to send to iptables-restore to turn the current state of one table
+// into the desired one, touching only kproxy's chains and jumps. The current state
+// is either what kproxy last applied (a partial sync: no kernel read) or a dump of
+// the kernel (a full sync: drift is found and repaired). Unchanged chains are not
+// written at all, so a one-endpoint change stays a few lines whatever the cluster size.
+
+import { isOwnedChain } from './listing.js';
+import { isServiceChain } from './names.js';
+import type { JumpRule, Rule } from './ruleset.js';
+
+/** Chains whose rules' order does not matter; they are edited rule by rule instead of rewritten. */
+const editableChains = new Set([
+  'KUBE-SERVICES',
+  'KUBE-NODEPORTS',
+  'KUBE-EXTERNAL-SERVICES',
+  'KUBE-PROXY-FIREWALL',
+]);
+/** The rule that must stay last in nat KUBE-SERVICES (it matches every local destination). */
+const lastRuleComment = 'NOTE: this must be the last rule in this chain';
+
+export interface TableState {
+  chains: ReadonlyMap<string, readonly Rule[]>;
+}
+
+export interface PlanInput {
+  desired: TableState;
+  current: TableState;
+  /** Jumps from built-in chains that must exist (only checked when `current` is the kernel). */
+  jumps?: readonly JumpRule[];
+  /** Maps a desired rule to the form `current` holds it in (identity, or canonicalRule for a kernel dump). */
+  normalize: (rule: Rule) => string;
+  /** Delete owned per-service chains that are current but not desired. */
+  deleteStale: boolean;
+}
+
+export interface TablePlan {
+  /** Restore input lines for this table, without the `*table` and COMMIT lines; empty when nothing changes. */
+  lines: string[];
+  chainsWritten: number;
+  chainsDeleted: number;
+  rulesAdded: number;
+  rulesDeleted: number;
+}
+
+function sameRules(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((r, i) => r === b[i]);
+}
+
+/** Multiset difference: the entries of `a` not matched one-for-one in `b`. */
+function minus(a: readonly string[], b: readonly string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const x of b) counts.set(x, (counts.get(x) ?? 0) + 1);
+  return a.filter((x) => {
+    const n = counts.get(x) ?? 0;
+    if (n === 0) return true;
+    counts.set(x, n - 1);
+    return false;
+  });
+}
+
+export function planTable(input: PlanInput): TablePlan {
+  const { desired, current, normalize } = input;
+  const declare: string[] = [];
+  const edits: string[] = [];
+  const deletes: string[] = [];
+  const plan: TablePlan = { lines: [], chainsWritten: 0, chainsDeleted: 0, rulesAdded: 0, rulesDeleted: 0 };
+
+  for (const [chain, rules] of desired.chains) {
+    const want = rules.map(normalize);
+    const have = current.chains.get(chain);
+    if (have && sameRules(want, have)) continue;
+    const canEdit = have !== undefined && editableChains.has(chain) && last(want) === last(have);
+    if (canEdit) {
+      // Remove what went away, insert what is new at the top: the final rule stays last.
+      const removed = minus(have, want);
+      const added = minus(want, have);
+      for (const r of removed) edits.push(`-D ${chain} ${r}`);
+      // Inserted one by one at position 1, so insert in reverse to keep their relative order.
+      const addedRaw = rules.filter((r) => added.includes(normalize(r)));
+      for (const r of [...addedRaw].reverse()) edits.push(`-I ${chain} 1 ${r}`);
+      plan.rulesDeleted += removed.length;
+      plan.rulesAdded += added.length;
+      // Same multiset in another order: only a rewrite restores the order.
+      if (removed.length === 0 && added.length === 0) {
+        declare.push(`:${chain} - [0:0]`);
+        edits.push(...rules.map((r) => `-A ${chain} ${r}`));
+        plan.chainsWritten++;
+      }
+      continue;
+    }
+    // Declaring a chain in --noflush mode creates it or flushes it; then refill it.
+    declare.push(`:${chain} - [0:0]`);
+    edits.push(...rules.map((r) => `-A ${chain} ${r}`));
+    plan.chainsWritten++;
+    plan.rulesAdded += rules.length;
+  }
+
+  for (const j of input.jumps ?? []) {
+    const have = current.chains.get(j.chain) ?? [];
+    if (!have.includes(normalize(j.rule))) {
+      edits.push(`-I ${j.chain} ${j.rule}`);
+      plan.rulesAdded++;
+    }
+  }
+
+  if (input.deleteStale) {
+    for (const chain of current.chains.keys()) {
+      if (desired.chains.has(chain) || !isServiceChain(chain) || !isOwnedChain(chain)) continue;
+      // Flush first (the declaration), then delete once nothing refers to it any more.
+      declare.push(`:${chain} - [0:0]`);
+      deletes.push(`-X ${chain}`);
+      plan.chainsDeleted++;
+    }
+  }
+  plan.lines = [...declare, ...edits, ...deletes];
+  return plan;
+}
+
+function last(rules: readonly string[]): string | undefined {
+  const r = rules[rules.length - 1];
+  return r?.includes(lastRuleComment) ? r : undefined;
+}
+
+export function restoreText(table: string, plan: TablePlan): string {
+  return plan.lines.length === 0 ? '' : `*${table}\n${plan.lines.join('\n')}\nCOMMIT\n`;
+}

@@ -1,0 +1,166 @@
+// One sync of the iptables backend: decide full or partial, plan per table,
+// apply each table in one atomic iptables-restore, clear stale UDP flows, and
+// remember what was applied. The only decisions here are about side effects;
+// what the rules are was decided by render.ts.
+import { createHash } from 'node:crypto';
+import type { Logger } from '../../log.js';
+import type { ConntrackHost } from '../conntrack/host.js';
+import { staleUdpFlows, udpPortStates } from '../conntrack/stale-udp.js';
+import { canonicalRule } from './canonical.js';
+import type { DesiredIptables } from './desired.js';
+import { type IptablesHost, RestoreError } from './host.js';
+import { listingFromDump } from './listing.js';
+import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
+import { parseIptablesDump } from './parse.js';
+import { type PlanInput, planTable, restoreText, type TableState } from './plan.js';
+import type { Rule, Table } from './ruleset.js';
+import { clearState, loadState, saveState } from './state.js';
+
+/** Upstream resyncs everything at least this often, to repair drift it cannot see. */
+export const fullSyncPeriodMs = 60 * 60 * 1000;
+
+export interface SyncContext {
+  host: IptablesHost;
+  stateDir: string;
+  log: Logger;
+  conntrack?: ConntrackHost;
+  /** Force a full sync (start-up of the daemon, after a failure, --full). */
+  forceFull?: boolean;
+  now?: () => number;
+}
+
+export interface SyncReport {
+  mode: 'full' | 'partial';
+  /** Why the sync was full. */
+  reason?: string;
+  /** What was sent to iptables-restore, per table ('' when the table was unchanged). */
+  restoreInput: { nat: string; filter: string };
+  chainsWritten: number;
+  chainsDeleted: number;
+  rulesAdded: number;
+  rulesDeleted: number;
+  conntrackDeleted: number;
+  durationMs: number;
+}
+
+function settingsHash(d: DesiredIptables, flavour: string): string {
+  const settings = { config: d.config, labels: d.model.node.labels, flavour };
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
+}
+
+const asRecord = (t: Table): Record<string, Rule[]> => Object.fromEntries(t.chains);
+const asState = (r: Record<string, Rule[]>): TableState => ({ chains: new Map(Object.entries(r)) });
+
+/** True when kproxy's rules are still in place: the canaries and the masquerade-mark rule. */
+async function rulesIntact(host: IptablesHost, mark: string): Promise<boolean> {
+  const checks = await Promise.all([
+    host.run(['-t', 'mangle', '-S', KUBE_PROXY_CANARY]),
+    host.run(['-t', 'filter', '-S', KUBE_PROXY_CANARY]),
+    host.run(['-t', 'nat', '-C', KUBE_MARK_MASQ, '-j', 'MARK', '--or-mark', mark]),
+  ]);
+  return checks.every((c) => c.exitCode === 0);
+}
+
+async function ensureCanaries(host: IptablesHost): Promise<void> {
+  for (const table of ['mangle', 'nat', 'filter']) {
+    const exists = await host.run(['-t', table, '-S', KUBE_PROXY_CANARY]);
+    if (exists.exitCode !== 0) await host.run(['-t', table, '-N', KUBE_PROXY_CANARY]);
+  }
+}
+
+export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): Promise<SyncReport> {
+  const now = ctx.now ?? Date.now;
+  const started = now();
+  const { host } = ctx;
+  const family = desired.model.family;
+  const hash = settingsHash(desired, host.flavour);
+  const mark = `0x${(2 ** desired.config.masqueradeBit).toString(16)}`;
+
+  let state = await loadState(ctx.stateDir, family);
+  if (state && state.flavour !== host.flavour) state = undefined;
+  let reason: string | undefined;
+  if (ctx.forceFull) reason = 'requested';
+  else if (!state) reason = 'no record of a previous sync';
+  else if (state.settingsHash !== hash) reason = 'settings or node labels changed';
+  else if (started - state.lastFullSyncMs >= fullSyncPeriodMs) reason = 'periodic full resync';
+  else if (!(await rulesIntact(host, mark))) reason = "kproxy's rules were flushed (canary missing)";
+  const full = reason !== undefined;
+
+  const report: SyncReport = {
+    mode: full ? 'full' : 'partial',
+    ...(reason ? { reason } : {}),
+    restoreInput: { nat: '', filter: '' },
+    chainsWritten: 0,
+    chainsDeleted: 0,
+    rulesAdded: 0,
+    rulesDeleted: 0,
+    conntrackDeleted: 0,
+    durationMs: 0,
+  };
+
+  for (const table of ['nat', 'filter'] as const) {
+    let input: PlanInput;
+    if (full) {
+      // Compare with what the kernel really holds: this is what repairs drift.
+      const dump = parseIptablesDump(await host.save(table), `${table} table`);
+      input = {
+        desired: desired.ruleset[table],
+        current: { chains: listingFromDump(dump).get(table) ?? new Map() },
+        jumps: desired.jumps.filter((j) => j.table === table),
+        normalize: (r) => canonicalRule(r, family),
+        deleteStale: true,
+      };
+    } else {
+      input = {
+        desired: desired.ruleset[table],
+        current: asState((state as NonNullable<typeof state>).tables[table]),
+        normalize: (r) => r,
+        deleteStale: true,
+      };
+    }
+    const plan = planTable(input);
+    const text = restoreText(table, plan);
+    report.restoreInput[table] = text;
+    if (text === '') continue;
+    try {
+      await host.restore(text);
+    } catch (err) {
+      // The table is unchanged (restore is atomic); forget our record so the next sync is full.
+      await clearState(ctx.stateDir, family);
+      if (err instanceof RestoreError) {
+        ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
+          error: err.message,
+          at: err.excerpt(),
+        });
+      }
+      throw err;
+    }
+    report.chainsWritten += plan.chainsWritten;
+    report.chainsDeleted += plan.chainsDeleted;
+    report.rulesAdded += plan.rulesAdded;
+    report.rulesDeleted += plan.rulesDeleted;
+  }
+  if (full) await ensureCanaries(host);
+
+  const udp = udpPortStates(desired.model);
+  if (ctx.conntrack) {
+    for (const flow of staleUdpFlows(state?.udp ?? {}, udp)) {
+      try {
+        report.conntrackDeleted += await ctx.conntrack.deleteUdp(flow, family);
+      } catch (err) {
+        ctx.log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  await saveState(ctx.stateDir, {
+    family,
+    flavour: host.flavour,
+    settingsHash: hash,
+    lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
+    tables: { nat: asRecord(desired.ruleset.nat), filter: asRecord(desired.ruleset.filter) },
+    udp,
+  });
+  report.durationMs = now() - started;
+  return report;
+}

@@ -1,0 +1,81 @@
+import test from 'ava';
+import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
+import { planTable, restoreText, type TableState } from '../../src/backends/iptables/plan.js';
+import { renderIptables } from '../../src/backends/iptables/render.js';
+import type { Table } from '../../src/backends/iptables/ruleset.js';
+import { generateCluster } from '../../src/bench/generate.js';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
+import { buildProxyModel } from '../../src/model/build.js';
+import { nodeContext } from '../../src/model/node.js';
+
+const cfg = { ...defaultIptablesConfig, localDetector: clusterCidrDetector('10.0.0.0/8') };
+const render = (s: ClusterSnapshot) =>
+  renderIptables(buildProxyModel(s, nodeContext('node-a', s.nodes[0]), 'IPv4'), cfg).ruleset;
+const partial = (desired: Table, previous: Table) =>
+  planTable({ desired, current: previous as TableState, normalize: (r) => r, deleteStale: true });
+
+/** The snapshot with endpoint `index` of Service `svc` moved to a new IP. */
+function moveEndpoint(s: ClusterSnapshot, svc: number, index: number, newIP: string): ClusterSnapshot {
+  const slices = s.endpointSlices.map((slice, i) => {
+    if (i !== svc) return slice;
+    const endpoints = slice.endpoints.map((ep, j) => (j === index ? { ...ep, addresses: [newIP] } : ep));
+    return { ...slice, endpoints };
+  });
+  return { ...s, endpointSlices: slices };
+}
+
+test('a one-endpoint change in a 10,000-service cluster is a few restore lines', (t) => {
+  const before = generateCluster({ services: 10_000, endpointsPerService: 3 });
+  const after = moveEndpoint(before, 1234, 1, '10.250.0.7');
+  const old = render(before);
+  const next = render(after);
+  const nat = partial(next.nat, old.nat);
+  const filter = partial(next.filter, old.filter);
+  const text = restoreText('nat', nat) + restoreText('filter', filter);
+  const lines = text.trim().split('\n');
+  // The service chain is rewritten (3 rules), one endpoint chain is created (2 rules) and one deleted.
+  t.true(lines.length <= 12, `restore input has ${lines.length} lines:\n${text}`);
+  t.is(nat.chainsWritten, 2);
+  t.is(nat.chainsDeleted, 1);
+  t.is(filter.lines.length, 0);
+  // Above 1,000 endpoints kube-proxy drops per-endpoint comments to keep the ruleset small.
+  t.regex(text, /^-A KUBE-SEP-\w+ -m tcp -p tcp -j DNAT --to-destination 10\.250\.0\.7:8080$/m);
+  t.regex(text, /^-X KUBE-SEP-\w+$/m);
+  // Nothing outside the changed service: KUBE-SERVICES is not touched.
+  t.false(text.includes(':KUBE-SERVICES'));
+});
+
+test('a new Service edits KUBE-SERVICES rule by rule and keeps the NodePort jump last', (t) => {
+  const before = generateCluster({ services: 20, endpointsPerService: 2 });
+  const grown = generateCluster({ services: 21, endpointsPerService: 2 });
+  const nat = partial(render(grown).nat, render(before).nat);
+  const text = restoreText('nat', nat);
+  t.regex(
+    text,
+    /^-I KUBE-SERVICES 1 -m comment --comment "ns-20\/svc-20:http cluster IP" .* -j KUBE-SVC-\w+$/m,
+  );
+  t.false(text.includes(':KUBE-SERVICES - '), 'the big chain is not flushed and rewritten');
+  t.false(/^-D KUBE-SERVICES/m.test(text));
+});
+
+test('a removed Service deletes its chains after the rules that referred to them', (t) => {
+  const before = generateCluster({ services: 5, endpointsPerService: 2 });
+  const shrunk = { ...before, services: before.services.slice(0, 4) };
+  const nat = partial(render(shrunk).nat, render(before).nat);
+  const lines = nat.lines;
+  const firstDelete = lines.findIndex((l) => l.startsWith('-X '));
+  const lastEdit = lines.findLastIndex(
+    (l) => l.startsWith('-D ') || l.startsWith('-A ') || l.startsWith('-I '),
+  );
+  t.true(firstDelete > lastEdit);
+  // KUBE-SVC, and two KUBE-SEP chains.
+  t.is(nat.chainsDeleted, 3);
+  t.regex(lines.join('\n'), /^-D KUBE-SERVICES -m comment --comment "ns-4\/svc-4:http cluster IP"/m);
+});
+
+test('an unchanged cluster plans nothing', (t) => {
+  const s = generateCluster({ services: 50, endpointsPerService: 3 });
+  const r = render(s);
+  t.deepEqual(partial(r.nat, r.nat).lines, []);
+  t.deepEqual(partial(r.filter, r.filter).lines, []);
+});
