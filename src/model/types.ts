@@ -93,9 +93,13 @@ export function externallyAccessible(sp: PolicyFields): boolean {
   return sp.nodePort !== 0 || sp.loadBalancerVIPs.length > 0 || sp.externalIPs.length > 0;
 }
 
-/** Some traffic to the port is balanced over endpoints cluster-wide. */
+/**
+ * Some traffic to the port is balanced over endpoints cluster-wide. An externally
+ * reachable port always needs them, even with externalTrafficPolicy Local: traffic
+ * from the node and its pods to an external address short-circuits to them.
+ */
 export function usesClusterEndpoints(sp: PolicyFields): boolean {
-  return !sp.internalPolicyLocal || (externallyAccessible(sp) && !sp.externalPolicyLocal);
+  return !sp.internalPolicyLocal || externallyAccessible(sp);
 }
 
 /** Some traffic to the port goes only to endpoints on this node. */

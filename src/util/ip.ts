@@ -14,7 +14,13 @@ export interface Cidr {
 
 /** Returns the canonical form of an IP address, or undefined when `s` is not one. */
 export function canonicalIP(s: string): string | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(s)) return ipaddr.IPv4.parse(s).toString();
+  // Like Go's ParseIPSloppy, which kube-proxy uses: leading zeros are decimal, not octal
+  // ("010.1.2.3" is 10.1.2.3), because old API objects may still hold such addresses.
+  const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
+  if (v4) {
+    const octets = v4.slice(1).map(Number);
+    return octets.every((o) => o <= 255) ? octets.join('.') : undefined;
+  }
   if (s.includes(':') && ipaddr.IPv6.isValid(s)) {
     const addr = ipaddr.IPv6.parse(s);
     // An IPv4-mapped IPv6 address is an IPv4 address to Go (and to kube-proxy).

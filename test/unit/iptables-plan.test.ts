@@ -18,7 +18,9 @@ const partial = (desired: Table, previous: Table) =>
 function moveEndpoint(s: ClusterSnapshot, svc: number, index: number, newIP: string): ClusterSnapshot {
   const slices = s.endpointSlices.map((slice, i) => {
     if (i !== svc) return slice;
-    const endpoints = slice.endpoints.map((ep, j) => (j === index ? { ...ep, addresses: [newIP] } : ep));
+    const endpoints = (slice.endpoints ?? []).map((ep, j) =>
+      j === index ? { ...ep, addresses: [newIP] } : ep,
+    );
     return { ...slice, endpoints };
   });
   return { ...s, endpointSlices: slices };
