@@ -1,0 +1,104 @@
+// Probe client used by ns-agent.mjs, inside a network namespace. Plain JS: it runs under bare node.
+//
+// probe({proto, ip, port, count, timeoutMs, concurrency, sourcePort}) does `count` probes and resolves to
+// their outcomes, in order. Every probe uses a fresh socket, hence a fresh source port and a fresh conntrack
+// entry, so iptables' `statistic --mode random` / nftables' `numgen random` spread them over the endpoints.
+// With `sourcePort` (UDP) every datagram leaves from that port and the probes run one at a time.
+//
+// Outcomes (each also carries `ms`, the time it took):
+//   {kind:'ok', name, seenFrom, seenPort}  the server's answer: its pod name, and our address and port
+//                                          as it saw them
+//   {kind:'refused'}                       TCP RST or ICMP port-unreachable (e.g. iptables REJECT)
+//   {kind:'unreachable', code}             ICMP host/net unreachable (EHOSTUNREACH / ENETUNREACH)
+//   {kind:'timeout'}                       nothing came back within timeoutMs (e.g. DROP)
+//   {kind:'error', message}                anything else (connection reset, closed without answer, ...)
+import dgram from 'node:dgram';
+import net from 'node:net';
+import { performance } from 'node:perf_hooks';
+
+function classify(err) {
+  switch (err.code) {
+    case 'ECONNREFUSED':
+      return { kind: 'refused' };
+    case 'EHOSTUNREACH':
+    case 'ENETUNREACH':
+      return { kind: 'unreachable', code: err.code };
+    case 'ETIMEDOUT':
+      return { kind: 'timeout' };
+    default:
+      return { kind: 'error', message: `${err.code ?? ''} ${err.message}`.trim() };
+  }
+}
+
+function parseAnswer(text) {
+  const [name = '', seenFrom = '', port = ''] = text.trim().split(/\s+/);
+  if (!name) return { kind: 'error', message: 'closed without an answer' };
+  return { kind: 'ok', name, seenFrom, seenPort: Number(port) };
+}
+
+// Runs `start(finish)`; `finish` settles once, cancels the timeout and runs the cleanup start returned.
+function attempt(timeoutMs, start) {
+  return new Promise((resolve) => {
+    const t0 = performance.now();
+    let cleanup = () => {};
+    let settled = false;
+    const finish = (outcome) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      cleanup();
+      resolve({ ...outcome, ms: Math.round(performance.now() - t0) });
+    };
+    const timer = setTimeout(() => finish({ kind: 'timeout' }), timeoutMs);
+    cleanup = start(finish);
+  });
+}
+
+function tcpOnce({ ip, port, timeoutMs }) {
+  return attempt(timeoutMs, (finish) => {
+    const sock = net.connect({ host: ip, port });
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.on('data', (chunk) => {
+      buf += chunk;
+      if (buf.includes('\n')) finish(parseAnswer(buf));
+    });
+    sock.on('end', () => finish(parseAnswer(buf)));
+    sock.on('error', (err) => finish(classify(err)));
+    return () => sock.destroy();
+  });
+}
+
+function udpOnce({ ip, port, timeoutMs, sourcePort }) {
+  return attempt(timeoutMs, (finish) => {
+    const sock = dgram.createSocket(net.isIPv6(ip) ? 'udp6' : 'udp4');
+    sock.on('message', (msg) => finish(parseAnswer(msg.toString('utf8'))));
+    // The socket is connected, so an ICMP error for it surfaces here (ECONNREFUSED for port-unreachable).
+    sock.on('error', (err) => finish(classify(err)));
+    sock.bind(sourcePort ?? 0, () => {
+      sock.connect(port, ip, () => sock.send('probe\n'));
+    });
+    return () => {
+      try {
+        sock.close();
+      } catch {
+        // already closed
+      }
+    };
+  });
+}
+
+export async function probe({ proto, ip, port, count = 1, timeoutMs = 1000, concurrency = 8, sourcePort }) {
+  const once = proto === 'udp' ? udpOnce : tcpOnce;
+  const width = sourcePort ? 1 : Math.max(1, concurrency);
+  const results = new Array(count);
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await once({ ip, port, timeoutMs, sourcePort });
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, count) }, worker));
+  return results;
+}
