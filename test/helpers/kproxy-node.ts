@@ -1,0 +1,69 @@
+// Runs the real kproxy CLI inside a topology's node namespace, the way an
+// operator would: objects go into a file, `kproxy sync` programs the namespace.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { ExecResult, Topology } from './netns.js';
+
+const repo = fileURLToPath(new URL('../..', import.meta.url));
+const cli = join(repo, 'src/cli.ts');
+
+export type Flavour = 'legacy' | 'nft';
+
+export interface KproxyNode {
+  /** Writes the objects (plus this node's Node object) to a file and runs `kproxy sync` on it. */
+  sync(objects: (V1Service | V1EndpointSlice)[], extra?: string[]): Promise<ExecResult>;
+  run(args: string[]): Promise<ExecResult>;
+  /** iptables-save of the node namespace for this flavour. */
+  save(): Promise<string>;
+  iptables(args: string[]): Promise<ExecResult>;
+  stateDir: string;
+}
+
+export function kproxyOn(topo: Topology, flavour: Flavour, teardown?: (fn: () => void) => void): KproxyNode {
+  const dir = mkdtempSync(join(tmpdir(), 'kproxy-node-'));
+  teardown?.(() => rmSync(dir, { recursive: true, force: true }));
+  const stateDir = join(dir, 'state');
+  const nodeObject = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: topo.node.name },
+    status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
+  };
+  let n = 0;
+  const run = (args: string[]) =>
+    topo.exec(topo.node.ns, [process.execPath, '--import', 'tsx', cli, ...args], { reject: false });
+  return {
+    stateDir,
+    run,
+    async sync(objects, extra = []) {
+      const file = join(dir, `objects-${n++}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, nodeObject] }),
+      );
+      return run([
+        'sync',
+        '--from-file',
+        file,
+        '--hostname-override',
+        topo.node.name,
+        '--cluster-cidr',
+        topo.clusterCidr,
+        '--state-dir',
+        stateDir,
+        '--iptables-flavour',
+        flavour,
+        ...extra,
+      ]);
+    },
+    async save() {
+      return (await topo.exec(topo.node.ns, [`iptables-${flavour}-save`])).stdout;
+    },
+    iptables(args) {
+      return topo.exec(topo.node.ns, [`iptables-${flavour}`, '-w', ...args], { reject: false });
+    },
+  };
+}
