@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { serviceChains } from '../../src/backends/iptables/names.js';
 import { endpoint, service, slice, slicePort, svcPort } from '../helpers/builders.js';
 import { type Flavour, kproxyOn } from '../helpers/kproxy-node.js';
-import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
+import { createTopology, type PodNs, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
 import { missingForKernelTests } from '../helpers/root.js';
 
 const flavours: Flavour[] = ['legacy', 'nft'];
