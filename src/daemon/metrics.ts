@@ -1,0 +1,257 @@
+// kube-proxy's Prometheus metrics, under the same names, types, labels and buckets
+// as upstream's pkg/proxy/metrics/metrics.go (the version whose per-family metrics
+// carry an `ip_family` label), on a registry of their own so that several can live
+// in one process (tests). The helper methods are what the daemon calls, one line
+// per event; they apply upstream's rules of when each metric moves.
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import type { IPFamily } from '../util/ip.js';
+
+const PREFIX = 'kubeproxy_';
+
+/** component-base writes a metric's stability level in front of its help text. */
+const alpha = (help: string): string => `[ALPHA] ${help}`;
+
+/** prometheus.ExponentialBuckets(start, factor, count). */
+export function exponentialBuckets(start: number, factor: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start * factor ** i);
+}
+
+/** prometheus.LinearBuckets(start, width, count). */
+export function linearBuckets(start: number, width: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => start + width * i);
+}
+
+/** SyncProxyRules latency buckets: 1ms doubling to 16.384s. */
+export const SYNC_BUCKETS = exponentialBuckets(0.001, 2, 15);
+
+/**
+ * Network programming latency buckets. component-base's MergeBuckets starts from a
+ * one-element slice, so upstream's list begins with a 0 bucket; kept for identical
+ * series.
+ */
+export const NETWORK_PROGRAMMING_BUCKETS = [
+  0,
+  ...linearBuckets(0.25, 0.25, 2), // 0.25s, 0.5s
+  ...linearBuckets(1, 1, 59), // 1s .. 59s
+  ...linearBuckets(60, 5, 12), // 60s .. 115s
+  ...linearBuckets(120, 30, 7), // 2min .. 5min
+];
+
+type Table = 'nat' | 'filter';
+
+/** The part of a sync report the metrics read (SyncReport of src/backends/iptables/sync.ts fits). */
+export interface SyncObservation {
+  mode: 'full' | 'partial';
+  durationMs: number;
+  /** iptables-restore input per table: its rule lines are "rules written in the last sync". */
+  restoreInput?: Partial<Record<Table, string>>;
+}
+
+export interface SyncFailure {
+  /** How long the failed sync ran (upstream observes the durations of failed syncs too). */
+  durationMs?: number;
+  /** The kernel refused the restore (the default); false for failures before the write. */
+  restoreFailed?: boolean;
+}
+
+export interface MetricsOptions {
+  /** prom-client's process_* and nodejs_* metrics (default true). */
+  defaultMetrics?: boolean;
+  /** Clock in epoch ms for the *_timestamp_seconds gauges. */
+  now?: () => number;
+}
+
+/** Rule lines in an iptables-restore input (appends and inserts; not chain declarations or deletes). */
+export function countRuleLines(text: string | undefined): number {
+  if (!text) return 0;
+  let n = 0;
+  for (const line of text.split('\n')) if (line.startsWith('-A ') || line.startsWith('-I ')) n++;
+  return n;
+}
+
+export function createMetrics(opts: MetricsOptions = {}) {
+  const now = opts.now ?? Date.now;
+  const registry = new Registry();
+  const registers = [registry];
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+
+  const histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: L[]) =>
+    new Histogram<L>({ name: PREFIX + name, help: alpha(help), buckets, labelNames, registers });
+  const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    new Gauge<L>({ name: PREFIX + name, help: alpha(help), labelNames, registers });
+  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
+    new Counter<L>({ name: PREFIX + name, help: alpha(help), labelNames, registers });
+
+  const m = {
+    registry,
+    syncProxyRulesDuration: histogram(
+      'sync_proxy_rules_duration_seconds',
+      'SyncProxyRules latency in seconds',
+      SYNC_BUCKETS,
+      ['ip_family'],
+    ),
+    syncFullProxyRulesDuration: histogram(
+      'sync_full_proxy_rules_duration_seconds',
+      'SyncProxyRules latency in seconds for full resyncs',
+      SYNC_BUCKETS,
+      ['ip_family'],
+    ),
+    syncPartialProxyRulesDuration: histogram(
+      'sync_partial_proxy_rules_duration_seconds',
+      'SyncProxyRules latency in seconds for partial resyncs',
+      SYNC_BUCKETS,
+      ['ip_family'],
+    ),
+    syncProxyRulesLastTimestamp: gauge(
+      'sync_proxy_rules_last_timestamp_seconds',
+      'The last time proxy rules were successfully synced',
+      ['ip_family'],
+    ),
+    syncProxyRulesLastQueuedTimestamp: gauge(
+      'sync_proxy_rules_last_queued_timestamp_seconds',
+      'The last time a sync of proxy rules was queued',
+      ['ip_family'],
+    ),
+    networkProgrammingDuration: histogram(
+      'network_programming_duration_seconds',
+      'In Cluster Network Programming Latency in seconds',
+      NETWORK_PROGRAMMING_BUCKETS,
+      ['ip_family'],
+    ),
+    endpointChangesPending: gauge(
+      'sync_proxy_rules_endpoint_changes_pending',
+      'Pending proxy rules Endpoint changes',
+      [],
+    ),
+    endpointChangesTotal: counter(
+      'sync_proxy_rules_endpoint_changes_total',
+      'Cumulative proxy rules Endpoint changes',
+      [],
+    ),
+    serviceChangesPending: gauge(
+      'sync_proxy_rules_service_changes_pending',
+      'Pending proxy rules Service changes',
+      [],
+    ),
+    serviceChangesTotal: counter(
+      'sync_proxy_rules_service_changes_total',
+      'Cumulative proxy rules Service changes',
+      [],
+    ),
+    iptablesRestoreFailuresTotal: counter(
+      'sync_proxy_rules_iptables_restore_failures_total',
+      'Cumulative proxy iptables restore failures',
+      ['ip_family'],
+    ),
+    iptablesPartialRestoreFailuresTotal: counter(
+      'sync_proxy_rules_iptables_partial_restore_failures_total',
+      'Cumulative proxy iptables partial restore failures',
+      ['ip_family'],
+    ),
+    iptablesRulesTotal: gauge(
+      'sync_proxy_rules_iptables_total',
+      'Total number of iptables rules owned by kube-proxy',
+      ['table', 'ip_family'],
+    ),
+    iptablesRulesLast: gauge(
+      'sync_proxy_rules_iptables_last',
+      'Number of iptables rules written by kube-proxy in last sync',
+      ['table', 'ip_family'],
+    ),
+    noLocalEndpointsTotal: gauge(
+      'sync_proxy_rules_no_local_endpoints_total',
+      'Number of services with a Local traffic policy and no endpoints',
+      ['traffic_policy', 'ip_family'],
+    ),
+    proxyHealthzTotal: counter('proxy_healthz_total', 'Cumulative proxy healthz HTTP status', ['code']),
+    proxyLivezTotal: counter('proxy_livez_total', 'Cumulative proxy livez HTTP status', ['code']),
+
+    /**
+     * A sync of `family` succeeded: its duration in the overall and the full/partial
+     * histograms, the last-synced timestamp, the rules it wrote per table and, when
+     * given, the rules kproxy now owns per table (countRules() of the desired ruleset).
+     */
+    observeSync(report: SyncObservation, family: IPFamily, rulesTotal?: Record<Table, number>): void {
+      observeDuration(report.mode === 'partial', family, report.durationMs);
+      m.syncProxyRulesLastTimestamp.set({ ip_family: family }, now() / 1000);
+      if (report.restoreInput) {
+        for (const table of ['filter', 'nat'] as const) {
+          const written = countRuleLines(report.restoreInput[table]);
+          m.iptablesRulesLast.set({ table, ip_family: family }, written);
+        }
+      }
+      if (rulesTotal) {
+        for (const table of ['filter', 'nat'] as const) {
+          m.iptablesRulesTotal.set({ table, ip_family: family }, rulesTotal[table]);
+        }
+      }
+    },
+
+    /**
+     * A sync of `family` failed. Upstream counts every failed restore, and every
+     * failed partial sync separately (the next sync is then full).
+     */
+    syncFailed(partial: boolean, family: IPFamily, failure: SyncFailure = {}): void {
+      if (failure.durationMs !== undefined) observeDuration(partial, family, failure.durationMs);
+      if (failure.restoreFailed ?? true) m.iptablesRestoreFailuresTotal.inc({ ip_family: family });
+      if (partial) m.iptablesPartialRestoreFailuresTotal.inc({ ip_family: family });
+    },
+
+    /** A sync of `family` was asked for (also call it when the sync loop starts, as upstream does). */
+    syncQueued(family: IPFamily): void {
+      m.syncProxyRulesLastQueuedTimestamp.set({ ip_family: family }, now() / 1000);
+    },
+
+    /** `n` Service events were seen; `pending`, when given, is how many Services now wait for a sync. */
+    serviceChanges(n: number, pending?: number): void {
+      m.serviceChangesTotal.inc(n);
+      if (pending !== undefined) m.serviceChangesPending.set(pending);
+    },
+
+    /** `n` EndpointSlice events were seen; `pending`, when given, is how many changes wait for a sync. */
+    endpointChanges(n: number, pending?: number): void {
+      m.endpointChangesTotal.inc(n);
+      if (pending !== undefined) m.endpointChangesPending.set(pending);
+    },
+
+    /** A sync took the pending changes (upstream zeroes both gauges when it checks them out). */
+    changesApplied(): void {
+      m.serviceChangesPending.set(0);
+      m.endpointChangesPending.set(0);
+    },
+
+    /** One endpoint change reached the rules `latencySeconds` after its trigger time. */
+    networkProgramming(latencySeconds: number, family: IPFamily): void {
+      m.networkProgrammingDuration.observe({ ip_family: family }, latencySeconds);
+    },
+
+    /** Services with a Local policy and no local endpoints, after a successful sync. */
+    noLocalEndpoints(family: IPFamily, counts: { internal: number; external: number }): void {
+      m.noLocalEndpointsTotal.set({ traffic_policy: 'internal', ip_family: family }, counts.internal);
+      m.noLocalEndpointsTotal.set({ traffic_policy: 'external', ip_family: family }, counts.external);
+    },
+
+    /** One /healthz or /livez answer (pass it as startHealthServer's onProbe). */
+    healthProbe(endpoint: 'healthz' | 'livez', code: number): void {
+      (endpoint === 'healthz' ? m.proxyHealthzTotal : m.proxyLivezTotal).inc({ code: String(code) });
+    },
+
+    /** The text exposition of every metric, and its Content-Type. */
+    async exposition(): Promise<{ contentType: string; text: string }> {
+      return { contentType: registry.contentType, text: await registry.metrics() };
+    },
+  };
+
+  function observeDuration(partial: boolean, family: IPFamily, durationMs: number): void {
+    const seconds = durationMs / 1000;
+    m.syncProxyRulesDuration.observe({ ip_family: family }, seconds);
+    (partial ? m.syncPartialProxyRulesDuration : m.syncFullProxyRulesDuration).observe(
+      { ip_family: family },
+      seconds,
+    );
+  }
+
+  return m;
+}
+
+export type KproxyMetrics = ReturnType<typeof createMetrics>;
