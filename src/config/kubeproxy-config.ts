@@ -1,0 +1,914 @@
+// The --config file of `kproxy run`: a KubeProxyConfiguration
+// (kubeproxy.config.k8s.io/v1alpha1) with upstream's field names and defaults, and
+// the merge of defaults, that file and the command line into the agent's settings.
+//
+// As in upstream (Go zero values are "unset" before defaulting), an empty string, a
+// zero duration or a null means "use the default" for the fields upstream defaults:
+// kubeadm's kube-proxy ConfigMap relies on that (`syncPeriod: 0s`, `masqueradeBit: null`).
+// Unlike upstream, which decodes leniently when strict decoding fails and only logs, a
+// field upstream does not define stops start-up, naming the field.
+import { readFile } from 'node:fs/promises';
+import yaml from 'js-yaml';
+import { canonicalIP, joinHostPort, parseCidr } from '../util/ip.js';
+import {
+  type DaemonOptions,
+  type DaemonOptionsPatch,
+  defaultDaemonOptions,
+  defaultHealthzPort,
+  defaultMetricsPort,
+  iptablesFlavours,
+  ipvsSchedulers,
+  logFormats,
+} from './daemon-options.js';
+import { DurationError, formatDuration, nsToMs, parseDuration } from './duration.js';
+import {
+  type DetectLocalMode,
+  defaultOptions,
+  detectLocalModes,
+  OptionError,
+  optionsFromFlags,
+  type ProxyMode,
+  type ProxyOptions,
+  proxyModes,
+  type RawFlags,
+} from './options.js';
+
+export const kubeProxyConfigAPIVersion = 'kubeproxy.config.k8s.io/v1alpha1';
+export const kubeProxyConfigKind = 'KubeProxyConfiguration';
+
+// --- the shape of a v1alpha1 KubeProxyConfiguration -----------------------------------
+
+type Leaf =
+  | 'string'
+  | 'bool'
+  | 'int32'
+  | 'uint32'
+  | 'number'
+  /** metav1.Duration: a Go duration string. */
+  | 'duration'
+  /** logging.flushFrequency: a Go duration string or an integer count of nanoseconds. */
+  | 'durationOrNs'
+  /** resource.Quantity: "0", "64Ki", or a number. */
+  | 'quantity'
+  | 'stringList'
+  | 'boolMap';
+type FieldType = Leaf | { object: Schema } | { listOf: Schema };
+interface Schema {
+  readonly [field: string]: FieldType;
+}
+
+const syncFields = { syncPeriod: 'duration', minSyncPeriod: 'duration' } as const;
+const outputRouting: Schema = { splitStream: 'bool', infoBufferSize: 'quantity' };
+
+/** Every field of upstream's v1alpha1 type (staging/src/k8s.io/kube-proxy/config/v1alpha1). */
+const kubeProxyConfigurationSchema: Schema = {
+  apiVersion: 'string',
+  kind: 'string',
+  featureGates: 'boolMap',
+  clientConnection: {
+    object: {
+      kubeconfig: 'string',
+      acceptContentTypes: 'string',
+      contentType: 'string',
+      qps: 'number',
+      burst: 'int32',
+    },
+  },
+  logging: {
+    object: {
+      format: 'string',
+      flushFrequency: 'durationOrNs',
+      verbosity: 'uint32',
+      vmodule: { listOf: { filePattern: 'string', verbosity: 'uint32' } },
+      options: { object: { text: { object: outputRouting }, json: { object: outputRouting } } },
+    },
+  },
+  hostnameOverride: 'string',
+  bindAddress: 'string',
+  healthzBindAddress: 'string',
+  metricsBindAddress: 'string',
+  bindAddressHardFail: 'bool',
+  enableProfiling: 'bool',
+  showHiddenMetricsForVersion: 'string',
+  mode: 'string',
+  iptables: {
+    object: {
+      masqueradeBit: 'int32',
+      masqueradeAll: 'bool',
+      localhostNodePorts: 'bool',
+      snatNodeInternalIP: 'bool',
+      ...syncFields,
+    },
+  },
+  ipvs: {
+    object: {
+      ...syncFields,
+      scheduler: 'string',
+      excludeCIDRs: 'stringList',
+      strictARP: 'bool',
+      tcpTimeout: 'duration',
+      tcpFinTimeout: 'duration',
+      udpTimeout: 'duration',
+    },
+  },
+  nftables: { object: { masqueradeBit: 'int32', masqueradeAll: 'bool', ...syncFields } },
+  winkernel: {
+    object: {
+      networkName: 'string',
+      sourceVip: 'string',
+      enableDSR: 'bool',
+      rootHnsEndpointName: 'string',
+      forwardHealthCheckVip: 'bool',
+    },
+  },
+  detectLocalMode: 'string',
+  detectLocal: { object: { bridgeInterface: 'string', interfaceNamePrefix: 'string' } },
+  clusterCIDR: 'string',
+  nodePortAddresses: 'stringList',
+  oomScoreAdj: 'int32',
+  conntrack: {
+    object: {
+      maxPerCore: 'int32',
+      min: 'int32',
+      tcpEstablishedTimeout: 'duration',
+      tcpCloseWaitTimeout: 'duration',
+      tcpBeLiberal: 'bool',
+      udpTimeout: 'duration',
+      udpStreamTimeout: 'duration',
+    },
+  },
+  configSyncPeriod: 'duration',
+  portRange: 'string',
+  windowsRunAsService: 'bool',
+};
+
+/** Fields older files still carry, and what became of them. */
+const unknownFieldHints: Record<string, string> = {
+  udpIdleTimeout: 'kube-proxy removed it together with the userspace proxy; delete it',
+  'conntrack.max': 'kube-proxy removed it; use conntrack.maxPerCore and conntrack.min',
+  resourceContainer: 'kube-proxy removed it; delete it',
+  syncPeriod:
+    'v1alpha1 has none at the top level; set iptables.syncPeriod, ipvs.syncPeriod or nftables.syncPeriod',
+  minSyncPeriod:
+    'v1alpha1 has none at the top level; set iptables.minSyncPeriod, ipvs.minSyncPeriod or nftables.minSyncPeriod',
+};
+
+/** The file after type checking: durations in milliseconds; absent and null fields left out. */
+interface SyncSection {
+  syncPeriod?: number;
+  minSyncPeriod?: number;
+}
+interface FileConfig {
+  apiVersion?: string;
+  kind?: string;
+  featureGates?: Record<string, boolean>;
+  clientConnection?: {
+    kubeconfig?: string;
+    acceptContentTypes?: string;
+    contentType?: string;
+    qps?: number;
+    burst?: number;
+  };
+  logging?: { format?: string; verbosity?: number; vmodule?: unknown[] };
+  hostnameOverride?: string;
+  bindAddress?: string;
+  healthzBindAddress?: string;
+  metricsBindAddress?: string;
+  bindAddressHardFail?: boolean;
+  enableProfiling?: boolean;
+  showHiddenMetricsForVersion?: string;
+  mode?: string;
+  iptables?: SyncSection & {
+    masqueradeBit?: number;
+    masqueradeAll?: boolean;
+    localhostNodePorts?: boolean;
+    snatNodeInternalIP?: boolean;
+  };
+  ipvs?: SyncSection & {
+    scheduler?: string;
+    excludeCIDRs?: string[];
+    strictARP?: boolean;
+    tcpTimeout?: number;
+    tcpFinTimeout?: number;
+    udpTimeout?: number;
+  };
+  nftables?: SyncSection & { masqueradeBit?: number; masqueradeAll?: boolean };
+  winkernel?: Record<string, string | boolean>;
+  detectLocalMode?: string;
+  detectLocal?: { bridgeInterface?: string; interfaceNamePrefix?: string };
+  clusterCIDR?: string;
+  nodePortAddresses?: string[];
+  oomScoreAdj?: number;
+  conntrack?: {
+    maxPerCore?: number;
+    min?: number;
+    tcpEstablishedTimeout?: number;
+    tcpCloseWaitTimeout?: number;
+    tcpBeLiberal?: boolean;
+    udpTimeout?: number;
+    udpStreamTimeout?: number;
+  };
+  configSyncPeriod?: number;
+  portRange?: string;
+  windowsRunAsService?: boolean;
+}
+
+// --- type checking ----------------------------------------------------------------------
+
+function describe(value: unknown): string {
+  if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return 'a mapping';
+  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`;
+  return `the ${typeof value} ${String(value)}`;
+}
+
+const isMapping = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const quantityPattern = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$/;
+
+class Checker {
+  constructor(private readonly source: string) {}
+
+  fail(path: string, why: string): OptionError {
+    return new OptionError(`${this.source}: ${path}: ${why}`);
+  }
+
+  private wrongType(path: string, want: string, value: unknown): OptionError {
+    return this.fail(path, `must be ${want}, not ${describe(value)}`);
+  }
+
+  private integer(path: string, value: unknown, min: number, max: number, kind: string): number {
+    if (typeof value !== 'number' || !Number.isInteger(value)) throw this.wrongType(path, kind, value);
+    if (value < min || value > max) throw this.fail(path, `${value} does not fit in ${kind}`);
+    return value;
+  }
+
+  private durationString(path: string, value: string): number {
+    try {
+      return parseDuration(value);
+    } catch (err) {
+      if (err instanceof DurationError) {
+        throw this.fail(
+          path,
+          `${JSON.stringify(value)} is not a duration such as "30s" or "1m30s" (${err.message})`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  check(value: unknown, type: FieldType, path: string): unknown {
+    if (value === null || value === undefined) return undefined;
+    if (typeof type === 'object') {
+      if ('object' in type) {
+        if (!isMapping(value)) throw this.wrongType(path, 'a mapping', value);
+        return this.object(value, type.object, `${path}.`);
+      }
+      if (!Array.isArray(value)) throw this.wrongType(path, 'a list', value);
+      return value.map((item, i) => {
+        const at = `${path}[${i}]`;
+        if (!isMapping(item)) throw this.wrongType(at, 'a mapping', item);
+        return this.object(item, type.listOf, `${at}.`);
+      });
+    }
+    switch (type) {
+      case 'string':
+        if (typeof value !== 'string') throw this.wrongType(path, 'a string', value);
+        return value;
+      case 'bool':
+        if (typeof value !== 'boolean') throw this.wrongType(path, 'true or false', value);
+        return value;
+      case 'int32':
+        return this.integer(path, value, -(2 ** 31), 2 ** 31 - 1, 'a 32-bit integer');
+      case 'uint32':
+        return this.integer(path, value, 0, 2 ** 32 - 1, 'an unsigned 32-bit integer');
+      case 'number':
+        if (typeof value !== 'number' || !Number.isFinite(value))
+          throw this.wrongType(path, 'a number', value);
+        return value;
+      case 'duration':
+        if (typeof value !== 'string') throw this.wrongType(path, 'a duration string such as "30s"', value);
+        return this.durationString(path, value);
+      case 'durationOrNs':
+        if (typeof value === 'string') return this.durationString(path, value);
+        if (typeof value === 'number' && Number.isInteger(value)) return nsToMs(BigInt(value));
+        throw this.wrongType(path, 'a duration string such as "5s" or an integer of nanoseconds', value);
+      case 'quantity':
+        if (typeof value === 'number' && Number.isFinite(value)) return value;
+        if (typeof value === 'string' && quantityPattern.test(value)) return value;
+        throw this.wrongType(path, 'a quantity such as "0" or "64Ki"', value);
+      case 'stringList':
+        if (!Array.isArray(value)) throw this.wrongType(path, 'a list of strings', value);
+        return value.map((item, i) => {
+          if (typeof item !== 'string') throw this.wrongType(`${path}[${i}]`, 'a string', item);
+          return item;
+        });
+      case 'boolMap': {
+        if (!isMapping(value)) throw this.wrongType(path, 'a mapping of names to true or false', value);
+        const out: Record<string, boolean> = {};
+        for (const [k, v] of Object.entries(value)) {
+          if (typeof v !== 'boolean') throw this.wrongType(`${path}.${k}`, 'true or false', v);
+          out[k] = v;
+        }
+        return out;
+      }
+    }
+  }
+
+  object(value: Record<string, unknown>, schema: Schema, prefix: string): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [key, v] of Object.entries(value)) {
+      const path = `${prefix}${key}`;
+      const type = schema[key];
+      if (type === undefined) {
+        const known = Object.keys(schema).find((k) => k.toLowerCase() === key.toLowerCase());
+        const hint = known ? `did you mean "${prefix}${known}"?` : unknownFieldHints[path];
+        throw new OptionError(`${this.source}: unknown field "${path}"${hint ? ` (${hint})` : ''}`);
+      }
+      const checked = this.check(v, type, path);
+      if (checked !== undefined) out[key] = checked;
+    }
+    return out;
+  }
+}
+
+// --- host:port ----------------------------------------------------------------------------
+
+/**
+ * Validates a bind address the way kube-proxy's --healthz-bind-address and
+ * healthzBindAddress take it: `IP:port`, `[IPv6]:port`, `:port` (every address), or an
+ * IP alone (the default port is added). Returns the canonical `host:port`.
+ * `label` names the flag or field in the error.
+ */
+export function parseBindAddress(label: string, value: string, defaultPort: number): string {
+  const bad = (why: string) => new OptionError(`${label}: ${JSON.stringify(value)} ${why}`);
+  const text = value.trim();
+  let host: string;
+  let port: string;
+  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
+  if (bracketed) {
+    host = bracketed[1] ?? '';
+    port = bracketed[2] ?? String(defaultPort);
+    if (!host.includes(':')) throw bad('puts brackets around something that is not an IPv6 address');
+  } else if (canonicalIP(text)) {
+    host = text;
+    port = String(defaultPort);
+  } else {
+    const colon = text.lastIndexOf(':');
+    if (colon < 0) throw bad('is not IP:port (e.g. 0.0.0.0:10256)');
+    host = text.slice(0, colon);
+    port = text.slice(colon + 1);
+    if (host.includes(':')) throw bad('is not IP:port: write an IPv6 address in brackets, e.g. [::]:10256');
+  }
+  const ip = host === '' ? '' : canonicalIP(host);
+  if (ip === undefined) throw bad(`is not IP:port: "${host}" is not an IP address`);
+  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
+    throw bad(`is not IP:port: "${port}" is not a port from 0 to 65535`);
+  }
+  return ip === '' ? `:${Number(port)}` : joinHostPort(ip, Number(port));
+}
+
+// --- the file -------------------------------------------------------------------------------
+
+export interface LoadedKubeProxyConfiguration {
+  /** The ProxyOptions fields the file sets (others: defaults, or flags). */
+  options: Partial<ProxyOptions>;
+  /** The DaemonOptions fields the file sets. */
+  daemon: DaemonOptionsPatch;
+  /** Settings accepted but without effect in kproxy, each naming the field. */
+  warnings: string[];
+}
+
+/**
+ * Reads a KubeProxyConfiguration (YAML or JSON). `source` names the file in messages.
+ * `proxyMode`, when the command line chooses the mode, selects which of the iptables,
+ * ipvs and nftables sections give the sync periods and masquerading, as the file's own
+ * `mode` does otherwise. Throws OptionError naming the field (its JSON path) and why.
+ */
+export function loadKubeProxyConfiguration(
+  text: string,
+  source: string,
+  opts: { proxyMode?: ProxyMode } = {},
+): LoadedKubeProxyConfiguration {
+  let doc: unknown;
+  try {
+    doc = yaml.load(text, { schema: yaml.CORE_SCHEMA, filename: source });
+  } catch (err) {
+    throw new OptionError(`${source}: not valid YAML or JSON: ${(err as Error).message}`);
+  }
+  if (doc === undefined || doc === null) {
+    throw new OptionError(
+      `${source}: is empty; expected a ${kubeProxyConfigKind} (${kubeProxyConfigAPIVersion})`,
+    );
+  }
+  const c = new Checker(source);
+  if (!isMapping(doc)) {
+    throw new OptionError(`${source}: must be a ${kubeProxyConfigKind} mapping, not ${describe(doc)}`);
+  }
+  // apiVersion and kind first: a file of another kind gets one clear message.
+  if (doc.apiVersion !== kubeProxyConfigAPIVersion) {
+    const got = doc.apiVersion === undefined ? 'missing' : `${describe(doc.apiVersion)} is not supported`;
+    throw c.fail('apiVersion', `${got}; kproxy reads ${kubeProxyConfigAPIVersion}`);
+  }
+  if (doc.kind !== kubeProxyConfigKind) {
+    const got = doc.kind === undefined ? 'missing' : `${describe(doc.kind)} is not supported`;
+    throw c.fail('kind', `${got}; expected ${kubeProxyConfigKind}`);
+  }
+  const f = c.object(doc, kubeProxyConfigurationSchema, '') as FileConfig;
+
+  const options: Partial<ProxyOptions> = {};
+  const daemon: DaemonOptionsPatch = {};
+  const warnings: string[] = [];
+  const warn = (path: string, why: string) => warnings.push(`${source}: ${path}: ${why}`);
+
+  // mode
+  if (f.mode) {
+    if (f.mode === 'kernelspace')
+      throw c.fail('mode', '"kernelspace" is the Windows proxy; kproxy runs on Linux');
+    if (!proxyModes.includes(f.mode as ProxyMode)) {
+      throw c.fail(
+        'mode',
+        `${JSON.stringify(f.mode)} is not one of ${proxyModes.join(', ')} (or "" for iptables)`,
+      );
+    }
+    options.proxyMode = f.mode as ProxyMode;
+  }
+  const mode: ProxyMode = opts.proxyMode ?? options.proxyMode ?? 'iptables';
+
+  // identity and addresses
+  if (f.hostnameOverride !== undefined && f.hostnameOverride !== '') {
+    const name = f.hostnameOverride.trim().toLowerCase();
+    if (name === '') throw c.fail('hostnameOverride', 'must not be blank');
+    options.hostnameOverride = name;
+  }
+  let bindIPv6 = false;
+  if (f.bindAddress) {
+    const ip = canonicalIP(f.bindAddress.trim());
+    if (!ip) throw c.fail('bindAddress', `${JSON.stringify(f.bindAddress)} is not an IP address`);
+    bindIPv6 = ip.includes(':');
+    if (ip !== '0.0.0.0' && ip !== '::') {
+      warn(
+        'bindAddress',
+        `${ip} is ignored: kproxy takes the node's addresses from its Node object (or --node-ip)`,
+      );
+    }
+  }
+  if (f.healthzBindAddress) {
+    daemon.healthzBindAddress = parseBindAddress(
+      `${source}: healthzBindAddress`,
+      f.healthzBindAddress,
+      defaultHealthzPort,
+    );
+  } else if (bindIPv6) {
+    daemon.healthzBindAddress = `[::]:${defaultHealthzPort}`;
+  }
+  if (f.metricsBindAddress) {
+    daemon.metricsBindAddress = parseBindAddress(
+      `${source}: metricsBindAddress`,
+      f.metricsBindAddress,
+      defaultMetricsPort,
+    );
+  } else if (bindIPv6) {
+    daemon.metricsBindAddress = `[::1]:${defaultMetricsPort}`;
+  }
+  if (f.bindAddressHardFail !== undefined) daemon.bindAddressHardFail = f.bindAddressHardFail;
+
+  // local traffic detection
+  if (f.clusterCIDR) {
+    const parts = f.clusterCIDR.split(',').map((s) => s.trim());
+    const cidrs = parts.map((p) => {
+      const parsed = parseCidr(p);
+      if (!parsed) {
+        throw c.fail('clusterCIDR', `${JSON.stringify(p)} is not a valid CIDR (e.g. 10.244.0.0/16)`);
+      }
+      return parsed;
+    });
+    if (cidrs.length > 2 || new Set(cidrs.map((x) => x.family)).size !== cidrs.length) {
+      throw c.fail(
+        'clusterCIDR',
+        'give one CIDR, or two of different IP families (e.g. 10.244.0.0/16,fd00:10:244::/56)',
+      );
+    }
+    options.clusterCIDRs = cidrs.map((x) => x.text);
+  }
+  if (f.detectLocalMode) {
+    if (!detectLocalModes.includes(f.detectLocalMode as DetectLocalMode)) {
+      throw c.fail(
+        'detectLocalMode',
+        `${JSON.stringify(f.detectLocalMode)} is not one of ${detectLocalModes.join(', ')}`,
+      );
+    }
+    options.detectLocalMode = f.detectLocalMode as DetectLocalMode;
+  }
+  if (f.detectLocal?.bridgeInterface) options.podBridgeInterface = f.detectLocal.bridgeInterface;
+  if (f.detectLocal?.interfaceNamePrefix) options.podInterfaceNamePrefix = f.detectLocal.interfaceNamePrefix;
+
+  // NodePorts
+  if (f.nodePortAddresses !== undefined) {
+    const entries = f.nodePortAddresses.map((s) => s.trim());
+    if (entries.includes('primary')) {
+      if (entries.length > 1) {
+        throw c.fail(
+          'nodePortAddresses',
+          '"primary" must be the only entry; it cannot be combined with CIDRs',
+        );
+      }
+      options.nodePortAddresses = ['primary'];
+    } else {
+      const out: string[] = [];
+      entries.forEach((e, i) => {
+        if (e === 'all') out.push('0.0.0.0/0', '::/0');
+        else if (e === 'localhost') out.push('127.0.0.0/8', '::1/128');
+        else {
+          const parsed = parseCidr(e);
+          if (!parsed) {
+            throw c.fail(
+              `nodePortAddresses[${i}]`,
+              `${JSON.stringify(e)} is not a CIDR (e.g. 192.168.0.0/16), "primary", "all" or "localhost"`,
+            );
+          }
+          out.push(parsed.text);
+        }
+      });
+      options.nodePortAddresses = [...new Set(out)];
+    }
+  }
+
+  // iptables, ipvs, nftables
+  const iptables = f.iptables ?? {};
+  const ipvs = f.ipvs ?? {};
+  const nftables = f.nftables ?? {};
+  for (const [name, section] of [
+    ['iptables', iptables],
+    ['nftables', nftables],
+  ] as const) {
+    const bit = section.masqueradeBit;
+    if (bit !== undefined && (bit < 0 || bit > 31)) {
+      throw c.fail(`${name}.masqueradeBit`, `${bit} is not from 0 to 31`);
+    }
+  }
+  const masq = mode === 'nftables' ? nftables : iptables;
+  if (masq.masqueradeAll !== undefined) options.masqueradeAll = masq.masqueradeAll;
+  if (masq.masqueradeBit !== undefined) options.masqueradeBit = masq.masqueradeBit;
+  const [used, unused] = mode === 'nftables' ? ['nftables', 'iptables'] : ['iptables', 'nftables'];
+  if ((mode === 'nftables' ? iptables : nftables).masqueradeAll === true) {
+    warn(`${unused}.masqueradeAll`, `has no effect in ${mode} mode (set ${used}.masqueradeAll)`);
+  }
+  if (iptables.localhostNodePorts !== undefined) options.localhostNodePorts = iptables.localhostNodePorts;
+  if (iptables.snatNodeInternalIP === true) {
+    throw c.fail('iptables.snatNodeInternalIP', 'is not supported by kproxy; remove it or set it to false');
+  }
+
+  const defaults = defaultDaemonOptions();
+  for (const [name, section] of [
+    ['iptables', iptables],
+    ['ipvs', ipvs],
+    ['nftables', nftables],
+  ] as const) {
+    if (section.syncPeriod !== undefined && section.syncPeriod < 0) {
+      throw c.fail(`${name}.syncPeriod`, 'must be greater than 0');
+    }
+    if (section.minSyncPeriod !== undefined && section.minSyncPeriod < 0) {
+      throw c.fail(`${name}.minSyncPeriod`, 'must not be negative');
+    }
+    // Zero is "unset" (upstream's defaulting), so kubeadm's `syncPeriod: 0s` means 30s.
+    const sync = section.syncPeriod || defaults.syncPeriodMs;
+    const min = section.minSyncPeriod || defaults.minSyncPeriodMs;
+    if (min > sync) {
+      throw c.fail(
+        `${name}.minSyncPeriod`,
+        `${formatDuration(min)} must not be greater than ${name}.syncPeriod (${formatDuration(sync)})`,
+      );
+    }
+  }
+  const periods = { iptables, ipvs, nftables }[mode];
+  if (periods.syncPeriod) daemon.syncPeriodMs = periods.syncPeriod;
+  if (periods.minSyncPeriod) daemon.minSyncPeriodMs = periods.minSyncPeriod;
+
+  const ipvsPatch: Partial<DaemonOptions['ipvs']> = {};
+  if (ipvs.scheduler) {
+    const s = ipvs.scheduler as DaemonOptions['ipvs']['scheduler'];
+    if (!ipvsSchedulers.includes(s)) {
+      throw c.fail(
+        'ipvs.scheduler',
+        `${JSON.stringify(ipvs.scheduler)} is not one of ${ipvsSchedulers.join(', ')} (or "" for rr)`,
+      );
+    }
+    ipvsPatch.scheduler = s;
+  }
+  if (ipvs.strictARP !== undefined) ipvsPatch.strictARP = ipvs.strictARP;
+  if (ipvs.excludeCIDRs !== undefined) {
+    ipvsPatch.excludeCIDRs = ipvs.excludeCIDRs.map((e, i) => {
+      const parsed = parseCidr(e);
+      if (!parsed) throw c.fail(`ipvs.excludeCIDRs[${i}]`, `${JSON.stringify(e)} is not a valid CIDR`);
+      return parsed.text;
+    });
+  }
+  for (const [field, key] of [
+    ['tcpTimeout', 'tcpTimeoutMs'],
+    ['tcpFinTimeout', 'tcpFinTimeoutMs'],
+    ['udpTimeout', 'udpTimeoutMs'],
+  ] as const) {
+    const v = ipvs[field];
+    if (v === undefined) continue;
+    if (v < 0) throw c.fail(`ipvs.${field}`, 'must not be negative');
+    ipvsPatch[key] = v;
+  }
+  if (Object.keys(ipvsPatch).length > 0) daemon.ipvs = ipvsPatch;
+
+  // API server connection
+  const cc = f.clientConnection ?? {};
+  if (cc.kubeconfig) daemon.kubeconfig = cc.kubeconfig;
+  const ccPatch: Partial<DaemonOptions['clientConnection']> = {};
+  if (cc.qps) ccPatch.qps = cc.qps;
+  if (cc.burst !== undefined && cc.burst < 0) throw c.fail('clientConnection.burst', 'must not be negative');
+  if (cc.burst) ccPatch.burst = cc.burst;
+  if (cc.contentType) ccPatch.contentType = cc.contentType;
+  if (cc.acceptContentTypes !== undefined) ccPatch.acceptContentTypes = cc.acceptContentTypes;
+  if (Object.keys(ccPatch).length > 0) daemon.clientConnection = ccPatch;
+  if (f.configSyncPeriod !== undefined) {
+    if (f.configSyncPeriod < 0) throw c.fail('configSyncPeriod', 'must be greater than 0');
+    if (f.configSyncPeriod > 0) daemon.configSyncPeriodMs = f.configSyncPeriod;
+  }
+
+  // conntrack
+  const ct = f.conntrack ?? {};
+  const ctPatch: Partial<DaemonOptions['conntrack']> = {};
+  for (const field of ['maxPerCore', 'min'] as const) {
+    const v = ct[field];
+    if (v === undefined) continue;
+    if (v < 0) throw c.fail(`conntrack.${field}`, 'must not be negative');
+    ctPatch[field] = v;
+  }
+  for (const [field, key] of [
+    ['tcpEstablishedTimeout', 'tcpEstablishedTimeoutMs'],
+    ['tcpCloseWaitTimeout', 'tcpCloseWaitTimeoutMs'],
+    ['udpTimeout', 'udpTimeoutMs'],
+    ['udpStreamTimeout', 'udpStreamTimeoutMs'],
+  ] as const) {
+    const v = ct[field];
+    if (v === undefined) continue;
+    if (v < 0) throw c.fail(`conntrack.${field}`, 'must not be negative');
+    ctPatch[key] = v;
+  }
+  if (ct.tcpBeLiberal !== undefined) ctPatch.tcpBeLiberal = ct.tcpBeLiberal;
+  if (Object.keys(ctPatch).length > 0) daemon.conntrack = ctPatch;
+
+  // logging, metrics, process
+  const logging = f.logging ?? {};
+  const logPatch: Partial<DaemonOptions['logging']> = {};
+  if (logging.format) {
+    const fmt = logging.format as DaemonOptions['logging']['format'];
+    if (!logFormats.includes(fmt)) {
+      throw c.fail(
+        'logging.format',
+        `${JSON.stringify(logging.format)} is not one of ${logFormats.join(', ')}`,
+      );
+    }
+    logPatch.format = fmt;
+  }
+  if (logging.verbosity !== undefined) logPatch.verbosity = logging.verbosity;
+  if (Object.keys(logPatch).length > 0) daemon.logging = logPatch;
+  if (logging.vmodule !== undefined && logging.vmodule.length > 0) {
+    warn('logging.vmodule', 'is ignored: kproxy has one verbosity for all its messages');
+  }
+  if (f.showHiddenMetricsForVersion) {
+    if (!/^\d+\.\d+$/.test(f.showHiddenMetricsForVersion)) {
+      throw c.fail(
+        'showHiddenMetricsForVersion',
+        `${JSON.stringify(f.showHiddenMetricsForVersion)} is not a <major>.<minor> version such as "1.30"`,
+      );
+    }
+    daemon.showHiddenMetricsForVersion = f.showHiddenMetricsForVersion;
+  }
+  if (f.enableProfiling !== undefined) daemon.enableProfiling = f.enableProfiling;
+  if (f.oomScoreAdj !== undefined) {
+    if (f.oomScoreAdj < -1000 || f.oomScoreAdj > 1000) {
+      throw c.fail('oomScoreAdj', `${f.oomScoreAdj} is not from -1000 to 1000`);
+    }
+    daemon.oomScoreAdj = f.oomScoreAdj;
+  }
+  if (f.featureGates !== undefined) {
+    daemon.featureGates = f.featureGates;
+    const names = Object.keys(f.featureGates);
+    if (names.length > 0) warn('featureGates', `${names.join(', ')}: kproxy has no feature gates; ignored`);
+  }
+  if (f.portRange !== undefined && f.portRange.trim() !== '') {
+    throw c.fail(
+      'portRange',
+      `${JSON.stringify(f.portRange)}: must be empty (it configured the userspace proxy)`,
+    );
+  }
+  if (f.winkernel && Object.values(f.winkernel).some((v) => v !== '' && v !== false)) {
+    warn('winkernel', 'is for Windows nodes; ignored');
+  }
+  if (f.windowsRunAsService === true) warn('windowsRunAsService', 'is for Windows nodes; ignored');
+
+  return { options, daemon, warnings };
+}
+
+// --- defaults, file and flags ------------------------------------------------------------------
+
+export interface ResolvedConfig {
+  proxy: ProxyOptions;
+  daemon: DaemonOptions;
+  warnings: string[];
+}
+
+/** Flags kube-proxy still honours when --config is given; kproxy-only flags have no upstream meaning. */
+const honouredWithConfig = new Set([
+  'config',
+  'hostname-override',
+  'v',
+  'cleanup',
+  'dry-run',
+  'state-dir',
+  'iptables-flavour',
+  'node-ip',
+  'ip-family',
+]);
+
+function applyPatch(base: DaemonOptions, patch: DaemonOptionsPatch): DaemonOptions {
+  const { clientConnection, ipvs, conntrack, logging, ...flat } = patch;
+  return {
+    ...base,
+    ...flat,
+    clientConnection: { ...base.clientConnection, ...clientConnection },
+    ipvs: { ...base.ipvs, ...ipvs },
+    conntrack: { ...base.conntrack, ...conntrack },
+    logging: { ...base.logging, ...logging },
+  };
+}
+
+function durationFlag(flag: string, value: string): number {
+  try {
+    return parseDuration(value.trim());
+  } catch (err) {
+    if (err instanceof DurationError) {
+      throw new OptionError(
+        `--${flag}: "${value}" is not a duration such as "30s" or "1m30s" (${err.message})`,
+      );
+    }
+    throw err;
+  }
+}
+
+function oneOfFlag<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if (!allowed.includes(value as T)) {
+    throw new OptionError(`--${flag}: "${value}" is not one of ${allowed.join(', ')}`);
+  }
+  return value as T;
+}
+
+/**
+ * The settings of `kproxy run`: defaults, overridden by the KubeProxyConfiguration in
+ * `fileText` (the content of --config), overridden by the flags given. `flags` are
+ * parseArgs values for proxyFlagSpecs and daemonFlagSpecs. Throws OptionError naming
+ * the flag or field and why.
+ */
+export function resolveDaemonConfig(flags: RawFlags, fileText?: string): ResolvedConfig {
+  const str = (k: string): string | undefined =>
+    typeof flags[k] === 'string' ? (flags[k] as string) : undefined;
+  const configPath = str('config');
+  if (configPath !== undefined && fileText === undefined) {
+    throw new Error(
+      'resolveDaemonConfig: --config is given but the file was not read (use loadDaemonConfig)',
+    );
+  }
+  const source = configPath ?? 'config file';
+  const flagMode = str('proxy-mode');
+  const file: LoadedKubeProxyConfiguration =
+    fileText === undefined
+      ? { options: {}, daemon: {}, warnings: [] }
+      : loadKubeProxyConfiguration(
+          fileText,
+          source,
+          flagMode !== undefined && proxyModes.includes(flagMode as ProxyMode)
+            ? { proxyMode: flagMode as ProxyMode }
+            : {},
+        );
+  const warnings = [...file.warnings];
+
+  const proxy = optionsFromFlags(flags, { ...defaultOptions(), ...file.options });
+  const mode = proxy.proxyMode;
+  const daemon = applyPatch(defaultDaemonOptions(), file.daemon);
+  daemon.configFile = configPath ?? '';
+
+  if (str('kubeconfig') !== undefined) daemon.kubeconfig = str('kubeconfig') as string;
+  for (const [flag, key, port] of [
+    ['healthz-bind-address', 'healthzBindAddress', defaultHealthzPort],
+    ['metrics-bind-address', 'metricsBindAddress', defaultMetricsPort],
+  ] as const) {
+    const v = str(flag);
+    if (v === undefined) continue;
+    // An empty flag value turns the server off, as in kube-proxy.
+    daemon[key] = v.trim() === '' ? '' : parseBindAddress(`--${flag}`, v, port);
+  }
+
+  // Sync periods: the iptables flags apply in iptables and nftables mode, the ipvs ones
+  // in ipvs mode (as kube-proxy does).
+  const fileSection = `${mode}.`;
+  let syncFrom =
+    file.daemon.syncPeriodMs !== undefined ? `${fileSection}syncPeriod in ${source}` : 'the default';
+  let minFrom =
+    file.daemon.minSyncPeriodMs !== undefined ? `${fileSection}minSyncPeriod in ${source}` : 'the default';
+  const prefix = mode === 'ipvs' ? 'ipvs' : 'iptables';
+  const unused = mode === 'ipvs' ? 'iptables' : 'ipvs';
+  for (const suffix of ['sync-period', 'min-sync-period']) {
+    if (str(`${unused}-${suffix}`) !== undefined) {
+      warnings.push(`--${unused}-${suffix} has no effect in ${mode} mode (use --${prefix}-${suffix})`);
+    }
+  }
+  const syncFlag = str(`${prefix}-sync-period`);
+  if (syncFlag !== undefined) {
+    const v = durationFlag(`${prefix}-sync-period`, syncFlag);
+    if (v <= 0) throw new OptionError(`--${prefix}-sync-period: "${syncFlag}" must be greater than 0`);
+    daemon.syncPeriodMs = v;
+    syncFrom = `--${prefix}-sync-period`;
+  }
+  const minFlag = str(`${prefix}-min-sync-period`);
+  if (minFlag !== undefined) {
+    const v = durationFlag(`${prefix}-min-sync-period`, minFlag);
+    if (v < 0) throw new OptionError(`--${prefix}-min-sync-period: "${minFlag}" must not be negative`);
+    daemon.minSyncPeriodMs = v;
+    minFrom = `--${prefix}-min-sync-period`;
+  }
+  if (daemon.minSyncPeriodMs > daemon.syncPeriodMs) {
+    throw new OptionError(
+      `the minimum sync period (${formatDuration(daemon.minSyncPeriodMs)}, from ${minFrom}) must not be ` +
+        `greater than the sync period (${formatDuration(daemon.syncPeriodMs)}, from ${syncFrom})`,
+    );
+  }
+
+  if (str('ipvs-scheduler') !== undefined) {
+    const s = (str('ipvs-scheduler') as string).trim();
+    daemon.ipvs.scheduler = s === '' ? 'rr' : oneOfFlag('ipvs-scheduler', s, ipvsSchedulers);
+  }
+  if (flags['ipvs-strict-arp'] === true) daemon.ipvs.strictARP = true;
+  if (str('config-sync-period') !== undefined) {
+    const v = durationFlag('config-sync-period', str('config-sync-period') as string);
+    if (v <= 0)
+      throw new OptionError(`--config-sync-period: "${str('config-sync-period')}" must be greater than 0`);
+    daemon.configSyncPeriodMs = v;
+  }
+  if (str('v') !== undefined) {
+    const v = (str('v') as string).trim();
+    if (!/^\d+$/.test(v) || Number(v) > 2 ** 32 - 1) {
+      throw new OptionError(`--v: "${str('v')}" is not a verbosity level (0, 1, 2, ...)`);
+    }
+    daemon.logging.verbosity = Number(v);
+  }
+  if (flags.cleanup === true) daemon.cleanup = true;
+  if (flags['dry-run'] === true) daemon.dryRun = true;
+  if (str('state-dir') !== undefined) {
+    if ((str('state-dir') as string).trim() === '') throw new OptionError('--state-dir: must not be empty');
+    daemon.stateDir = str('state-dir') as string;
+  }
+  if (str('iptables-flavour') !== undefined) {
+    daemon.iptablesFlavour = oneOfFlag(
+      'iptables-flavour',
+      str('iptables-flavour') as string,
+      iptablesFlavours,
+    );
+  }
+
+  // Checks that need the merged result.
+  if (proxy.detectLocalMode === 'BridgeInterface' && !proxy.podBridgeInterface) {
+    throw new OptionError(
+      'detectLocalMode BridgeInterface needs a bridge: set detectLocal.bridgeInterface in the config file ' +
+        'or --pod-bridge-interface',
+    );
+  }
+  if (proxy.detectLocalMode === 'InterfaceNamePrefix' && !proxy.podInterfaceNamePrefix) {
+    throw new OptionError(
+      'detectLocalMode InterfaceNamePrefix needs a prefix: set detectLocal.interfaceNamePrefix in the config ' +
+        'file or --pod-interface-name-prefix',
+    );
+  }
+
+  if (fileText !== undefined) {
+    const overriding = Object.keys(flags).filter((k) => flags[k] !== undefined && !honouredWithConfig.has(k));
+    if (overriding.length > 0) {
+      warnings.push(
+        `${overriding.map((k) => `--${k}`).join(', ')} override ${source}; kube-proxy would ignore ` +
+          `${overriding.length === 1 ? 'this flag' : 'these flags'} when --config is given`,
+      );
+    }
+  }
+  return { proxy, daemon, warnings };
+}
+
+/** resolveDaemonConfig, reading the --config file first when one is given. */
+export async function loadDaemonConfig(flags: RawFlags): Promise<ResolvedConfig> {
+  const path = typeof flags.config === 'string' ? flags.config : undefined;
+  if (path === undefined) return resolveDaemonConfig(flags);
+  if (path.trim() === '') throw new OptionError('--config: give the path of a KubeProxyConfiguration file');
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new OptionError(`--config: cannot read ${path}: ${(err as Error).message}`);
+  }
+  return resolveDaemonConfig(flags, text);
+}
