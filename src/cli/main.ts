@@ -1,11 +1,15 @@
 // The kproxy command line. Each command is a thin shell around pure functions;
 // exit codes: 0 success (or no difference), 1 difference found, 2 usage or input error.
 import { parseArgs } from 'node:util';
-import { MissingBinaryError, RestoreError } from '../backends/iptables/host.js';
+import { MissingBinaryError } from '../backends/iptables/host.js';
 import { defaultStateDir } from '../backends/iptables/state.js';
+import { SyncFailure } from '../backends/iptables/sync.js';
 import { LoadError, loadObjectsFile } from '../cluster/load.js';
 import { formatProblem } from '../cluster/snapshot.js';
+import { daemonFlagSpecs } from '../config/daemon-options.js';
+import { loadDaemonConfig } from '../config/kubeproxy-config.js';
 import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
+import { startAgent } from '../daemon/run.js';
 import { createLogger, type Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
@@ -24,6 +28,7 @@ Usage:
   kproxy diff --from-file FILE [flags]    show the rule changes a sync would make
   kproxy sync --from-file FILE [flags]    apply them to this network namespace's kernel, once
   kproxy cleanup [--proxy-mode MODE]      remove every rule and chain kproxy owns
+  kproxy run [--config FILE] [flags]      the node agent: watch the API server and keep the kernel in step
   kproxy help                             show this text
 
 Flags (kube-proxy's names and defaults):
@@ -43,6 +48,10 @@ Flags (kube-proxy's names and defaults):
 diff flags:
   --against DUMP                compare with an iptables-save dump instead of an empty kernel
   --output diff|rules|json      unified diff (default), complete iptables-restore input, or the proxy model
+
+run flags (kube-proxy's): --config, --kubeconfig, --healthz-bind-address (0.0.0.0:10256),
+  --metrics-bind-address (127.0.0.1:10249), --iptables-sync-period (30s), --iptables-min-sync-period (1s),
+  --cleanup, --v; kproxy's: --dry-run (log each sync's rule diff, never touch the kernel; needs no root)
 
 sync and cleanup flags:
   --state-dir DIR               where sync remembers what it applied (default /var/lib/kproxy)
@@ -115,7 +124,7 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
       log,
     });
   } catch (err) {
-    if (err instanceof RestoreError || err instanceof MissingBinaryError) {
+    if (err instanceof SyncFailure || err instanceof MissingBinaryError) {
       log.error(`sync failed: ${err.message}`);
       return 1;
     }
@@ -127,6 +136,43 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options } = parseCommand(args, kernelFlags, io);
   await runCleanup(options.ipFamilies, parseFlavour(flags['iptables-flavour'] as string), log);
+  return 0;
+}
+
+/** Resolves on SIGTERM or SIGINT. */
+function terminationSignal(): Promise<string> {
+  return new Promise((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+}
+
+async function runCommand(args: string[], io: CliIO): Promise<number> {
+  // Daemon specs last: their --v has no default, so a config file's verbosity is not overridden.
+  const { values } = parseArgs({
+    args,
+    options: { ...proxyFlagSpecs, ...daemonFlagSpecs },
+    strict: true,
+    allowPositionals: false,
+  });
+  const { proxy, daemon, warnings } = await loadDaemonConfig(
+    values as Record<string, string | boolean | undefined>,
+  );
+  // JSON for a cluster's log pipeline, readable lines on a terminal.
+  const json = daemon.logging.format === 'json' || !io.stderr.isTTY;
+  const log = createLogger({ verbosity: daemon.logging.verbosity, stream: io.stderr, json });
+  for (const w of warnings) log.warn(w);
+  if (notYet[proxy.proxyMode])
+    throw new UsageError(`--proxy-mode ${proxy.proxyMode}: ${notYet[proxy.proxyMode]}`);
+  if (daemon.cleanup) {
+    await runCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
+    return 0;
+  }
+  const agent = await startAgent(proxy, daemon, log);
+  const signal = await terminationSignal();
+  log.info(`${signal}: stopping; the sync in flight finishes and the rules stay in place`);
+  await agent.stop();
+  log.info('stopped');
   return 0;
 }
 
@@ -166,6 +212,8 @@ export async function main(
         return await syncCommand(rest, io);
       case 'cleanup':
         return await cleanupCommand(rest, io);
+      case 'run':
+        return await runCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':

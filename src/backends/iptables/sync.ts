@@ -19,6 +19,18 @@ import { clearState, loadState, saveState } from './state.js';
 /** Upstream resyncs everything at least this often, to repair drift it cannot see. */
 export const fullSyncPeriodMs = 60 * 60 * 1000;
 
+/** A sync that failed; `mode` says whether it was full or partial (for metrics), `input` what was refused. */
+export class SyncFailure extends Error {
+  override name = 'SyncFailure';
+  constructor(
+    readonly mode: 'full' | 'partial',
+    readonly input: string,
+    override readonly cause: unknown,
+  ) {
+    super((cause as Error)?.message ?? String(cause));
+  }
+}
+
 export interface SyncContext {
   host: IptablesHost;
   stateDir: string;
@@ -133,7 +145,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
           at: err.excerpt(),
         });
       }
-      throw err;
+      throw new SyncFailure(report.mode, text, err);
     }
     report.chainsWritten += plan.chainsWritten;
     report.chainsDeleted += plan.chainsDeleted;

@@ -1,0 +1,87 @@
+// A thin client for the two calls kproxy makes: list and watch, returning the
+// API's JSON as is (the same shape a file of objects has). Authentication,
+// TLS and the server address come from @kubernetes/client-node's KubeConfig.
+import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
+import { fetch } from 'undici';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  constructor(
+    message: string,
+    readonly statusCode: number | undefined,
+  ) {
+    super(message);
+  }
+}
+
+export interface ListResult<T> {
+  items: T[];
+  resourceVersion: string;
+}
+
+export interface WatchEvent<T> {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: T;
+}
+
+export interface ApiClient {
+  readonly server: string;
+  list<T>(path: string, query: Record<string, string>, signal?: AbortSignal): Promise<ListResult<T>>;
+  /** Resolves with an abort function once the watch is open; `done` runs once when it ends. */
+  watch<T>(
+    path: string,
+    query: Record<string, string | number | boolean>,
+    onEvent: (e: WatchEvent<T>) => void,
+    done: (err: unknown) => void,
+  ): Promise<() => void>;
+}
+
+/** In-cluster config when running in a pod, else --kubeconfig, KUBECONFIG or ~/.kube/config. */
+export function loadKubeConfig(kubeconfig?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (kubeconfig) kc.loadFromFile(kubeconfig);
+  else if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kc.loadFromCluster();
+  else kc.loadFromDefault();
+  if (!kc.getCurrentCluster())
+    throw new Error('no cluster in the kubeconfig (give --kubeconfig, or run in a pod)');
+  return kc;
+}
+
+export function apiClient(kc: KubeConfig): ApiClient {
+  const server = (kc.getCurrentCluster() as { server: string }).server;
+  const watcher = new Watch(kc);
+  return {
+    server,
+    async list<T>(path: string, query: Record<string, string>, signal?: AbortSignal) {
+      const url = new URL(server + path);
+      for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+      const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+      await kc.applySecurityAuthentication(ctx);
+      const res = await fetch(url, {
+        headers: ctx.getHeaders(),
+        dispatcher: ctx.getDispatcher(),
+        ...(signal ? { signal } : {}),
+      });
+      if (res.status !== 200) {
+        const body = await res.text().catch(() => '');
+        throw new ApiError(`GET ${path}: ${res.status} ${body.slice(0, 200)}`, res.status);
+      }
+      const json = (await res.json()) as { items?: T[]; metadata?: { resourceVersion?: string } };
+      return { items: json.items ?? [], resourceVersion: json.metadata?.resourceVersion ?? '' };
+    },
+    async watch<T>(
+      path: string,
+      query: Record<string, string | number | boolean>,
+      onEvent: (e: WatchEvent<T>) => void,
+      done: (err: unknown) => void,
+    ) {
+      const controller = await watcher.watch(
+        path,
+        query,
+        (type, object) => onEvent({ type: type as WatchEvent<T>['type'], object: object as T }),
+        done,
+      );
+      return () => controller.abort();
+    },
+  };
+}

@@ -1,0 +1,177 @@
+// A list-then-watch loop that does not give up. The client library's watch ends
+// on any error and its informer can stall silently; this supervisor relists on
+// 410 Gone, resumes from the last resourceVersion after other errors with capped,
+// jittered backoff, and restarts a watch that has been quiet for too long.
+import type { Logger } from '../log.js';
+import { type ApiClient, ApiError, type WatchEvent } from './api.js';
+import { backoffDelay, sleep } from './backoff.js';
+
+export interface ListWatchOptions<T> {
+  api: ApiClient;
+  /** For logs: "services", "endpointslices", "node". */
+  name: string;
+  path: string;
+  /** labelSelector / fieldSelector, applied to both list and watch. */
+  query: Record<string, string>;
+  log: Logger;
+  /** After each (re)list: the complete current set. */
+  onReplace(items: T[]): void;
+  onEvent(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void;
+  /** A watch with no event or bookmark for this long is restarted (default 5 minutes). */
+  quietTimeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+/** An error's message with its cause ("fetch failed" alone does not say ECONNREFUSED). */
+export function describeError(err: unknown): string {
+  const e = err as { message?: string; cause?: { code?: string; message?: string } };
+  const cause = e?.cause?.code ?? e?.cause?.message;
+  return `${e?.message ?? String(err)}${cause ? ` (${cause})` : ''}`;
+}
+
+type WatchEnd = { kind: 'closed' } | { kind: 'gone' } | { kind: 'quiet' } | { kind: 'error'; error: unknown };
+
+export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
+  private readonly stopper = new AbortController();
+  private resolveSynced!: () => void;
+  /** Resolves after the first successful list. */
+  readonly synced = new Promise<void>((r) => {
+    this.resolveSynced = r;
+  });
+  private done: Promise<void> | undefined;
+  /** When the last event, bookmark or list arrived (for the watchdog and for tests). */
+  lastActivity = Date.now();
+  restarts = 0;
+
+  constructor(private readonly o: ListWatchOptions<T>) {}
+
+  start(): void {
+    this.done ??= this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopper.abort();
+    await this.done;
+  }
+
+  private get stopped(): boolean {
+    return this.stopper.signal.aborted;
+  }
+
+  private async backoff(attempt: number): Promise<void> {
+    await sleep(
+      backoffDelay(attempt, this.o.initialBackoffMs ?? 500, this.o.maxBackoffMs ?? 30_000),
+      this.stopper.signal,
+    );
+  }
+
+  private async run(): Promise<void> {
+    let attempt = 0;
+    while (!this.stopped) {
+      let resourceVersion: string;
+      try {
+        const list = await this.o.api.list<T>(this.o.path, this.o.query, this.stopper.signal);
+        resourceVersion = list.resourceVersion;
+        this.lastActivity = Date.now();
+        this.o.onReplace(list.items);
+        this.resolveSynced();
+        attempt = 0;
+      } catch (err) {
+        if (this.stopped) return;
+        this.o.log.warn(`listing ${this.o.name} failed, retrying`, {
+          error: String((err as Error).message ?? err),
+          attempt,
+        });
+        await this.backoff(attempt++);
+        continue;
+      }
+      // Watch from the listed version until the server says it is too old.
+      while (!this.stopped) {
+        const end = await this.watchOnce(resourceVersion, (rv) => {
+          resourceVersion = rv;
+        });
+        if (this.stopped) return;
+        if (end.kind === 'gone') {
+          this.o.log.info(`watch of ${this.o.name} expired (410 Gone), relisting`);
+          break;
+        }
+        this.restarts++;
+        if (end.kind === 'quiet') {
+          this.o.log.warn(`watch of ${this.o.name} was quiet too long, restarting it`);
+        } else if (end.kind === 'error') {
+          this.o.log.warn(`watch of ${this.o.name} failed, resuming`, {
+            error: String((end.error as Error)?.message ?? end.error),
+            attempt,
+          });
+          await this.backoff(attempt++);
+        } else {
+          attempt = 0; // a normal server-side close: resume at once
+        }
+      }
+    }
+  }
+
+  private watchOnce(resourceVersion: string, advance: (rv: string) => void): Promise<WatchEnd> {
+    return new Promise<WatchEnd>((resolve) => {
+      let settled = false;
+      let abort: (() => void) | undefined;
+      const quietMs = this.o.quietTimeoutMs ?? 5 * 60_000;
+      const finish = (end: WatchEnd) => {
+        if (settled) return;
+        settled = true;
+        clearInterval(watchdog);
+        this.stopper.signal.removeEventListener('abort', onStop);
+        abort?.();
+        resolve(end);
+      };
+      const onStop = () => finish({ kind: 'closed' });
+      this.stopper.signal.addEventListener('abort', onStop, { once: true });
+      const watchdog = setInterval(
+        () => {
+          if (Date.now() - this.lastActivity > quietMs) finish({ kind: 'quiet' });
+        },
+        Math.min(quietMs, 1000),
+      );
+      this.lastActivity = Date.now();
+      const onEvent = (e: WatchEvent<T>) => {
+        if (settled) return;
+        this.lastActivity = Date.now();
+        if (e.type === 'ERROR') {
+          const status = e.object as unknown as { code?: number; message?: string };
+          finish(
+            status.code === 410
+              ? { kind: 'gone' }
+              : { kind: 'error', error: new Error(status.message ?? 'watch error') },
+          );
+          return;
+        }
+        const rv = e.object.metadata?.resourceVersion;
+        if (rv) advance(rv);
+        if (e.type !== 'BOOKMARK') this.o.onEvent(e.type, e.object);
+      };
+      const query = {
+        ...this.o.query,
+        resourceVersion,
+        allowWatchBookmarks: true,
+        // Spread server-side timeouts so watches do not all restart at once.
+        timeoutSeconds: 300 + Math.floor(Math.random() * 300),
+      };
+      this.o.api
+        .watch<T>(this.o.path, query, onEvent, (err) => {
+          if (!err) finish({ kind: 'closed' });
+          else if ((err as ApiError).statusCode === 410) finish({ kind: 'gone' });
+          else finish({ kind: 'error', error: err });
+        })
+        .then(
+          (a) => {
+            abort = a;
+            if (settled) a();
+          },
+          (err) => finish({ kind: 'error', error: err }),
+        );
+    });
+  }
+}
+
+export { ApiError };

@@ -1,0 +1,166 @@
+// `kproxy run`: the node agent. Serves health and metrics from the first moment,
+// watches Services, EndpointSlices and its Node, and keeps the kernel in step
+// through a bounded-frequency sync loop until SIGTERM, when it finishes the sync
+// in flight and exits, leaving the rules in place for its successor.
+import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { execConntrackHost } from '../backends/conntrack/host.js';
+import { detectFlavour, execIptablesHost, type IptablesHost } from '../backends/iptables/host.js';
+import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
+import { apiClient, loadKubeConfig } from '../cluster/api.js';
+import { ListWatch } from '../cluster/list-watch.js';
+import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
+import { ClusterStore } from '../cluster/store.js';
+import type { DaemonOptions } from '../config/daemon-options.js';
+import type { ProxyOptions } from '../config/options.js';
+import type { Logger } from '../log.js';
+import type { IPFamily } from '../util/ip.js';
+import { DebugRules } from './debug-rules.js';
+import { ProxyHealth, type RunningServer, startHealthServer } from './health.js';
+import { createMetrics } from './metrics.js';
+import { startMetricsServer } from './metrics-server.js';
+import { Proxier } from './proxier.js';
+import { BoundedFrequencyRunner } from './runner.js';
+
+/** kube-proxy's informer selector: Services another proxy serves, and headless ones, are not ours. */
+export const proxyLabelSelector = `!${serviceProxyNameLabel},!${headlessLabel}`;
+
+export interface Agent {
+  /** Resolves when the first sync after the initial lists is done. */
+  firstSync: Promise<void>;
+  healthPort: number | undefined;
+  metricsPort: number | undefined;
+  /** Graceful stop: watches end, the sync in flight finishes, servers close; rules stay. */
+  stop(): Promise<void>;
+}
+
+async function hostsFor(families: IPFamily[], choice: DaemonOptions['iptablesFlavour'], log: Logger) {
+  const hosts = new Map<IPFamily, IptablesHost>();
+  for (const family of families) {
+    const flavour = choice === 'auto' ? await detectFlavour(family) : choice;
+    log.info(`using iptables-${flavour} for ${family}`);
+    hosts.set(family, execIptablesHost(flavour, family));
+  }
+  return hosts;
+}
+
+export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Agent> {
+  const families = proxy.ipFamilies;
+  const metrics = createMetrics();
+  const debug = new DebugRules();
+  const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
+  const servers: RunningServer[] = [];
+  const bind = async (what: string, addr: string, start: () => Promise<RunningServer>) => {
+    if (addr === '') return undefined;
+    try {
+      const s = await start();
+      servers.push(s);
+      log.info(`serving ${what} on ${addr}`, { port: s.port });
+      return s.port;
+    } catch (err) {
+      if (daemon.bindAddressHardFail) throw err;
+      log.error(`cannot serve ${what} on ${addr}: ${(err as Error).message}`);
+      return undefined;
+    }
+  };
+  // Health and metrics answer before anything else, including while the API server is unreachable.
+  const healthPort = await bind('health', daemon.healthzBindAddress, () =>
+    startHealthServer(daemon.healthzBindAddress, health, { onProbe: metrics.healthProbe }),
+  );
+  const metricsPort = await bind('metrics', daemon.metricsBindAddress, () =>
+    startMetricsServer(daemon.metricsBindAddress, { metrics, proxyMode: proxy.proxyMode, debugRules: debug }),
+  );
+
+  const kernel = daemon.dryRun ? undefined : await readKernelFeatures();
+  const hosts = daemon.dryRun ? undefined : await hostsFor(families, daemon.iptablesFlavour, log);
+  if (!daemon.dryRun && proxy.localhostNodePorts && families.includes('IPv4')) await enableRouteLocalnet();
+
+  let runner: BoundedFrequencyRunner | undefined;
+  const store = new ClusterStore(log, (kind) => {
+    if (kind === 'service') metrics.serviceChanges(1, store.pending.services);
+    if (kind === 'endpoints') metrics.endpointChanges(1, store.pending.endpoints);
+    for (const f of families) {
+      health.queuedUpdate(f);
+      metrics.syncQueued(f);
+    }
+    runner?.request();
+  });
+
+  const proxier = new Proxier({
+    store,
+    options: proxy,
+    log,
+    stateDir: daemon.stateDir,
+    metrics,
+    health,
+    debug,
+    ...(hosts ? { hosts, conntrack: execConntrackHost } : {}),
+    ...(kernel ? { kernel } : {}),
+  });
+
+  const api = apiClient(loadKubeConfig(daemon.kubeconfig || undefined));
+  log.info(`watching the API server at ${api.server}`, {
+    node: proxy.hostnameOverride,
+    mode: proxy.proxyMode,
+  });
+  const watches = [
+    new ListWatch<V1Service>({
+      api,
+      log,
+      name: 'services',
+      path: '/api/v1/services',
+      query: { labelSelector: proxyLabelSelector },
+      onReplace: (items) => store.replaceServices(items),
+      onEvent: (type, obj) => store.serviceEvent(type, obj),
+    }),
+    new ListWatch<V1EndpointSlice>({
+      api,
+      log,
+      name: 'endpointslices',
+      path: '/apis/discovery.k8s.io/v1/endpointslices',
+      query: { labelSelector: proxyLabelSelector },
+      onReplace: (items) => store.replaceSlices(items),
+      onEvent: (type, obj) => store.sliceEvent(type, obj),
+    }),
+    new ListWatch<V1Node>({
+      api,
+      log,
+      name: 'node',
+      path: '/api/v1/nodes',
+      query: { fieldSelector: `metadata.name=${proxy.hostnameOverride}` },
+      onReplace: (items) => store.replaceNodes(items),
+      onEvent: (type, obj) => store.nodeEvent(type, obj),
+    }),
+  ];
+  for (const w of watches) w.start();
+
+  let resolveFirst!: () => void;
+  const firstSync = new Promise<void>((r) => {
+    resolveFirst = r;
+  });
+  // No sync before Services and EndpointSlices were listed once: a partial view
+  // would delete the rules of everything not yet seen.
+  const started = Promise.all([watches[0]?.synced, watches[1]?.synced]).then(() => {
+    log.info('initial list of Services and EndpointSlices done; starting the sync loop');
+    runner = new BoundedFrequencyRunner({
+      minIntervalMs: daemon.minSyncPeriodMs,
+      maxIntervalMs: daemon.syncPeriodMs,
+      run: async (reason) => {
+        await proxier.sync(reason);
+        resolveFirst();
+      },
+    });
+    runner.start();
+  });
+
+  return {
+    firstSync,
+    healthPort,
+    metricsPort,
+    async stop() {
+      await Promise.all(watches.map((w) => w.stop()));
+      await Promise.race([started, Promise.resolve()]);
+      await runner?.stop();
+      await Promise.all(servers.map((s) => s.stop()));
+    },
+  };
+}
