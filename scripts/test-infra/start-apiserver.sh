@@ -169,6 +169,7 @@ args=(
   --client-ca-file="$PKI/ca.crt"
   --token-auth-file="$PKI/tokens.csv"
   --authorization-mode=Node,RBAC
+  --allow-privileged=true
   --service-cluster-ip-range=10.96.0.0/16
   --service-account-issuer=https://kubernetes.default.svc.cluster.local
   --service-account-key-file="$PKI/sa.pub"

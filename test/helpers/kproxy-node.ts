@@ -3,12 +3,9 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { builtCli } from './built-cli.js';
 import type { ExecResult, Topology } from './netns.js';
-
-const repo = fileURLToPath(new URL('../..', import.meta.url));
-const cli = join(repo, 'src/cli.ts');
 
 export type Flavour = 'legacy' | 'nft';
 
@@ -34,7 +31,7 @@ export function kproxyOn(topo: Topology, flavour: Flavour, teardown?: (fn: () =>
   };
   let n = 0;
   const run = (args: string[]) =>
-    topo.exec(topo.node.ns, [process.execPath, '--import', 'tsx', cli, ...args], { reject: false });
+    topo.exec(topo.node.ns, [process.execPath, builtCli(), ...args], { reject: false });
   return {
     stateDir,
     run,

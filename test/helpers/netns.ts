@@ -117,7 +117,11 @@ export interface Topology {
    * Starts a long-running command inside a namespace (e.g. kproxy itself). destroy() kills it. The promise
    * never rejects: it resolves when the process ends.
    */
-  spawn(ns: string, cmd: string[], opts?: { env?: Record<string, string>; cwd?: string }): ResultPromise;
+  spawn(
+    ns: string,
+    cmd: string[],
+    opts?: { env?: Record<string, string>; cwd?: string; forceKillAfterDelay?: number | false },
+  ): ResultPromise;
   /** Kills every process in the namespaces and deletes them. Idempotent. */
   destroy(): Promise<void>;
 }

@@ -1,0 +1,63 @@
+// Writes objects to the test API server over its real HTTPS API (TLS verified
+// with the server's CA), with server-side apply so one call creates or updates.
+import { readFileSync } from 'node:fs';
+import { Agent, fetch } from 'undici';
+import type { ApiServer } from './apiserver.js';
+
+type Obj = { apiVersion?: string; kind?: string; metadata?: { name?: string; namespace?: string } };
+
+const plural: Record<string, string> = {
+  Service: 'services',
+  EndpointSlice: 'endpointslices',
+  Namespace: 'namespaces',
+  Node: 'nodes',
+};
+
+function pathOf(o: Obj): string {
+  const group = o.apiVersion === 'v1' ? '/api/v1' : `/apis/${o.apiVersion}`;
+  const ns =
+    o.metadata?.namespace && o.kind !== 'Namespace' && o.kind !== 'Node'
+      ? `/namespaces/${o.metadata.namespace}`
+      : '';
+  return `${group}${ns}/${plural[o.kind ?? ''] ?? ''}/${o.metadata?.name}`;
+}
+
+export interface Kube {
+  apply(o: Obj): Promise<void>;
+  remove(o: Obj): Promise<void>;
+  get(o: Obj): Promise<unknown>;
+}
+
+export function kube(api: ApiServer): Kube {
+  const dispatcher = new Agent({ connect: { ca: readFileSync(api.caFile) } });
+  const call = async (method: string, path: string, body?: string, contentType?: string) => {
+    const res = await fetch(`${api.url}${path}`, {
+      method,
+      dispatcher,
+      headers: {
+        authorization: `Bearer ${api.token}`,
+        ...(contentType ? { 'content-type': contentType } : {}),
+      },
+      ...(body !== undefined ? { body } : {}),
+    });
+    const text = await res.text();
+    if (res.status >= 300 && !(method === 'DELETE' && res.status === 404)) {
+      throw new Error(`${method} ${path}: ${res.status} ${text.slice(0, 300)}`);
+    }
+    return text ? JSON.parse(text) : undefined;
+  };
+  return {
+    async apply(o) {
+      await call(
+        'PATCH',
+        `${pathOf(o)}?fieldManager=kproxy-test&force=true`,
+        JSON.stringify(o),
+        'application/apply-patch+yaml',
+      );
+    },
+    async remove(o) {
+      await call('DELETE', pathOf(o));
+    },
+    get: (o) => call('GET', pathOf(o)),
+  };
+}
