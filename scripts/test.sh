@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
+# A real kube-apiserver and etcd for test/e2e and test/ship, built from the Go
+# module proxy into the cache outside the repo (instant when already built).
+bash scripts/test-infra/build-k8s.sh >/dev/null
 npm run --silent build
 npm run --silent typecheck
 
