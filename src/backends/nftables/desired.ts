@@ -1,0 +1,92 @@
+// From options and a snapshot to the table one node should hold, per IP family.
+import type { ClusterSnapshot } from '../../cluster/snapshot.js';
+import type { ProxyOptions } from '../../config/options.js';
+import { buildProxyModel } from '../../model/build.js';
+import type { NodeContext, ProxyModel } from '../../model/types.js';
+import { familyOf, type IPFamily, isLoopback, parseCidr } from '../../util/ip.js';
+import {
+  bridgeDetector,
+  cidrDetector,
+  defaultNftablesConfig,
+  interfacePrefixDetector,
+  type NftablesConfig,
+  type NftLocalDetector,
+} from './config.js';
+import type { NftKernelFeatures } from './host.js';
+import { type RenderedNftables, renderNftables } from './render.js';
+
+/** kproxy's options, plus what only the nftables mode uses. */
+export type NftablesOptions = ProxyOptions & {
+  /** Service CIDRs (kube-proxy learns them from ServiceCIDR objects); none: no drop rule. */
+  serviceCIDRs?: readonly string[];
+};
+
+function ofFamily(items: readonly string[], family: IPFamily): string[] {
+  return items.filter((s) => familyOf(s.split('/')[0] as string) === family);
+}
+
+function localDetector(o: ProxyOptions, node: NodeContext, family: IPFamily): NftLocalDetector | undefined {
+  switch (o.detectLocalMode) {
+    case 'ClusterCIDR': {
+      const cidr = ofFamily(o.clusterCIDRs, family)[0];
+      return cidr ? cidrDetector(family, cidr) : undefined;
+    }
+    case 'NodeCIDR': {
+      const cidr = ofFamily(node.podCIDRs, family)[0];
+      return cidr ? cidrDetector(family, parseCidr(cidr)?.text ?? cidr) : undefined;
+    }
+    case 'BridgeInterface':
+      return bridgeDetector(o.podBridgeInterface);
+    case 'InterfaceNamePrefix':
+      return interfacePrefixDetector(o.podInterfaceNamePrefix);
+  }
+}
+
+/**
+ * The node addresses NodePorts answer on. Unlike the iptables mode, kube-proxy's
+ * nftables mode defaults --nodeport-addresses to `primary`, and never serves
+ * NodePorts on loopback.
+ */
+function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily): string[] {
+  const own = ofFamily(node.addresses, family).filter((ip) => !isLoopback(ip));
+  const wanted = o.nodePortAddresses.length === 0 ? ['primary'] : o.nodePortAddresses;
+  if (wanted[0] === 'primary') return own.slice(0, 1);
+  const cidrs = wanted.map((c) => parseCidr(c)).filter((c) => c !== undefined && c.family === family);
+  return own.filter((ip) => cidrs.some((c) => c?.contains(ip)));
+}
+
+export function nftablesConfigFor(
+  o: NftablesOptions,
+  node: NodeContext,
+  family: IPFamily,
+  kernel?: NftKernelFeatures,
+): NftablesConfig {
+  return {
+    ...defaultNftablesConfig,
+    ...(kernel ?? {}),
+    family,
+    masqueradeBit: o.masqueradeBit,
+    masqueradeAll: o.masqueradeAll,
+    localDetector: localDetector(o, node, family),
+    nodePortAddresses: nodePortAddresses(o, node, family),
+    nodeIP: ofFamily(node.addresses, family)[0],
+    serviceCIDRs: ofFamily(o.serviceCIDRs ?? [], family).map((c) => parseCidr(c)?.text ?? c),
+  };
+}
+
+export interface DesiredNftables extends RenderedNftables {
+  model: ProxyModel;
+  config: NftablesConfig;
+}
+
+export function desiredNftables(
+  snapshot: ClusterSnapshot,
+  o: NftablesOptions,
+  node: NodeContext,
+  family: IPFamily,
+  kernel?: NftKernelFeatures,
+): DesiredNftables {
+  const model = buildProxyModel(snapshot, node, family);
+  const config = nftablesConfigFor(o, node, family, kernel);
+  return { ...renderNftables(model, config), model, config };
+}

@@ -1,0 +1,22 @@
+// The nftables backend's API, for the CLI and the daemon.
+export { type NftablesBackendDeps, nftablesBackend } from './backend.js';
+export { cleanupNftables, type NftCleanupReport } from './cleanup.js';
+export { type DesiredNftables, desiredNftables, type NftablesOptions, nftablesConfigFor } from './desired.js';
+export {
+  execNftHost,
+  NftError,
+  type NftHost,
+  type NftKernelFeatures,
+  NftUnavailableError,
+  nftKernelFeatures,
+} from './host.js';
+export { listingFromDump, listingText } from './listing.js';
+export { kubeProxyTable, nftFamily } from './names.js';
+export {
+  type NftSyncContext,
+  type NftSyncReport,
+  SyncFailure,
+  summarizeNftables,
+  syncNftables,
+} from './sync.js';
+export { tableLines } from './table.js';

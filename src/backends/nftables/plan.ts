@@ -1,0 +1,197 @@
+// current table + desired table -> one `nft -f` transaction that turns the first
+// into the second, touching only what differs: changed chains are flushed and
+// refilled, new ones added, stale ones flushed and deleted once nothing refers to
+// them, set and map elements added and deleted one by one. Pure.
+//
+// `current` is either what kproxy last applied (partial sync, from the state file)
+// or what the kernel holds (full sync, parsed `nft list table`); `normalize` puts
+// the desired table into the same form before comparing (identity, or nft's print
+// form). Statements are ordered so that every object exists before it is
+// referenced and nothing is deleted while still referenced.
+import { baseKey, isDynamicSet, setDefinitionKey } from './canonical.js';
+import {
+  addChainLine,
+  addSetLine,
+  addTableLine,
+  elementLine,
+  emptyTable,
+  type NftChain,
+  type NftElement,
+  type NftTable,
+  tableRef,
+} from './table.js';
+
+export interface PlanInput {
+  /** Undefined when the table does not exist. */
+  current: NftTable | undefined;
+  desired: NftTable;
+  normalize?: (t: NftTable) => NftTable;
+  /** Flush stale chains but leave their deletion to a later sync (kernels before 6.2). */
+  deferChainDeletes?: boolean;
+  /** Re-declare the table even if it exists (a full sync does, as upstream does). */
+  declareTable?: boolean;
+}
+
+export interface NftPlan {
+  /** The transaction, one statement per line; empty when nothing differs. */
+  lines: string[];
+  chainsWritten: number;
+  chainsDeleted: number;
+  rulesAdded: number;
+  rulesDeleted: number;
+  elementsAdded: number;
+  elementsDeleted: number;
+  setsAdded: number;
+  setsDeleted: number;
+  /** Stale chains flushed but not deleted (deferChainDeletes). */
+  flushedStale: string[];
+}
+
+export function transactionText(p: Pick<NftPlan, 'lines'>): string {
+  return p.lines.length ? `${p.lines.join('\n')}\n` : '';
+}
+
+const sameRules = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && a.every((r, i) => r === b[i]);
+
+const sameElement = (a: NftElement, b: NftElement) =>
+  a.key === b.key && (a.value ?? '') === (b.value ?? '') && (a.comment ?? '') === (b.comment ?? '');
+
+/** Chains of `t` with a rule naming one of `sets` (`@name`). */
+function chainsReferencing(t: NftTable, sets: ReadonlySet<string>): Set<string> {
+  const out = new Set<string>();
+  if (sets.size === 0) return out;
+  for (const c of t.chains.values()) {
+    for (const r of c.rules) {
+      for (const m of r.matchAll(/@([^\s{},]+)/g)) if (sets.has(m[1] as string)) out.add(c.name);
+    }
+  }
+  return out;
+}
+
+export function planTransaction(input: PlanInput): NftPlan {
+  const { desired } = input;
+  const current = input.current ?? emptyTable(desired.family, desired.name);
+  const cmp = input.normalize ? input.normalize(desired) : desired;
+  const ref = tableRef(desired);
+  const plan: NftPlan = {
+    lines: [],
+    chainsWritten: 0,
+    chainsDeleted: 0,
+    rulesAdded: 0,
+    rulesDeleted: 0,
+    elementsAdded: 0,
+    elementsDeleted: 0,
+    setsAdded: 0,
+    setsDeleted: 0,
+    flushedStale: [],
+  };
+  // Sections of the transaction, in the order they are emitted.
+  const declare: string[] = [];
+  const addSets: string[] = [];
+  const flush: string[] = [];
+  const delElements: string[] = [];
+  const recreate: string[] = [];
+  const delSets: string[] = [];
+  const rules: string[] = [];
+  const addElements: string[] = [];
+  const delChains: string[] = [];
+
+  if (!input.current || input.declareTable) declare.push(addTableLine(desired));
+
+  // Sets and maps first: one that goes away or changes its definition must first
+  // lose every rule that refers to it.
+  const dropped = new Set<string>();
+  for (const [name, d] of desired.sets) {
+    const c = cmp.sets.get(name) ?? d;
+    const k = current.sets.get(name);
+    const addAll = (into: string[]) => {
+      into.push(addSetLine(ref, d));
+      plan.setsAdded++;
+      for (const e of d.elements.values()) {
+        addElements.push(elementLine('add', ref, name, e));
+        plan.elementsAdded++;
+      }
+    };
+    if (!k) addAll(addSets);
+    else if (setDefinitionKey(k) !== setDefinitionKey(c)) {
+      dropped.add(name);
+      delSets.push(`delete ${k.kind} ${ref} ${name}`);
+      plan.setsDeleted++;
+      addAll(delSets);
+    } else if (!isDynamicSet(d)) {
+      for (const [key, e] of d.elements) {
+        const ce = c.elements.get(key) ?? e;
+        const ke = k.elements.get(ce.key);
+        if (ke && sameElement(ke, ce)) continue;
+        if (ke) {
+          // A map element's value cannot be replaced in place.
+          delElements.push(elementLine('delete', ref, name, ke));
+          plan.elementsDeleted++;
+        }
+        addElements.push(elementLine('add', ref, name, e));
+        plan.elementsAdded++;
+      }
+      for (const ke of k.elements.values()) {
+        if (!cmp.sets.get(name)?.elements.has(ke.key)) {
+          delElements.push(elementLine('delete', ref, name, ke));
+          plan.elementsDeleted++;
+        }
+      }
+    }
+  }
+  for (const k of current.sets.values()) {
+    if (desired.sets.has(k.name)) continue;
+    dropped.add(k.name);
+    delSets.push(`delete ${k.kind} ${ref} ${k.name}`);
+    plan.setsDeleted++;
+  }
+  const mustFlush = chainsReferencing(current, dropped);
+
+  const writeRules = (d: NftChain) => {
+    for (const r of d.rules) rules.push(`add rule ${ref} ${d.name} ${r}`);
+    plan.rulesAdded += d.rules.length;
+    plan.chainsWritten++;
+  };
+  for (const [name, d] of desired.chains) {
+    const c = cmp.chains.get(name) ?? d;
+    const k = current.chains.get(name);
+    if (!k) {
+      declare.push(addChainLine(ref, d));
+      writeRules(d);
+      continue;
+    }
+    const rebase = baseKey(k.base) !== baseKey(d.base);
+    if (!rebase && !mustFlush.has(name) && sameRules(k.rules, c.rules)) continue;
+    flush.push(`flush chain ${ref} ${name}`);
+    plan.rulesDeleted += k.rules.length;
+    // A base chain's hook or priority cannot change in place; base chains are never
+    // referenced, so it is deleted and declared again.
+    if (rebase) recreate.push(`delete chain ${ref} ${name}`, addChainLine(ref, d));
+    writeRules(d);
+  }
+  for (const k of current.chains.values()) {
+    if (desired.chains.has(k.name)) continue;
+    flush.push(`flush chain ${ref} ${k.name}`);
+    plan.rulesDeleted += k.rules.length;
+    if (input.deferChainDeletes && !k.base) {
+      plan.flushedStale.push(k.name);
+      continue;
+    }
+    delChains.push(`delete chain ${ref} ${k.name}`);
+    plan.chainsDeleted++;
+  }
+
+  plan.lines = [
+    ...declare,
+    ...addSets,
+    ...flush,
+    ...delElements,
+    ...recreate,
+    ...delSets,
+    ...rules,
+    ...addElements,
+    ...delChains,
+  ];
+  return plan;
+}

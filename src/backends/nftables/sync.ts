@@ -1,0 +1,178 @@
+// One sync of the nftables backend: decide full or partial, plan one transaction,
+// apply it atomically with `nft -f`, clear stale UDP flows, remember what was
+// applied. What the table holds was decided by render.ts; the only decisions here
+// are about side effects.
+import { createHash } from 'node:crypto';
+import type { Logger } from '../../log.js';
+import type { ConntrackHost } from '../conntrack/host.js';
+import { staleUdpFlows, udpPortStates } from '../conntrack/stale-udp.js';
+import { fullSyncPeriodMs, SyncFailure } from '../iptables/sync.js';
+import { normalizeTable } from './canonical.js';
+import type { DesiredNftables } from './desired.js';
+import { NftError, type NftHost } from './host.js';
+import { parseListing } from './parse.js';
+import { planTransaction, transactionText } from './plan.js';
+import { clearNftState, loadNftState, saveNftState } from './state.js';
+import { deserializeTable, serializeTable, tableRef } from './table.js';
+
+export { fullSyncPeriodMs, SyncFailure };
+
+/** Kernels before 6.2 need this long after a map element went away before its chain can be deleted. */
+export const staleChainDelayMs = 1000;
+
+export interface NftSyncContext {
+  host: NftHost;
+  stateDir: string;
+  log: Logger;
+  conntrack?: ConntrackHost;
+  /** Force a full sync (start-up of the daemon, after a failure, --full). */
+  forceFull?: boolean;
+  now?: () => number;
+}
+
+export interface NftSyncReport {
+  mode: 'full' | 'partial';
+  /** Why the sync was full. */
+  reason?: string;
+  /** The transaction sent to `nft -f` ('' when nothing changed). */
+  transaction: string;
+  /** The same, shaped like the iptables report for the daemon's dry-run and debug endpoints. */
+  restoreInput: { nat: string; filter: string };
+  chainsWritten: number;
+  chainsDeleted: number;
+  rulesAdded: number;
+  rulesDeleted: number;
+  elementsAdded: number;
+  elementsDeleted: number;
+  conntrackDeleted: number;
+  durationMs: number;
+}
+
+function settingsHash(d: DesiredNftables): string {
+  const settings = { config: d.config, labels: d.model.node.labels };
+  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
+}
+
+/** Deletes chains flushed by earlier syncs that are now old enough; returns those still pending. */
+async function deleteStaleChains(
+  d: DesiredNftables,
+  ctx: NftSyncContext,
+  pending: Record<string, number>,
+  now: number,
+): Promise<Record<string, number>> {
+  const keep: Record<string, number> = {};
+  const due: string[] = [];
+  for (const [name, since] of Object.entries(pending)) {
+    if (d.table.chains.has(name)) continue; // wanted again
+    if (now - since >= staleChainDelayMs) due.push(name);
+    else keep[name] = since;
+  }
+  if (due.length === 0) return keep;
+  const ref = tableRef(d.table);
+  try {
+    await ctx.host.apply(`${due.map((c) => `delete chain ${ref} ${c}`).join('\n')}\n`);
+    ctx.log.verbose(`deleted ${due.length} stale nftables chains`);
+  } catch (err) {
+    // Harmless: they are empty. A later sync tries again.
+    ctx.log.warn(`could not delete stale nftables chains; will retry: ${(err as Error).message}`);
+    for (const c of due) keep[c] = pending[c] as number;
+  }
+  return keep;
+}
+
+export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext): Promise<NftSyncReport> {
+  const now = ctx.now ?? Date.now;
+  const started = now();
+  const { host } = ctx;
+  const family = desired.model.family;
+  const hash = settingsHash(desired);
+
+  const state = await loadNftState(ctx.stateDir, family);
+  let reason: string | undefined;
+  if (ctx.forceFull) reason = 'requested';
+  else if (!state) reason = 'no record of a previous sync';
+  else if (state.settingsHash !== hash) reason = 'settings or node labels changed';
+  else if (started - state.lastFullSyncMs >= fullSyncPeriodMs) reason = 'periodic full resync';
+  else if (!(await host.intact())) reason = "kproxy's table was deleted";
+  const full = reason !== undefined;
+
+  let staleChains = state?.staleChains ?? {};
+  if (Object.keys(staleChains).length > 0)
+    staleChains = await deleteStaleChains(desired, ctx, staleChains, started);
+
+  // A full sync compares with what the kernel really holds: this is what repairs drift.
+  const current = full
+    ? parseListing(await host.listTable(), desired.table.family, desired.table.name)
+    : deserializeTable((state as NonNullable<typeof state>).table);
+  const plan = planTransaction({
+    current,
+    desired: desired.table,
+    ...(full ? { normalize: normalizeTable, declareTable: true } : {}),
+    deferChainDeletes: desired.config.deferChainDeletes,
+  });
+  const text = transactionText(plan);
+  const report: NftSyncReport = {
+    mode: full ? 'full' : 'partial',
+    ...(reason ? { reason } : {}),
+    transaction: text,
+    restoreInput: { nat: '', filter: text },
+    chainsWritten: plan.chainsWritten,
+    chainsDeleted: plan.chainsDeleted,
+    rulesAdded: plan.rulesAdded,
+    rulesDeleted: plan.rulesDeleted,
+    elementsAdded: plan.elementsAdded,
+    elementsDeleted: plan.elementsDeleted,
+    conntrackDeleted: 0,
+    durationMs: 0,
+  };
+
+  if (text !== '') {
+    try {
+      await host.apply(text);
+    } catch (err) {
+      // Nothing was applied (the transaction is atomic); forget our record so the next sync is full.
+      await clearNftState(ctx.stateDir, family);
+      if (err instanceof NftError) {
+        ctx.log.error('nft rejected the transaction; the previous rules stay in place', {
+          error: err.message,
+          at: err.excerpt(),
+        });
+      }
+      throw new SyncFailure(report.mode, text, err);
+    }
+  }
+  for (const c of plan.flushedStale) staleChains[c] ??= started;
+
+  const udp = udpPortStates(desired.model);
+  if (ctx.conntrack) {
+    for (const flow of staleUdpFlows(state?.udp ?? {}, udp)) {
+      try {
+        report.conntrackDeleted += await ctx.conntrack.deleteUdp(flow, family);
+      } catch (err) {
+        ctx.log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  await saveNftState(ctx.stateDir, {
+    family,
+    settingsHash: hash,
+    lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
+    table: serializeTable(desired.table),
+    udp,
+    staleChains,
+  });
+  report.durationMs = now() - started;
+  return report;
+}
+
+/** One line for logs: `full sync (why) in 12 ms: 3 chains written, ...`. */
+export function summarizeNftables(r: NftSyncReport): string {
+  const lines = r.transaction.split('\n').filter((l) => l !== '').length;
+  return (
+    `${r.mode} sync${r.reason ? ` (${r.reason})` : ''} in ${r.durationMs} ms: ` +
+    `${r.chainsWritten} chains written, ${r.chainsDeleted} deleted, +${r.rulesAdded}/-${r.rulesDeleted} rules, ` +
+    `+${r.elementsAdded}/-${r.elementsDeleted} elements, ${lines} transaction lines, ` +
+    `${r.conntrackDeleted} stale UDP flows cleared`
+  );
+}

@@ -1,0 +1,408 @@
+// The nftables backend proven with packets: a real `kube-proxy` table written by
+// syncNftables (through test/helpers/nft-sync-driver.ts) in a node namespace, real
+// TCP and UDP from pod namespaces, from the node and from a remote host.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import test, { type ExecutionContext } from 'ava';
+import { desiredNftables, listingFromDump, listingText } from '../../src/backends/nftables/index.js';
+import { serviceChainNames } from '../../src/backends/nftables/names.js';
+import { defaultOptions } from '../../src/config/options.js';
+import { nodeContext } from '../../src/model/node.js';
+import { endpoint, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
+import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
+import { missingForKernelTests } from '../helpers/root.js';
+
+const driver = fileURLToPath(new URL('../helpers/nft-sync-driver.ts', import.meta.url));
+const port = 8080;
+const serviceCidr = '10.96.0.0/16';
+type Obj = V1Service | V1EndpointSlice;
+
+/** Runs the driver in the node namespace; every call writes a new objects file. */
+function nftOn(t: ExecutionContext, topo: Topology) {
+  const dir = mkdtempSync(join(tmpdir(), 'kproxy-nft-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const stateDir = join(dir, 'state');
+  const nodeObject = {
+    apiVersion: 'v1',
+    kind: 'Node',
+    metadata: { name: topo.node.name },
+    status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
+  };
+  let n = 0;
+  const flags = ['--hostname-override', topo.node.name, '--cluster-cidr', topo.clusterCidr];
+  const run = (args: string[]) =>
+    topo.exec(topo.node.ns, [process.execPath, '--import', 'tsx', driver, ...args], { reject: false });
+  return {
+    stateDir,
+    flags,
+    nodeObject,
+    sync(objects: Obj[], extra: string[] = []) {
+      const file = join(dir, `objects-${n++}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, nodeObject] }),
+      );
+      return run([file, stateDir, ...flags, '--service-cidrs', serviceCidr, ...extra]);
+    },
+    cleanup: () => run(['-', stateDir, '--cleanup']),
+    nft: (args: string[], input?: string) =>
+      topo.exec(topo.node.ns, ['/usr/sbin/nft', ...args], { reject: false, ...(input ? { input } : {}) }),
+  };
+}
+
+async function setup(t: ExecutionContext, pods: Parameters<typeof createTopology>[0]['pods'], ipv6 = false) {
+  const missing = missingForKernelTests(['ip', 'nft', 'conntrack', 'iptables-nft']);
+  if (missing) throw new Error(missing);
+  const topo = await createTopology({ pods, ipv6 }, t);
+  return { topo, nft: nftOn(t, topo) };
+}
+
+const ep = (p: PodNs) => endpoint(p.ip, { node: p.nodeName });
+const tcpSlice = (id: string, pods: PodNs[]) => slice(id, pods.map(ep), { ports: [slicePort('p80', port)] });
+const names = (byName: Map<string, number>) => [...byName.keys()].sort();
+
+async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr: string }>, mode?: string) {
+  const res = await r;
+  t.is(res.exitCode, 0, res.stderr);
+  if (mode) t.regex(res.stderr, new RegExp(`${mode} sync`), res.stderr);
+  return res;
+}
+
+test('a ClusterIP spreads TCP and UDP over every endpoint and only them; the kernel lists exactly the desired table', async (t) => {
+  const { topo, nft } = await setup(t, 4);
+  const [a, b, c] = topo.pods as [PodNs, PodNs, PodNs, PodNs];
+  const objects: Obj[] = [
+    service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
+    tcpSlice('shop/web', [a, b, c]),
+    service('kube-system/dns', { clusterIP: '10.96.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
+    slice('kube-system/dns', [ep(a), ep(b), ep(c)], { ports: [slicePort('dns', port, 'UDP')] }),
+    // Shapes the listing comparison must also cover.
+    service(
+      'shop/lb',
+      {
+        type: 'LoadBalancer',
+        clusterIP: '10.96.0.12',
+        externalIPs: ['192.0.2.7'],
+        externalTrafficPolicy: 'Local',
+        loadBalancerSourceRanges: ['203.0.113.0/25', '198.51.100.0/24', '192.168.50.0/24'],
+        sessionAffinity: 'ClientIP',
+        ports: [svcPort('p80', 80, 'TCP', { nodePort: 30090 })],
+      },
+      { ingress: [{ ip: '198.51.100.9' }] },
+    ),
+    tcpSlice('shop/lb', [a, topo.pods[3] as PodNs]),
+    service('shop/empty', { clusterIP: '10.96.0.13', ports: [svcPort('p80', 80, 'TCP')] }),
+  ];
+  await synced(t, nft.sync(objects), 'full');
+  for (const from of [topo.client, topo.node]) {
+    const r = await tally(topo, from, '10.96.0.10', 80, { count: 60, timeoutMs: 3000 });
+    t.deepEqual(
+      names(r.byName),
+      [a.name, b.name, c.name],
+      `from ${from.ns}: ${JSON.stringify(r.outcomes.slice(0, 3))}`,
+    );
+    t.is(
+      [...r.byName.values()].reduce((x, y) => x + y, 0),
+      60,
+    );
+  }
+  const udp = await tally(topo, topo.client, '10.96.0.11', 53, { proto: 'udp', count: 60, timeoutMs: 3000 });
+  t.deepEqual(names(udp.byName), [a.name, b.name, c.name]);
+
+  // `kproxy diff --proxy-mode nftables` against this node would show nothing.
+  const options = { ...defaultOptions(), hostnameOverride: topo.node.name, clusterCIDRs: [topo.clusterCidr] };
+  const node = nodeContext(topo.node.name, nft.nodeObject as never);
+  const desired = desiredNftables(
+    snapshot(
+      objects.filter((o) => o.kind === 'Service') as V1Service[],
+      objects.filter((o) => o.kind === 'EndpointSlice') as V1EndpointSlice[],
+    ),
+    { ...options, serviceCIDRs: [serviceCidr] },
+    node,
+    'IPv4',
+  );
+  const listed = await nft.nft(['list', 'table', 'ip', 'kube-proxy']);
+  t.is(listed.exitCode, 0, listed.stderr);
+  t.is(listingFromDump(listed.stdout, 'ip'), listingText(desired.table));
+  // A full sync of an unchanged table writes nothing but the table declaration.
+  const again = await synced(t, nft.sync(objects, ['--full']), 'full');
+  t.regex(again.stderr, /0 chains written, 0 deleted, \+0\/-0 rules, \+0\/-0 elements, 1 transaction lines/);
+});
+
+test('endpoints scaled away and added by a partial sync; a UDP flow moves after the conntrack clean-up', async (t) => {
+  const { topo, nft } = await setup(t, 4);
+  const [a, b, c, d] = topo.pods as [PodNs, PodNs, PodNs, PodNs];
+  const objects = (live: PodNs[]) => [
+    service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
+    tcpSlice('shop/web', live),
+    service('shop/stats', { clusterIP: '10.96.0.12', ports: [svcPort('stats', 9000, 'UDP')] }),
+    slice('shop/stats', live.map(ep), { ports: [slicePort('stats', port, 'UDP')] }),
+  ];
+  await synced(t, nft.sync(objects([a, b, c])), 'full');
+  // One UDP "connection": the same source port every time, so the same conntrack entry.
+  const flow = { sourcePort: 40001, timeoutMs: 3000 };
+  const first = await udpProbe(topo, topo.client, '10.96.0.12', 9000, flow);
+  if (first.kind !== 'ok') return t.fail(`UDP flow did not start: ${JSON.stringify(first)}`);
+  const again = await udpProbe(topo, topo.client, '10.96.0.12', 9000, flow);
+  t.is(again.kind === 'ok' ? again.name : again.kind, first.name, 'conntrack keeps the flow on one endpoint');
+
+  const live = [a, b, c].filter((p) => p.name !== first.name).concat(d);
+  const second = await synced(t, nft.sync(objects(live)), 'partial');
+  t.regex(second.stderr, /[1-9]\d* stale UDP flows cleared/);
+  // Two services lost one endpoint and gained one: a few chains, no map element.
+  t.regex(second.stderr, /4 chains written, 2 deleted, .* \+0\/-0 elements/);
+  const r = await tally(topo, topo.client, '10.96.0.10', 80, { count: 60, timeoutMs: 3000 });
+  t.deepEqual(names(r.byName), live.map((p) => p.name).sort());
+  const moved = await udpProbe(topo, topo.client, '10.96.0.12', 9000, flow);
+  t.is(moved.kind, 'ok', JSON.stringify(moved));
+  if (moved.kind === 'ok') t.not(moved.name, first.name, 'the flow left the removed endpoint');
+  const listed = await nft.nft(['list', 'chains', 'ip']);
+  t.false(
+    listed.stdout.includes(`__${first.kind === 'ok' ? topo.pod(first.name).ip : ''}/`),
+    'stale endpoint chains are gone',
+  );
+});
+
+test('kernels before 6.2: stale chains are flushed at once and deleted by a later sync', async (t) => {
+  const { topo, nft } = await setup(t, 2);
+  const [a, b] = topo.pods as [PodNs, PodNs];
+  const objs = (live: PodNs[]) => [
+    service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
+    tcpSlice('shop/web', live),
+  ];
+  await synced(t, nft.sync(objs([a, b]), ['--defer-chain-deletes']), 'full');
+  await synced(t, nft.sync(objs([a]), ['--defer-chain-deletes']), 'partial');
+  const chainOf = (p: PodNs) => `__${p.ip}/${port}`;
+  t.true((await nft.nft(['list', 'chains', 'ip'])).stdout.includes(chainOf(b)), 'flushed, still there');
+  const r = await tally(topo, topo.client, '10.96.0.10', 80, { count: 20, timeoutMs: 3000 });
+  t.deepEqual(names(r.byName), [a.name]);
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await synced(t, nft.sync(objs([a]), ['--defer-chain-deletes']), 'partial');
+  t.false((await nft.nft(['list', 'chains', 'ip'])).stdout.includes(chainOf(b)), 'deleted by the next sync');
+});
+
+test('no endpoints is refused at once; internalTrafficPolicy Local without a local endpoint is dropped', async (t) => {
+  const { topo, nft } = await setup(t, [{ name: 'far', onNode: false }]);
+  const far = topo.pod('far');
+  await synced(
+    t,
+    nft.sync([
+      service('shop/empty', { clusterIP: '10.96.0.20', ports: [svcPort('p80', 80)] }),
+      slice('shop/empty', [], { ports: [slicePort('p80', port)] }),
+      service('shop/local', {
+        clusterIP: '10.96.0.21',
+        ports: [svcPort('p80', 80)],
+        internalTrafficPolicy: 'Local',
+      }),
+      tcpSlice('shop/local', [far]),
+    ]),
+  );
+  for (const from of [topo.client, topo.node]) {
+    const refused = await tcpProbe(topo, from, '10.96.0.20', 80, { timeoutMs: 3000 });
+    t.is(refused.kind, 'refused', `from ${from.ns}`);
+    t.true(refused.ms < 1000, `refused after ${refused.ms} ms`);
+  }
+  const dropped = await tcpProbe(topo, topo.client, '10.96.0.21', 80, { timeoutMs: 500 });
+  t.is(dropped.kind, 'timeout');
+  // A port the ClusterIP does not serve is refused; an unallocated ClusterIP is dropped.
+  t.is((await tcpProbe(topo, topo.client, '10.96.0.21', 81, { timeoutMs: 3000 })).kind, 'refused');
+  t.is((await tcpProbe(topo, topo.client, '10.96.0.99', 80, { timeoutMs: 500 })).kind, 'timeout');
+});
+
+test('NodePort from a remote host; externalTrafficPolicy Local keeps the client address; session affinity', async (t) => {
+  const { topo, nft } = await setup(t, [{ name: 'near' }, { name: 'far', onNode: false }]);
+  const near = topo.pod('near');
+  const far = topo.pod('far');
+  await synced(
+    t,
+    nft.sync([
+      service('shop/np', {
+        type: 'NodePort',
+        clusterIP: '10.96.0.30',
+        ports: [svcPort('p80', 80, 'TCP', { nodePort: 30080 })],
+      }),
+      tcpSlice('shop/np', [near, far]),
+      service('shop/np-local', {
+        type: 'NodePort',
+        clusterIP: '10.96.0.31',
+        externalTrafficPolicy: 'Local',
+        ports: [svcPort('p80', 80, 'TCP', { nodePort: 30081 })],
+      }),
+      tcpSlice('shop/np-local', [near, far]),
+      service('shop/sticky', {
+        clusterIP: '10.96.0.32',
+        ports: [svcPort('p80', 80)],
+        sessionAffinity: 'ClientIP',
+      }),
+      tcpSlice('shop/sticky', [near, far]),
+    ]),
+  );
+  const cluster = await tally(topo, topo.remote, topo.node.ip, 30080, { count: 40, timeoutMs: 3000 });
+  t.deepEqual(names(cluster.byName), ['far', 'near']);
+  const seenCluster = cluster.outcomes.find((o) => o.kind === 'ok');
+  t.not(
+    seenCluster?.kind === 'ok' ? seenCluster.seenFrom : undefined,
+    topo.remote.ip,
+    'Cluster policy masquerades',
+  );
+  const local = await tally(topo, topo.remote, topo.node.ip, 30081, { count: 40, timeoutMs: 3000 });
+  t.deepEqual(names(local.byName), ['near']);
+  const seen = local.outcomes[0];
+  t.is(
+    seen?.kind === 'ok' ? seen.seenFrom : undefined,
+    topo.remote.ip,
+    'Local policy keeps the client address',
+  );
+  const sticky = await tally(topo, topo.client, '10.96.0.32', 80, { count: 20, timeoutMs: 3000 });
+  t.is(sticky.byName.size, 1, `affinity spread over ${names(sticky.byName)}`);
+  t.is([...sticky.byName.values()][0], 20);
+});
+
+test("another program's nftables table and iptables rules survive syncs and cleanup; a rejected transaction changes nothing", async (t) => {
+  const { topo, nft } = await setup(t, 2);
+  const [a, b] = topo.pods as [PodNs, PodNs];
+  const other = [
+    'add table inet other-fw',
+    'add chain inet other-fw input { type filter hook input priority 0 ; }',
+    'add rule inet other-fw input tcp dport 9999 counter accept',
+  ].join('\n');
+  t.is((await nft.nft(['-f', '-'], `${other}\n`)).exitCode, 0);
+  for (const rule of [
+    ['-t', 'filter', '-N', 'DOCKER-USER'],
+    ['-t', 'filter', '-A', 'DOCKER-USER', '-j', 'RETURN'],
+    ['-t', 'filter', '-I', 'FORWARD', '-j', 'DOCKER-USER'],
+    ['-t', 'nat', '-N', 'DOCKER'],
+  ]) {
+    const r = await topo.exec(topo.node.ns, ['iptables-nft', '-w', ...rule], { reject: false });
+    t.is(r.exitCode, 0, r.stderr);
+  }
+  const foreign = async () => {
+    const o = await nft.nft(['list', 'table', 'inet', 'other-fw']);
+    const ipt = await topo.exec(topo.node.ns, ['iptables-nft-save']);
+    t.regex(o.stdout, /tcp dport 9999 counter packets \d+ bytes \d+ accept/);
+    t.regex(ipt.stdout, /-A FORWARD -j DOCKER-USER/);
+    t.regex(ipt.stdout, /-A DOCKER-USER -j RETURN/);
+    t.regex(ipt.stdout, /:DOCKER - /);
+  };
+  const both: Obj[] = [
+    service('shop/a', { clusterIP: '10.96.0.40', ports: [svcPort('p80', 80)] }),
+    tcpSlice('shop/a', [a]),
+    service('shop/b', { clusterIP: '10.96.0.41', ports: [svcPort('p80', 80)] }),
+    tcpSlice('shop/b', [b]),
+  ];
+  await synced(t, nft.sync(both), 'full');
+  await synced(t, nft.sync(both.slice(0, 2)), 'partial');
+  await synced(t, nft.sync(both), 'partial');
+  await foreign();
+
+  // A failure the kernel really makes: a rule (added by someone else into our table)
+  // jumps to shop/b's chain, so deleting that chain when shop/b goes away is refused,
+  // and with it the whole transaction.
+  const bChain = serviceChainNames({
+    namespace: 'shop',
+    name: 'b',
+    portName: 'p80',
+    protocol: 'tcp',
+  }).cluster;
+  const added = await nft.nft([
+    'add',
+    'rule',
+    'ip',
+    'kube-proxy',
+    'nat-output',
+    'ip',
+    'daddr',
+    '192.0.2.99',
+    'jump',
+    bChain,
+  ]);
+  t.is(added.exitCode, 0, added.stderr);
+  const before = (await nft.nft(['list', 'table', 'ip', 'kube-proxy'])).stdout;
+  const failed = await nft.sync(both.slice(0, 2));
+  t.is(failed.exitCode, 1);
+  t.regex(failed.stderr, /nft rejected the transaction; the previous rules stay in place/);
+  t.is(
+    (await nft.nft(['list', 'table', 'ip', 'kube-proxy'])).stdout,
+    before,
+    'not one statement was applied',
+  );
+  for (const [vip, pod] of [
+    ['10.96.0.40', a],
+    ['10.96.0.41', b],
+  ] as const) {
+    const r = await tally(topo, topo.client, vip, 80, { count: 10, timeoutMs: 3000 });
+    t.deepEqual(names(r.byName), [pod.name], `traffic to ${vip} flows as before`);
+  }
+  // The next sync is full: it reads the kernel, rewrites nat-output without the
+  // stranger's rule, and can then delete the chain.
+  await synced(t, nft.sync(both.slice(0, 2)), 'full');
+  t.false((await nft.nft(['list', 'chains', 'ip'])).stdout.includes(bChain));
+  t.is((await tcpProbe(topo, topo.client, '10.96.0.41', 80, { timeoutMs: 500 })).kind, 'timeout');
+  await foreign();
+
+  const cleaned = await nft.cleanup();
+  t.is(cleaned.exitCode, 0, cleaned.stderr);
+  t.is((await nft.nft(['list', 'table', 'ip', 'kube-proxy'])).exitCode, 1, 'the table is gone');
+  await foreign();
+  t.regex((await nft.cleanup()).stderr, /no family/, 'cleanup again is a no-op');
+});
+
+test('IPv6: the ip6 table spreads a ClusterIP over its endpoints, refuses an empty one, and lists as desired', async (t) => {
+  const { topo, nft } = await setup(t, 3, true);
+  const [a, b, c] = topo.pods as [PodNs, PodNs, PodNs];
+  const v6 = (p: PodNs) => endpoint(p.ip6 as string, { node: p.nodeName });
+  const svc6 = (id: string, ip: string, extra = {}) =>
+    service(id, {
+      clusterIP: ip,
+      clusterIPs: [ip],
+      ipFamilies: ['IPv6'],
+      ports: [svcPort('p80', 80)],
+      ...extra,
+    });
+  const objects: Obj[] = [
+    svc6('shop/web6', 'fd00:96::10'),
+    slice('shop/web6', [v6(a), v6(b), v6(c)], { addressType: 'IPv6', ports: [slicePort('p80', port)] }),
+    svc6('shop/sticky6', 'fd00:96::11', { sessionAffinity: 'ClientIP' }),
+    slice('shop/sticky6', [v6(a), v6(b)], { addressType: 'IPv6', ports: [slicePort('p80', port)] }),
+    svc6('shop/empty6', 'fd00:96::12'),
+  ];
+  const v6flags = [
+    '--ip-family',
+    'IPv6',
+    '--cluster-cidr',
+    topo.clusterCidr6 as string,
+    '--node-ip',
+    `${topo.node.ip},${topo.node.ip6}`,
+  ];
+  await synced(t, nft.sync(objects, v6flags), 'full');
+  const r = await tally(topo, topo.client, 'fd00:96::10', 80, { count: 60, timeoutMs: 3000 });
+  t.deepEqual(names(r.byName), [a.name, b.name, c.name], JSON.stringify(r.outcomes.slice(0, 3)));
+  const sticky = await tally(topo, topo.client, 'fd00:96::11', 80, { count: 20, timeoutMs: 3000 });
+  t.is(sticky.byName.size, 1, `affinity spread over ${names(sticky.byName)}`);
+  const refused = await tcpProbe(topo, topo.client, 'fd00:96::12', 80, { timeoutMs: 3000 });
+  t.is(refused.kind, 'refused');
+
+  const options = {
+    ...defaultOptions(),
+    hostnameOverride: topo.node.name,
+    clusterCIDRs: [topo.clusterCidr6 as string],
+    ipFamilies: ['IPv6' as const],
+  };
+  const node = nodeContext(topo.node.name, nft.nodeObject as never, {
+    addresses: [topo.node.ip, topo.node.ip6 as string],
+  });
+  const desired = desiredNftables(
+    snapshot(
+      objects.filter((o) => o.kind === 'Service') as V1Service[],
+      objects.filter((o) => o.kind === 'EndpointSlice') as V1EndpointSlice[],
+    ),
+    options,
+    node,
+    'IPv6',
+  );
+  const listed = await nft.nft(['list', 'table', 'ip6', 'kube-proxy']);
+  t.is(listingFromDump(listed.stdout, 'ip6'), listingText(desired.table));
+});

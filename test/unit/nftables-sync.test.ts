@@ -1,0 +1,155 @@
+// syncNftables against the fake kernel (src/backends/nftables/fake.ts): when a sync
+// is full or partial, that partial syncs write only what changed, that a refused
+// transaction changes nothing and makes the next sync full, and stale UDP flows.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import test, { type ExecutionContext } from 'ava';
+import type { ConntrackHost } from '../../src/backends/conntrack/host.js';
+import type { FlowFilter } from '../../src/backends/conntrack/stale-udp.js';
+import { FakeNftHost } from '../../src/backends/nftables/fake.js';
+import {
+  desiredNftables,
+  listingText,
+  nftablesBackend,
+  SyncFailure,
+  syncNftables,
+} from '../../src/backends/nftables/index.js';
+import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
+import { createLogger } from '../../src/log.js';
+import { endpoint, node, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
+
+const log = createLogger({ stream: new PassThrough(), json: true });
+const options: ProxyOptions = {
+  ...defaultOptions(),
+  hostnameOverride: 'test-node',
+  clusterCIDRs: ['10.0.0.0/8'],
+};
+
+function cluster(webEndpoints: string[], dnsEndpoints: string[]) {
+  return snapshot(
+    [
+      service('shop/web', { clusterIP: '172.30.0.10', ports: [svcPort('p80', 80)] }),
+      service('kube-system/dns', { clusterIP: '172.30.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
+    ],
+    [
+      slice(
+        'shop/web',
+        webEndpoints.map((ip) => endpoint(ip)),
+      ),
+      slice(
+        'kube-system/dns',
+        dnsEndpoints.map((ip) => endpoint(ip)),
+        { ports: [slicePort('dns', 53, 'UDP')] },
+      ),
+    ],
+  );
+}
+
+function env(t: ExecutionContext) {
+  const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-sync-'));
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const host = new FakeNftHost();
+  const flows: FlowFilter[] = [];
+  const conntrack: ConntrackHost = {
+    async deleteUdp(f) {
+      flows.push(f);
+      return 1;
+    },
+  };
+  let clock = 1_000_000;
+  const sync = (s: ReturnType<typeof cluster>, extra: { forceFull?: boolean; o?: ProxyOptions } = {}) =>
+    syncNftables(desiredNftables(s, extra.o ?? options, node(), 'IPv4'), {
+      host,
+      stateDir,
+      log,
+      conntrack,
+      now: () => clock,
+      ...(extra.forceFull ? { forceFull: true } : {}),
+    });
+  return { host, flows, sync, tick: (ms: number) => (clock += ms) };
+}
+
+test('first sync is full, then partial with only the changes; the kernel ends up exactly as desired', async (t) => {
+  const { host, sync } = env(t);
+  const first = await sync(cluster(['10.0.1.1', '10.0.1.2'], ['10.0.1.3']));
+  t.is(first.mode, 'full');
+  t.is(first.reason, 'no record of a previous sync');
+  t.is(first.restoreInput.filter, first.transaction);
+  const nothing = await sync(cluster(['10.0.1.1', '10.0.1.2'], ['10.0.1.3']));
+  t.is(nothing.mode, 'partial');
+  t.is(nothing.transaction, '');
+  const changed = cluster(['10.0.1.1'], ['10.0.1.3']);
+  const partial = await sync(changed);
+  t.is(partial.mode, 'partial');
+  t.deepEqual([partial.chainsWritten, partial.chainsDeleted], [1, 1]);
+  t.is(await host.listTable(), listingText(desiredNftables(changed, options, node(), 'IPv4').table));
+});
+
+test('a full sync repairs drift it finds in the kernel; a deleted table makes the next sync full', async (t) => {
+  const { host, sync } = env(t);
+  const s = cluster(['10.0.1.1'], ['10.0.1.3']);
+  await sync(s);
+  // Someone deletes an element and adds a rule behind kproxy's back.
+  host.table?.sets.get('service-ips')?.elements.delete('172.30.0.10 . tcp . 80');
+  host.table?.chains.get('services')?.rules.push('ip daddr 192.0.2.1 drop');
+  const full = await sync(s, { forceFull: true });
+  t.is(full.mode, 'full');
+  t.is(full.elementsAdded, 1);
+  t.is(full.chainsWritten, 1);
+  t.is(await host.listTable(), listingText(desiredNftables(s, options, node(), 'IPv4').table));
+
+  t.is((await sync(s)).mode, 'partial');
+  await host.deleteTable();
+  t.is((await sync(s)).reason, "kproxy's table was deleted");
+  t.is(await host.listTable(), listingText(desiredNftables(s, options, node(), 'IPv4').table));
+});
+
+test('a refused transaction throws SyncFailure with the input, and the next sync is full', async (t) => {
+  const { host, sync } = env(t);
+  await sync(cluster(['10.0.1.1'], []));
+  const before = await host.listTable();
+  host.rejectNext = 'Device or resource busy';
+  const err = await t.throwsAsync(sync(cluster(['10.0.1.2'], [])), { instanceOf: SyncFailure });
+  t.is(err?.mode, 'partial');
+  t.regex(err?.input ?? '', /add chain ip kube-proxy endpoint-/);
+  t.is(await host.listTable(), before, 'nothing applied');
+  const next = await sync(cluster(['10.0.1.2'], []));
+  t.is(next.mode, 'full');
+});
+
+test('settings changes and the hourly resync force full syncs', async (t) => {
+  const { sync, tick } = env(t);
+  const s = cluster(['10.0.1.1'], []);
+  await sync(s);
+  t.is((await sync(s, { o: { ...options, masqueradeAll: true } })).reason, 'settings or node labels changed');
+  tick(60 * 60 * 1000);
+  t.is((await sync(s, { o: { ...options, masqueradeAll: true } })).reason, 'periodic full resync');
+});
+
+test('UDP flows to a removed endpoint are cleared; so are rejected flows once a port gets endpoints', async (t) => {
+  const { flows, sync } = env(t);
+  await sync(cluster([], []));
+  await sync(cluster([], ['10.0.1.3', '10.0.1.4']));
+  t.deepEqual(flows.splice(0), [{ origDst: '172.30.0.11', origPortDst: 53 }]);
+  const r = await sync(cluster([], ['10.0.1.4']));
+  t.deepEqual(flows, [{ origDst: '172.30.0.11', origPortDst: 53, replySrc: '10.0.1.3' }]);
+  t.is(r.conntrackDeleted, 1);
+});
+
+test("the daemon's adapter: a listing for --dry-run, and syncs reported as the other backends report them", async (t) => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-backend-'));
+  t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
+  const host = new FakeNftHost();
+  const backend = nftablesBackend({ options, log, hosts: new Map([['IPv4', host]]), stateDir });
+  const s = cluster(['10.0.1.1'], []);
+  const text = backend.desiredText(s, node(), 'IPv4');
+  t.regex(text, /^table ip kube-proxy \{/);
+  const first = await backend.sync(s, node(), 'IPv4', false);
+  t.is(first.mode, 'full');
+  t.regex(first.restoreInput.nftables ?? '', /^add table ip kube-proxy/);
+  t.is(await host.listTable(), text);
+  const second = await backend.sync(s, node(), 'IPv4', false);
+  t.deepEqual([second.mode, second.restoreInput.nftables], ['partial', '']);
+});
