@@ -6,28 +6,35 @@ import { e2eSetup, port, waitForAnswer, webService, webSlice } from '../helpers/
 import type { PodNs } from '../helpers/netns.js';
 import { tally } from '../helpers/netns.js';
 
-test.serial('rules stay while the API server is down for 20 s; changes after it returns are programmed', async (t) => {
-  const { api, topo, k, startAgent } = await e2eSetup(t, [{ name: 'a' }, { name: 'b' }]);
-  const [a, b] = topo.pods as [PodNs, PodNs];
-  await k.apply(webService());
-  await k.apply(webSlice([a]));
-  const agent = startAgent({ flavour: 'legacy', extraArgs: ['--iptables-sync-period', '5s'] });
-  await waitForAnswer(topo, '10.96.0.10', a.name);
+test.serial(
+  'rules stay while the API server is down for 20 s; changes after it returns are programmed',
+  async (t) => {
+    const { api, topo, k, startAgent } = await e2eSetup(t, [{ name: 'a' }, { name: 'b' }]);
+    const [a, b] = topo.pods as [PodNs, PodNs];
+    await k.apply(webService());
+    await k.apply(webSlice([a]));
+    const agent = startAgent({ flavour: 'legacy', extraArgs: ['--iptables-sync-period', '5s'] });
+    await waitForAnswer(topo, '10.96.0.10', a.name);
 
-  await api.stopApiServerOnly();
-  const outageStart = Date.now();
-  // Probe through the outage, across several periodic (full) syncs and watch retries.
-  while (Date.now() - outageStart < 20_000) {
-    const r = await tally(topo, topo.client, '10.96.0.10', 80, { count: 5, timeoutMs: 2000 });
-    t.deepEqual([...r.byName.keys()], ['a'], `traffic during the outage, ${Date.now() - outageStart} ms in`);
-    await new Promise((res) => setTimeout(res, 1000));
-  }
-  t.regex(agent.logs(), /failed, (retrying|resuming)/, 'the watches noticed the outage');
-  await api.restartApiServer();
-  await k.apply(webSlice([a, b]));
-  await waitForAnswer(topo, '10.96.0.10', b.name, 60_000);
-  t.is(await agent.stop(), 0);
-});
+    await api.stopApiServerOnly();
+    const outageStart = Date.now();
+    // Probe through the outage, across several periodic (full) syncs and watch retries.
+    while (Date.now() - outageStart < 20_000) {
+      const r = await tally(topo, topo.client, '10.96.0.10', 80, { count: 5, timeoutMs: 2000 });
+      t.deepEqual(
+        [...r.byName.keys()],
+        ['a'],
+        `traffic during the outage, ${Date.now() - outageStart} ms in`,
+      );
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+    t.regex(agent.logs(), /failed, (retrying|resuming)/, 'the watches noticed the outage');
+    await api.restartApiServer();
+    await k.apply(webSlice([a, b]));
+    await waitForAnswer(topo, '10.96.0.10', b.name, 60_000);
+    t.is(await agent.stop(), 0);
+  },
+);
 
 test.serial('no connection is refused while kproxy restarts', async (t) => {
   const { topo, k, startAgent } = await e2eSetup(t, [{ name: 'a' }, { name: 'b' }]);
@@ -65,36 +72,42 @@ test.serial('no connection is refused while kproxy restarts', async (t) => {
   t.is(await second?.stop(), 0);
 });
 
-test.serial('an EndpointSlice kproxy cannot use: one log line, every other Service keeps working', async (t) => {
-  const { topo, k, startAgent } = await e2eSetup(t, [{ name: 'a' }, { name: 'b' }]);
-  const [a, b] = topo.pods as [PodNs, PodNs];
-  await k.apply(webService());
-  await k.apply(webSlice([a]));
-  const agent = startAgent({ flavour: 'nft' });
-  await waitForAnswer(topo, '10.96.0.10', a.name);
-  // Valid to the API server, useless to a proxy: it names no Service.
-  const orphan = slice('shop/other', [endpoint(b.ip, { ready: true })], {
-    ports: [slicePort('p80', port)],
-    name: 'orphan-1',
-    labels: { app: 'other' },
-  });
-  await k.apply(orphan);
-  await k.apply(service('shop/api', { clusterIP: '10.96.0.12', ports: [svcPort('p80', 80)] }));
-  await k.apply(slice('shop/api', [endpoint(b.ip, { ready: true })], { ports: [slicePort('p80', port)] }));
-  await waitForAnswer(topo, '10.96.0.12', b.name);
-  // Touch it again: still one line per version, not one per sync.
-  await k.apply({ ...orphan, metadata: { ...orphan.metadata, annotations: { touched: 'yes' } } } as typeof orphan);
-  await new Promise((res) => setTimeout(res, 2000));
-  const lines = agent
-    .logs()
-    .split('\n')
-    .filter((l) => l.includes('orphan-1'));
-  t.true(lines.length >= 1 && lines.length <= 2, lines.join('\n'));
-  t.regex(
-    lines[0] ?? '',
-    /EndpointSlice shop\/orphan-1: metadata\.labels\[\\?"kubernetes\.io\/service-name\\?"\]: is missing/,
-  );
-  const r = await tally(topo, topo.client, '10.96.0.10', 80, { count: 10, timeoutMs: 2000 });
-  t.deepEqual([...r.byName.keys()], ['a']);
-  t.is(await agent.stop(), 0);
-});
+test.serial(
+  'an EndpointSlice kproxy cannot use: one log line, every other Service keeps working',
+  async (t) => {
+    const { topo, k, startAgent } = await e2eSetup(t, [{ name: 'a' }, { name: 'b' }]);
+    const [a, b] = topo.pods as [PodNs, PodNs];
+    await k.apply(webService());
+    await k.apply(webSlice([a]));
+    const agent = startAgent({ flavour: 'nft' });
+    await waitForAnswer(topo, '10.96.0.10', a.name);
+    // Valid to the API server, useless to a proxy: it names no Service.
+    const orphan = slice('shop/other', [endpoint(b.ip, { ready: true })], {
+      ports: [slicePort('p80', port)],
+      name: 'orphan-1',
+      labels: { app: 'other' },
+    });
+    await k.apply(orphan);
+    await k.apply(service('shop/api', { clusterIP: '10.96.0.12', ports: [svcPort('p80', 80)] }));
+    await k.apply(slice('shop/api', [endpoint(b.ip, { ready: true })], { ports: [slicePort('p80', port)] }));
+    await waitForAnswer(topo, '10.96.0.12', b.name);
+    // Touch it again: still one line per version, not one per sync.
+    await k.apply({
+      ...orphan,
+      metadata: { ...orphan.metadata, annotations: { touched: 'yes' } },
+    } as typeof orphan);
+    await new Promise((res) => setTimeout(res, 2000));
+    const lines = agent
+      .logs()
+      .split('\n')
+      .filter((l) => l.includes('orphan-1'));
+    t.true(lines.length >= 1 && lines.length <= 2, lines.join('\n'));
+    t.regex(
+      lines[0] ?? '',
+      /EndpointSlice shop\/orphan-1: metadata\.labels\[\\?"kubernetes\.io\/service-name\\?"\]: is missing/,
+    );
+    const r = await tally(topo, topo.client, '10.96.0.10', 80, { count: 10, timeoutMs: 2000 });
+    t.deepEqual([...r.byName.keys()], ['a']);
+    t.is(await agent.stop(), 0);
+  },
+);
