@@ -9,6 +9,8 @@ bash scripts/install-test-deps.sh
 # A real kube-apiserver and etcd for test/e2e and test/ship, built from the Go
 # module proxy into the cache outside the repo (instant when already built).
 bash scripts/test-infra/build-k8s.sh >/dev/null
+# Debian's stock kernel and userland for the IPVS VM (test/vm), cached likewise.
+bash scripts/ipvs-vm/fetch.sh >/dev/null
 npm run --silent build
 npm run --silent typecheck
 
