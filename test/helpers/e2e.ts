@@ -62,7 +62,7 @@ export async function waitForAnswer(
   topo: Topology,
   vip: string,
   want: string,
-  timeoutMs = 30_000,
+  timeoutMs = 90_000,
 ): Promise<number> {
   const started = Date.now();
   let last = '';

@@ -92,7 +92,7 @@ export function startAgentIn(t: ExecutionContext, topo: Topology, api: ApiServer
   return {
     logs: () => log,
     exited,
-    waitForLog(re, timeoutMs = 60_000, from = 0) {
+    waitForLog(re, timeoutMs = 120_000, from = 0) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           reject(new Error(`no log line matching ${re} within ${timeoutMs} ms; log:\n${log.slice(-4000)}`));
