@@ -1,32 +1,14 @@
 // The only place that runs iptables binaries. Everything else in the backend is pure.
 import { execa } from 'execa';
 import type { IPFamily } from '../../util/ip.js';
+import { RejectedInputError } from '../rejected-input.js';
 import type { TableName } from './ruleset.js';
 
 export type Flavour = 'legacy' | 'nft';
 
 /** iptables-restore refused the input; nothing of it was applied (the table is atomic). */
-export class RestoreError extends Error {
+export class RestoreError extends RejectedInputError {
   override name = 'RestoreError';
-  constructor(
-    message: string,
-    /** 1-based line of the input the kernel refused, when iptables said so. */
-    readonly line: number | undefined,
-    readonly input: string,
-  ) {
-    super(message);
-  }
-
-  /** The refused line with two lines of context either side, numbered. */
-  excerpt(): string {
-    if (this.line === undefined) return '';
-    const lines = this.input.split('\n');
-    const from = Math.max(this.line - 3, 0);
-    return lines
-      .slice(from, this.line + 2)
-      .map((l, i) => `${from + i + 1 === this.line ? '>' : ' '} ${from + i + 1}: ${l}`)
-      .join('\n');
-  }
 }
 
 /** A binary kproxy needs is not installed. */

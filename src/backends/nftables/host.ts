@@ -3,30 +3,12 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import { execa } from 'execa';
 import type { IPFamily } from '../../util/ip.js';
+import { RejectedInputError } from '../rejected-input.js';
 import { kubeProxyTable, NO_ENDPOINT_NODEPORTS, nftFamily } from './names.js';
 
 /** nft refused a transaction; nothing of it was applied (a transaction is atomic). */
-export class NftError extends Error {
+export class NftError extends RejectedInputError {
   override name = 'NftError';
-  constructor(
-    message: string,
-    /** 1-based line of the input nft complained about, when it said so. */
-    readonly line: number | undefined,
-    readonly input: string,
-  ) {
-    super(message);
-  }
-
-  /** The refused line with two lines of context either side, numbered. */
-  excerpt(): string {
-    if (this.line === undefined) return '';
-    const lines = this.input.split('\n');
-    const from = Math.max(this.line - 3, 0);
-    return lines
-      .slice(from, this.line + 2)
-      .map((l, i) => `${from + i + 1 === this.line ? '>' : ' '} ${from + i + 1}: ${l}`)
-      .join('\n');
-  }
 }
 
 /** nft is not installed, or the kernel cannot do nftables at all. */
