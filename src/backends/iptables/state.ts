@@ -1,8 +1,7 @@
 // What kproxy last applied, kept between runs so that the next sync can be
 // partial without reading the kernel. Losing it is harmless: the next sync is full.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { IPFamily } from '../../util/ip.js';
+import { stateFile } from '../state-file.js';
 import type { Flavour } from './host.js';
 import type { Rule } from './ruleset.js';
 
@@ -28,28 +27,30 @@ export interface AppliedState {
   udp: Record<string, UdpPortState>;
 }
 
+const file = (dir: string, family: IPFamily) =>
+  stateFile<Omit<AppliedState, 'version'>>(
+    dir,
+    `iptables-${family.toLowerCase()}.json`,
+    version,
+    (s) => s.family === family,
+  );
+
 export function statePath(dir: string, family: IPFamily): string {
-  return join(dir, `iptables-${family.toLowerCase()}.json`);
+  return file(dir, family).path;
 }
 
 /** The saved state, or undefined when there is none or it is unusable (then the sync is full). */
-export async function loadState(dir: string, family: IPFamily): Promise<AppliedState | undefined> {
-  try {
-    const s = JSON.parse(await readFile(statePath(dir, family), 'utf8')) as AppliedState;
-    return s.version === version && s.family === family ? s : undefined;
-  } catch {
-    return undefined;
-  }
+export async function loadState(
+  dir: string,
+  family: IPFamily,
+): Promise<Omit<AppliedState, 'version'> | undefined> {
+  return file(dir, family).load();
 }
 
 export async function saveState(dir: string, state: Omit<AppliedState, 'version'>): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const path = statePath(dir, state.family);
-  // Write then rename: a crash mid-write leaves the old state, never a torn one.
-  await writeFile(`${path}.tmp`, JSON.stringify({ version, ...state }));
-  await rename(`${path}.tmp`, path);
+  await file(dir, state.family).save(state);
 }
 
 export async function clearState(dir: string, family: IPFamily): Promise<void> {
-  await rm(statePath(dir, family), { force: true });
+  await file(dir, family).clear();
 }

@@ -4,8 +4,9 @@
 // what the rules are was decided by render.ts.
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { staleUdpFlows, udpPortStates } from '../conntrack/stale-udp.js';
+import { udpPortStates } from '../conntrack/stale-udp.js';
 import { canonicalRule } from './canonical.js';
 import type { DesiredIptables } from './desired.js';
 import { type IptablesHost, RestoreError } from './host.js';
@@ -155,15 +156,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   if (full) await ensureCanaries(host);
 
   const udp = udpPortStates(desired.model);
-  if (ctx.conntrack) {
-    for (const flow of staleUdpFlows(state?.udp ?? {}, udp)) {
-      try {
-        report.conntrackDeleted += await ctx.conntrack.deleteUdp(flow, family);
-      } catch (err) {
-        ctx.log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
-      }
-    }
-  }
+  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, state?.udp ?? {}, udp, family, ctx.log);
 
   await saveState(ctx.stateDir, {
     family,

@@ -1,10 +1,9 @@
 // What the nftables backend last applied, kept between runs so that the next sync
 // can be partial without reading the kernel. Losing it is harmless: the next sync
 // is full.
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { IPFamily } from '../../util/ip.js';
 import type { UdpPortState } from '../iptables/state.js';
+import { stateFile } from '../state-file.js';
 import type { SerializedTable } from './table.js';
 
 const version = 1;
@@ -21,28 +20,30 @@ export interface NftAppliedState {
   staleChains: Record<string, number>;
 }
 
+const file = (dir: string, family: IPFamily) =>
+  stateFile<Omit<NftAppliedState, 'version'>>(
+    dir,
+    `nftables-${family.toLowerCase()}.json`,
+    version,
+    (s) => s.family === family,
+  );
+
 export function nftStatePath(dir: string, family: IPFamily): string {
-  return join(dir, `nftables-${family.toLowerCase()}.json`);
+  return file(dir, family).path;
 }
 
 /** The saved state, or undefined when there is none or it is unusable (then the sync is full). */
-export async function loadNftState(dir: string, family: IPFamily): Promise<NftAppliedState | undefined> {
-  try {
-    const s = JSON.parse(await readFile(nftStatePath(dir, family), 'utf8')) as NftAppliedState;
-    return s.version === version && s.family === family ? s : undefined;
-  } catch {
-    return undefined;
-  }
+export async function loadNftState(
+  dir: string,
+  family: IPFamily,
+): Promise<Omit<NftAppliedState, 'version'> | undefined> {
+  return file(dir, family).load();
 }
 
 export async function saveNftState(dir: string, state: Omit<NftAppliedState, 'version'>): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const path = nftStatePath(dir, state.family);
-  // Write then rename: a crash mid-write leaves the old state, never a torn one.
-  await writeFile(`${path}.tmp`, JSON.stringify({ version, ...state }));
-  await rename(`${path}.tmp`, path);
+  await file(dir, state.family).save(state);
 }
 
 export async function clearNftState(dir: string, family: IPFamily): Promise<void> {
-  await rm(nftStatePath(dir, family), { force: true });
+  await file(dir, family).clear();
 }

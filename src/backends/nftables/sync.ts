@@ -4,8 +4,9 @@
 // are about side effects.
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { staleUdpFlows, udpPortStates } from '../conntrack/stale-udp.js';
+import { udpPortStates } from '../conntrack/stale-udp.js';
 import { fullSyncPeriodMs, SyncFailure } from '../iptables/sync.js';
 import { normalizeTable } from './canonical.js';
 import type { DesiredNftables } from './desired.js';
@@ -144,15 +145,7 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
   for (const c of plan.flushedStale) staleChains[c] ??= started;
 
   const udp = udpPortStates(desired.model);
-  if (ctx.conntrack) {
-    for (const flow of staleUdpFlows(state?.udp ?? {}, udp)) {
-      try {
-        report.conntrackDeleted += await ctx.conntrack.deleteUdp(flow, family);
-      } catch (err) {
-        ctx.log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
-      }
-    }
-  }
+  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, state?.udp ?? {}, udp, family, ctx.log);
 
   await saveNftState(ctx.stateDir, {
     family,
