@@ -81,3 +81,19 @@ test('an unchanged cluster plans nothing', (t) => {
   t.deepEqual(partial(r.nat, r.nat).lines, []);
   t.deepEqual(partial(r.filter, r.filter).lines, []);
 });
+
+test('the big chains are compared as sets: rules inserted at the top by a partial sync are no change later', (t) => {
+  const r = render(generateCluster({ services: 20, endpointsPerService: 2 }));
+  const services = r.nat.chains.get('KUBE-SERVICES') ?? [];
+  const last = services[services.length - 1] as string;
+  // What the kernel holds after partial syncs inserted rules at position 1.
+  const kernelOrder = [...services.slice(0, -1)].reverse().concat(last);
+  const current = { chains: new Map(r.nat.chains).set('KUBE-SERVICES', kernelOrder) };
+  t.deepEqual(planTable({ desired: r.nat, current, normalize: (x) => x, deleteStale: true }).lines, []);
+  // The NodePort jump moved away from the end is a change: it must come last.
+  const misplaced = { chains: new Map(r.nat.chains).set('KUBE-SERVICES', [last, ...services.slice(0, -1)]) };
+  t.not(
+    planTable({ desired: r.nat, current: misplaced, normalize: (x) => x, deleteStale: true }).lines.length,
+    0,
+  );
+});

@@ -4,6 +4,7 @@ import type { IptablesHost } from './host.js';
 import { isOwnedChain, listingFromDump } from './listing.js';
 import { KUBE_FIREWALL, KUBE_PROXY_CANARY } from './names.js';
 import { parseIptablesDump } from './parse.js';
+import { restoreCalls } from './split.js';
 
 /** kubelet marks the tables it manages with this chain; then KUBE-FIREWALL is kubelet's to keep. */
 const kubeletCanary = 'KUBE-KUBELET-CANARY';
@@ -17,7 +18,7 @@ export interface CleanupReport {
 export function cleanupPlan(
   table: string,
   saveOutput: string,
-): { text: string; chains: number; jumps: number } {
+): { lines: string[]; text: string; chains: number; jumps: number } {
   const dump = parseIptablesDump(saveOutput, `${table} table`);
   const kubeletHere = dump.get(table)?.chains.has(kubeletCanary) ?? false;
   const ours = (chain: string) => isOwnedChain(chain) && !(chain === KUBE_FIREWALL && kubeletHere);
@@ -36,6 +37,7 @@ export function cleanupPlan(
   }
   const lines = [...flush, ...unjump, ...del];
   return {
+    lines,
     text: lines.length ? `*${table}\n${lines.join('\n')}\nCOMMIT\n` : '',
     chains: del.length,
     jumps: unjump.length,
@@ -47,8 +49,12 @@ export async function cleanupIptables(host: IptablesHost): Promise<CleanupReport
   // Naming a table would load it into the kernel; look first whether any holds our chains.
   if (!(await host.save()).includes(':KUBE-')) return report;
   for (const table of ['nat', 'filter'] as const) {
-    const plan = cleanupPlan(table, await host.save(table));
-    if (plan.text) await host.restore(plan.text);
+    const dump = await host.save(table);
+    const plan = cleanupPlan(table, dump);
+    const chainsNow = (dump.match(/^:/gm) ?? []).length;
+    for (const lines of restoreCalls(plan.lines, host.flavour, chainsNow)) {
+      await host.restore(`*${table}\n${lines.join('\n')}\nCOMMIT\n`);
+    }
     report.chainsDeleted += plan.chains;
     report.jumpsDeleted += plan.jumps;
   }

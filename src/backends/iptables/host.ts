@@ -57,7 +57,8 @@ export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHo
       let r: { exitCode?: number; stderr: string };
       try {
         // -w: wait for the xtables lock rather than fail when another program holds it.
-        r = await execa(restoreBin, ['--noflush', '-w', '5'], { input, reject: false });
+        // stdout ignored: an input may start with -S (split.ts), which prints the whole table.
+        r = await execa(restoreBin, ['--noflush', '-w', '5'], { input, reject: false, stdout: 'ignore' });
       } catch (err) {
         throw missing(restoreBin, err);
       }

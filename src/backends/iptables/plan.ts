@@ -69,6 +69,16 @@ export function planTable(input: PlanInput): TablePlan {
     const want = rules.map(normalize);
     const have = current.chains.get(chain);
     if (have && sameRules(want, have)) continue;
+    // In the editable chains only the last rule's place matters (they are edited by
+    // inserting at the top), so the same rules in another order are no change.
+    if (
+      have &&
+      editableChains.has(chain) &&
+      last(want) === last(have) &&
+      sameRules([...want].sort(), [...have].sort())
+    ) {
+      continue;
+    }
     const canEdit = have !== undefined && editableChains.has(chain) && last(want) === last(have);
     if (canEdit) {
       // Remove what went away, insert what is new at the top: the final rule stays last.
@@ -80,12 +90,6 @@ export function planTable(input: PlanInput): TablePlan {
       for (const r of [...addedRaw].reverse()) edits.push(`-I ${chain} 1 ${r}`);
       plan.rulesDeleted += removed.length;
       plan.rulesAdded += added.length;
-      // Same multiset in another order: only a rewrite restores the order.
-      if (removed.length === 0 && added.length === 0) {
-        declare.push(`:${chain} - [0:0]`);
-        edits.push(...rules.map((r) => `-A ${chain} ${r}`));
-        plan.chainsWritten++;
-      }
       continue;
     }
     // Declaring a chain in --noflush mode creates it or flushes it; then refill it.

@@ -15,6 +15,7 @@ import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
 import { parseIptablesDump } from './parse.js';
 import { type PlanInput, planTable, restoreText, type TableState } from './plan.js';
 import type { Rule, Table } from './ruleset.js';
+import { restoreCalls } from './split.js';
 import { clearState, loadState, saveState } from './state.js';
 
 /** Upstream resyncs everything at least this often, to repair drift it cannot see. */
@@ -136,9 +137,13 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     report.restoreInput[table] = text;
     if (text === '') continue;
     try {
-      await host.restore(text);
+      // Usually one call; a large input on iptables-nft is split so it stays fast
+      // (split.ts). Each call is atomic and leaves a valid table.
+      for (const lines of restoreCalls(plan.lines, host.flavour, input.current.chains.size)) {
+        await host.restore(restoreText(table, { ...plan, lines }));
+      }
     } catch (err) {
-      // The table is unchanged (restore is atomic); forget our record so the next sync is full.
+      // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
       await clearState(ctx.stateDir, family);
       if (err instanceof RestoreError) {
         ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
