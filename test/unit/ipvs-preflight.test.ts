@@ -1,0 +1,140 @@
+// Start-up of the IPVS mode: checks that name what is missing, the sysctls
+// upstream sets, and no silent fallback.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import type { IpvsHost } from '../../src/backends/ipvs/host.js';
+import {
+  checkIpvs,
+  IpvsUnavailableError,
+  ipsetVersion,
+  type Probes,
+} from '../../src/backends/ipvs/preflight.js';
+import { prepareIpvs } from '../../src/backends/ipvs/setup.js';
+import { ipvsSysctls } from '../../src/backends/ipvs/sysctl.js';
+import { createLogger } from '../../src/log.js';
+
+function probes(
+  o: Partial<{ proc: boolean; loads: boolean; ipvsadm: boolean; ipset: string; scheduler: string }> = {},
+): Probes & { calls: string[] } {
+  const calls: string[] = [];
+  let loaded = o.proc ?? true;
+  return {
+    calls,
+    async procIpvs() {
+      return loaded;
+    },
+    async modprobe(name) {
+      calls.push(`modprobe ${name}`);
+      if (o.loads) loaded = true;
+      return o.loads
+        ? undefined
+        : `modprobe: FATAL: Module ${name} not found in directory /lib/modules/6.18.44`;
+    },
+    async version(bin) {
+      if (bin === 'ipvsadm')
+        return (o.ipvsadm ?? true)
+          ? 'ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)'
+          : undefined;
+      return o.ipset === 'missing' ? undefined : (o.ipset ?? 'ipset v7.17, protocol version: 7');
+    },
+    async tryScheduler(s) {
+      calls.push(`try ${s}`);
+      return s === o.scheduler ? 'Scheduler not found: No such file or directory' : undefined;
+    },
+  };
+}
+
+test('a kernel without IPVS, no ipvsadm and no ipset: one error naming all three and how to fix them', async (t) => {
+  const p = probes({ proc: false, ipvsadm: false, ipset: 'missing' });
+  const err = await t.throwsAsync(checkIpvs('rr', p), { instanceOf: IpvsUnavailableError });
+  t.regex(err.message, /--proxy-mode ipvs cannot run here/);
+  t.regex(
+    err.message,
+    /the kernel has no IPVS: \/proc\/net\/ip_vs is missing and "modprobe ip_vs" failed \(modprobe: FATAL/,
+  );
+  t.regex(err.message, /CONFIG_IP_VS/);
+  t.regex(err.message, /ipvsadm is not installed: install it \(Debian\/Ubuntu package: ipvsadm\)/);
+  t.regex(err.message, /ipset is not installed: install it \(Debian\/Ubuntu package: ipset\)/);
+  t.deepEqual(p.calls, ['modprobe ip_vs'], 'the scheduler is not tried without a kernel and ipvsadm');
+});
+
+test('IPVS as a module that is not loaded yet: modprobe loads it and the checks pass', async (t) => {
+  const p = probes({ proc: false, loads: true });
+  await checkIpvs('rr', p);
+  t.deepEqual(p.calls, ['modprobe ip_vs', 'try rr']);
+});
+
+test('a scheduler the kernel lacks, and an ipset too old for IPv6, are named', async (t) => {
+  const err = await t.throwsAsync(
+    checkIpvs('sed', probes({ scheduler: 'sed', ipset: 'ipset v4.5, protocol version: 4' })),
+  );
+  t.regex(
+    err?.message ?? '',
+    /the IPVS scheduler "sed" is not available \(Scheduler not found.*modprobe ip_vs_sed/,
+  );
+  t.regex(err?.message ?? '', /ipset 4\.5 is older than 6\.0/);
+  t.deepEqual(ipsetVersion('ipset v7.17, protocol version: 7'), [7, 17]);
+});
+
+test("upstream's sysctls, and strict ARP only when asked", (t) => {
+  t.deepEqual(
+    ipvsSysctls(false).map((s) => `${s.path}=${s.value}`),
+    [
+      'net/ipv4/vs/conntrack=1',
+      'net/ipv4/vs/expire_nodest_conn=1',
+      'net/ipv4/vs/expire_quiescent_template=1',
+      'net/ipv4/ip_forward=1',
+    ],
+  );
+  t.deepEqual(
+    ipvsSysctls(true)
+      .slice(4)
+      .map((s) => `${s.path}=${s.value}`),
+    ['net/ipv4/conf/all/arp_ignore=1', 'net/ipv4/conf/all/arp_announce=2'],
+  );
+});
+
+test('prepareIpvs: checks first, then writes only the sysctls that differ and sets the IPVS timeouts', async (t) => {
+  const root = mkdtempSync(join(tmpdir(), 'kproxy-sysctl-'));
+  const files: Record<string, string> = {
+    'net/ipv4/vs/conntrack': '0',
+    'net/ipv4/vs/expire_nodest_conn': '1',
+    'net/ipv4/vs/expire_quiescent_template': '0',
+    'net/ipv4/ip_forward': '1',
+    'net/ipv4/conf/all/arp_ignore': '0',
+    'net/ipv4/conf/all/arp_announce': '0',
+  };
+  for (const [p, v] of Object.entries(files)) {
+    mkdirSync(dirname(join(root, p)), { recursive: true });
+    writeFileSync(join(root, p), `${v}\n`);
+  }
+  const timeouts: number[][] = [];
+  const host = {
+    async setTimeouts(...a: number[]) {
+      timeouts.push(a);
+    },
+  } as unknown as IpvsHost;
+  const log = createLogger({ stream: new PassThrough(), json: false });
+  await prepareIpvs({ scheduler: 'rr', strictARP: true, tcpTimeoutMs: 900_000, udpTimeoutMs: 0 }, log, {
+    probes: probes(),
+    sysctlRoot: root,
+    host,
+  });
+  const read = (p: string) => readFileSync(join(root, p), 'utf8').trim();
+  t.is(read('net/ipv4/vs/conntrack'), '1');
+  t.is(read('net/ipv4/vs/expire_quiescent_template'), '1');
+  t.is(read('net/ipv4/conf/all/arp_announce'), '2');
+  t.deepEqual(timeouts, [[900, 0, 0]]);
+  // Without IPVS nothing is written.
+  writeFileSync(join(root, 'net/ipv4/vs/conntrack'), '0');
+  await t.throwsAsync(
+    prepareIpvs({ scheduler: 'rr', strictARP: false }, log, {
+      probes: probes({ proc: false }),
+      sysctlRoot: root,
+    }),
+  );
+  t.is(read('net/ipv4/vs/conntrack'), '0');
+});
