@@ -5,6 +5,9 @@ import { desiredIptables } from '../backends/iptables/desired.js';
 import { listingFromDesired, listingFromDump, listingText } from '../backends/iptables/listing.js';
 import { parseIptablesDump } from '../backends/iptables/parse.js';
 import { quote, rulesetRestoreText } from '../backends/iptables/ruleset.js';
+import type { IpvsOptions } from '../backends/ipvs/config.js';
+import { desiredIpvs } from '../backends/ipvs/desired.js';
+import { ipvsListingText } from '../backends/ipvs/listing.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ProxyOptions } from '../config/options.js';
 import { unifiedDiff } from '../diff/unified.js';
@@ -22,6 +25,8 @@ export interface DiffRequest {
   /** Path of an iptables-save dump to compare against; empty kernel when undefined. */
   against?: string;
   color: boolean;
+  /** IPVS mode settings (--ipvs-scheduler). */
+  ipvs?: IpvsOptions;
 }
 
 export interface DiffResult {
@@ -46,8 +51,43 @@ export function completeRestoreText(d: ReturnType<typeof desiredIptables>): stri
     .replace(/\*nat\n([\s\S]*?)COMMIT\n/, (_m, body) => `*nat\n${body}${jumps('nat')}COMMIT\n`);
 }
 
+/**
+ * The IPVS mode's diff against an empty kernel: kube-ipvs0's addresses, virtual
+ * and real servers, ipset entries and the nat/filter rules. NodePort virtual
+ * servers use the node's addresses from its Node object or --node-ip (a sync
+ * uses the addresses the host really has).
+ */
+function runIpvsDiff(req: DiffRequest): DiffResult {
+  const { options } = req;
+  if (req.against)
+    throw new UsageError(
+      '--against compares with an iptables-save dump: not available with --proxy-mode ipvs',
+    );
+  const desired = options.ipFamilies.map((family) =>
+    desiredIpvs(req.snapshot, options, req.node, family, req.ipvs),
+  );
+  if (req.output === 'json') {
+    const models = desired.map((d) => d.model);
+    return { text: `${JSON.stringify(models.length === 1 ? models[0] : models, null, 2)}\n`, exitCode: 0 };
+  }
+  if (req.output === 'rules') return { text: desired.map((d) => ipvsListingText(d)).join(''), exitCode: 0 };
+  let text = '';
+  for (const d of desired) {
+    const family = d.model.family;
+    text += unifiedDiff(
+      `ipvs ${family}: empty kernel`,
+      '',
+      `ipvs ${family}: desired for node ${req.node.name}`,
+      ipvsListingText(d),
+      req.color,
+    );
+  }
+  return { text, exitCode: text === '' ? 0 : 1 };
+}
+
 export async function runDiff(req: DiffRequest): Promise<DiffResult> {
   const { options } = req;
+  if (options.proxyMode === 'ipvs') return runIpvsDiff(req);
   if (req.against && options.ipFamilies.length !== 1) {
     throw new UsageError('--against compares with one dump: choose one family with --ip-family');
   }

@@ -4,18 +4,19 @@ import { parseArgs } from 'node:util';
 import { MissingBinaryError } from '../backends/iptables/host.js';
 import { defaultStateDir } from '../backends/iptables/state.js';
 import { SyncFailure } from '../backends/iptables/sync.js';
+import { schedulers } from '../backends/ipvs/config.js';
+import { IpvsUnavailableError } from '../backends/ipvs/preflight.js';
 import { LoadError, loadObjectsFile } from '../cluster/load.js';
 import { formatProblem } from '../cluster/snapshot.js';
 import { daemonFlagSpecs } from '../config/daemon-options.js';
 import { loadDaemonConfig } from '../config/kubeproxy-config.js';
 import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
-import { startAgent } from '../daemon/run.js';
 import { createLogger, type Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { UsageError } from './errors.js';
-import { parseFlavour, runCleanup, runSync } from './sync.js';
+import { parseFlavour, runCleanup, runIpvsCleanup, runSync } from './sync.js';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -27,13 +28,15 @@ const usage = `kproxy: a kube-proxy for people who want to see what their nodes 
 Usage:
   kproxy diff --from-file FILE [flags]    show the rule changes a sync would make
   kproxy sync --from-file FILE [flags]    apply them to this network namespace's kernel, once
-  kproxy cleanup [--proxy-mode MODE]      remove every rule and chain kproxy owns
+  kproxy cleanup [--proxy-mode MODE]      remove every rule and chain kproxy owns (ipvs: also its
+                                          virtual servers, ipsets and kube-ipvs0)
   kproxy run [--config FILE] [flags]      the node agent: watch the API server and keep the kernel in step
   kproxy help                             show this text
 
 Flags (kube-proxy's names and defaults):
   --from-file FILE              Services, EndpointSlices and Nodes (YAML or JSON, kubectl -o yaml output)
-  --proxy-mode MODE             iptables (default), ipvs or nftables
+  --proxy-mode MODE             iptables (default) or ipvs (nftables is not implemented yet)
+  --ipvs-scheduler S            IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh
   --hostname-override NAME      the node to compute rules for (default: this host's name)
   --cluster-cidr CIDR[,CIDR]    pod CIDRs; traffic from elsewhere to a ClusterIP is masqueraded
   --masquerade-all              SNAT all traffic sent to ClusterIPs
@@ -47,7 +50,8 @@ Flags (kube-proxy's names and defaults):
 
 diff flags:
   --against DUMP                compare with an iptables-save dump instead of an empty kernel
-  --output diff|rules|json      unified diff (default), complete iptables-restore input, or the proxy model
+  --output diff|rules|json      unified diff (default), complete iptables-restore input (ipvs: the whole
+                                IPVS state), or the proxy model
 
 run flags (kube-proxy's): --config, --kubeconfig, --healthz-bind-address (0.0.0.0:10256),
   --metrics-bind-address (127.0.0.1:10249), --iptables-sync-period (30s), --iptables-min-sync-period (1s),
@@ -57,10 +61,11 @@ sync and cleanup flags:
   --state-dir DIR               where sync remembers what it applied (default /var/lib/kproxy)
   --iptables-flavour F          auto (default: the one the host's rules use), legacy or nft
   --full                        compare with the kernel and repair everything, not only what changed
+                                (ipvs syncs always compare with the kernel)
+  --ipvs-strict-arp             sync: set arp_ignore=1 and arp_announce=2, as kube-proxy's --ipvs-strict-arp
 `;
 
 const notYet: Record<string, string> = {
-  ipvs: 'the IPVS backend is not implemented yet',
   nftables: 'the nftables backend is not implemented yet',
 };
 
@@ -83,6 +88,7 @@ async function loadInput(path: string | undefined, options: ProxyOptions, log: L
 const commonFlags = {
   ...proxyFlagSpecs,
   'from-file': { type: 'string' },
+  'ipvs-scheduler': { type: 'string', default: 'rr' },
   v: { type: 'string', default: '0' },
 } as const;
 const kernelFlags = {
@@ -106,11 +112,19 @@ function parseCommand(args: string[], extra: FlagSpecs, io: CliIO) {
   const options = optionsFromFlags(flags);
   if (notYet[options.proxyMode])
     throw new UsageError(`--proxy-mode ${options.proxyMode}: ${notYet[options.proxyMode]}`);
-  return { flags, log, options };
+  const scheduler = (flags['ipvs-scheduler'] as string).trim() || 'rr';
+  if (!(schedulers as readonly string[]).includes(scheduler)) {
+    throw new UsageError(`--ipvs-scheduler: "${scheduler}" is not one of ${schedulers.join(', ')}`);
+  }
+  return { flags, log, options, scheduler };
 }
 
 async function syncCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options } = parseCommand(args, { ...kernelFlags, full: { type: 'boolean' } }, io);
+  const { flags, log, options, scheduler } = parseCommand(
+    args,
+    { ...kernelFlags, full: { type: 'boolean' }, 'ipvs-strict-arp': { type: 'boolean' } },
+    io,
+  );
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
   const { snapshot, node } = await loadInput(flags['from-file'] as string | undefined, options, log);
   try {
@@ -122,9 +136,14 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
       flavour,
       full: flags.full === true,
       log,
+      ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
     });
   } catch (err) {
-    if (err instanceof SyncFailure || err instanceof MissingBinaryError) {
+    if (
+      err instanceof SyncFailure ||
+      err instanceof MissingBinaryError ||
+      err instanceof IpvsUnavailableError
+    ) {
       log.error(`sync failed: ${err.message}`);
       return 1;
     }
@@ -135,15 +154,28 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
 
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options } = parseCommand(args, kernelFlags, io);
-  await runCleanup(options.ipFamilies, parseFlavour(flags['iptables-flavour'] as string), log);
+  const flavour = parseFlavour(flags['iptables-flavour'] as string);
+  try {
+    if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
+    else await runCleanup(options.ipFamilies, flavour, log);
+  } catch (err) {
+    if (err instanceof MissingBinaryError) {
+      log.error(`cleanup failed: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  }
   return 0;
 }
 
-/** Resolves on SIGTERM or SIGINT. */
+/**
+ * Resolves on SIGTERM or SIGINT. The listeners stay registered (not `once`):
+ * execa's signal-exit kills the process again if it finds itself the only
+ * listener, which a self-removing `once` listener would make it.
+ */
 function terminationSignal(): Promise<string> {
   return new Promise((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => resolve(signal));
   });
 }
 
@@ -165,10 +197,22 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   if (notYet[proxy.proxyMode])
     throw new UsageError(`--proxy-mode ${proxy.proxyMode}: ${notYet[proxy.proxyMode]}`);
   if (daemon.cleanup) {
-    await runCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
+    if (proxy.proxyMode === 'ipvs') await runIpvsCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
+    else await runCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
     return 0;
   }
-  const agent = await startAgent(proxy, daemon, log);
+  // Loaded here only: the agent's API client is a large module tree that one-shot commands never need.
+  const { startAgent } = await import('../daemon/run.js');
+  let agent: Awaited<ReturnType<typeof startAgent>>;
+  try {
+    agent = await startAgent(proxy, daemon, log);
+  } catch (err) {
+    if (err instanceof IpvsUnavailableError) {
+      log.error(err.message);
+      return 1;
+    }
+    throw err;
+  }
   const signal = await terminationSignal();
   log.info(`${signal}: stopping; the sync in flight finishes and the rules stay in place`);
   await agent.stop();
@@ -181,6 +225,7 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
     flags: values,
     log,
     options,
+    scheduler,
   } = parseCommand(args, { against: { type: 'string' }, output: { type: 'string', default: 'diff' } }, io);
   const output = values.output as string;
   if (!['diff', 'rules', 'json'].includes(output)) {
@@ -193,6 +238,7 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
     node,
     output: output as DiffOutput,
     color: io.stdout.isTTY === true && !process.env.NO_COLOR,
+    ipvs: { scheduler, excludeCIDRs: [] },
     ...(values.against ? { against: values.against as string } : {}),
   });
   io.stdout.write(result.text);

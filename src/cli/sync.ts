@@ -7,6 +7,11 @@ import { desiredIptables } from '../backends/iptables/desired.js';
 import { detectFlavour, execIptablesHost, type Flavour } from '../backends/iptables/host.js';
 import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
 import { type SyncReport, syncIptables } from '../backends/iptables/sync.js';
+import { cleanupIpvs } from '../backends/ipvs/cleanup.js';
+import { execIpvsHost } from '../backends/ipvs/host.js';
+import { netlinkLinkHost } from '../backends/ipvs/link.js';
+import { type IpvsSetup, prepareIpvs } from '../backends/ipvs/setup.js';
+import { type IpvsSyncReport, summarizeIpvs, syncIpvs } from '../backends/ipvs/sync.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
@@ -42,9 +47,15 @@ export interface SyncRequest {
   flavour: FlavourChoice;
   full: boolean;
   log: Logger;
+  /** IPVS mode settings (--ipvs-scheduler, --ipvs-strict-arp). */
+  ipvs?: IpvsSetup;
 }
 
 export async function runSync(req: SyncRequest): Promise<SyncReport[]> {
+  if (req.options.proxyMode === 'ipvs') {
+    await runIpvsSync(req);
+    return [];
+  }
   const reports: SyncReport[] = [];
   const kernel = await readKernelFeatures();
   for (const family of req.options.ipFamilies) {
@@ -62,6 +73,67 @@ export async function runSync(req: SyncRequest): Promise<SyncReport[]> {
     reports.push(report);
   }
   return reports;
+}
+
+/** `kproxy sync --proxy-mode ipvs`: checks, sysctls, then one IPVS sync per family. */
+export async function runIpvsSync(req: SyncRequest): Promise<IpvsSyncReport[]> {
+  const setup = req.ipvs ?? { scheduler: 'rr', strictARP: false };
+  await prepareIpvs(setup, req.log);
+  const link = netlinkLinkHost();
+  const reports: IpvsSyncReport[] = [];
+  try {
+    for (const family of req.options.ipFamilies) {
+      const flavour = await resolveFlavour(req.flavour, family);
+      const report = await syncIpvs(
+        {
+          snapshot: req.snapshot,
+          options: req.options,
+          node: req.node,
+          family,
+          ipvs: { scheduler: setup.scheduler, excludeCIDRs: [] },
+        },
+        {
+          ipvs: execIpvsHost,
+          link,
+          iptables: execIptablesHost(flavour, family),
+          log: req.log,
+          conntrack: execConntrackHost,
+        },
+      );
+      req.log.info(`${family} (iptables-${flavour}): ${summarizeIpvs(report)}`);
+      for (const d of report.plan.draining) {
+        const c = d.conns ? ` (${d.conns.active} active, ${d.conns.inactive} inactive connections)` : '';
+        req.log.info(`draining real server ${d.rs} of ${d.vs} at weight 0${c}`);
+      }
+      reports.push(report);
+    }
+  } finally {
+    link.close();
+  }
+  return reports;
+}
+
+/** `kproxy cleanup --proxy-mode ipvs`: kproxy's virtual servers, chains, ipsets and kube-ipvs0. */
+export async function runIpvsCleanup(
+  families: IPFamily[],
+  choice: FlavourChoice,
+  log: Logger,
+): Promise<void> {
+  const flavours: Flavour[] = choice === 'auto' ? ['legacy', 'nft'] : [choice];
+  const link = netlinkLinkHost();
+  try {
+    const r = await cleanupIpvs({
+      ipvs: execIpvsHost,
+      link,
+      iptables: families.flatMap((family) => flavours.map((f) => execIptablesHost(f, family))),
+    });
+    log.info(
+      `removed ${r.virtualServers} virtual servers, ${r.chains} chains, ${r.jumps} jump rules, ${r.ipsets} ipsets` +
+        (r.link ? ' and kube-ipvs0' : ''),
+    );
+  } finally {
+    link.close();
+  }
 }
 
 export async function runCleanup(families: IPFamily[], choice: FlavourChoice, log: Logger): Promise<void> {

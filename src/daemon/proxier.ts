@@ -1,12 +1,9 @@
-// One sync of the running daemon: take the store's current objects, compute the
-// rules per IP family, and apply them (or, with --dry-run, log the diff and
-// touch nothing). Reports to metrics, health and the debug store.
-import type { ConntrackHost } from '../backends/conntrack/host.js';
-import { desiredIptables, type KernelFeatures } from '../backends/iptables/desired.js';
-import type { IptablesHost } from '../backends/iptables/host.js';
-import { type Listing, listingFromDesired, listingText } from '../backends/iptables/listing.js';
-import { countRules } from '../backends/iptables/ruleset.js';
-import { SyncFailure, syncIptables } from '../backends/iptables/sync.js';
+// One sync of the running daemon: take the store's current objects and, per IP
+// family, have the proxy mode's backend apply them (or, with --dry-run, log the
+// diff of its desired state and touch nothing). Reports to metrics, health and the
+// debug store.
+import type { Backend } from '../backends/backend.js';
+import { SyncFailure } from '../backends/iptables/sync.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { ProxyOptions } from '../config/options.js';
 import { unifiedDiff } from '../diff/unified.js';
@@ -22,11 +19,10 @@ export interface ProxierDeps {
   store: ClusterStore;
   options: ProxyOptions;
   log: Logger;
-  /** Per family; absent in dry-run mode. */
-  hosts?: Map<IPFamily, IptablesHost>;
-  conntrack?: ConntrackHost;
-  kernel?: KernelFeatures;
-  stateDir: string;
+  /** The proxy mode's backend (iptables or IPVS). */
+  backend: Backend;
+  /** --dry-run: log what would change, never call the backend's sync. */
+  dryRun: boolean;
   metrics?: KproxyMetrics;
   health?: ProxyHealth;
   debug?: DebugRules;
@@ -36,13 +32,13 @@ export class Proxier {
   /** The next sync compares with the kernel: at start and after any failure. */
   private needFull = true;
   /** Dry run: what the previous sync would have left, per family. */
-  private readonly previous = new Map<IPFamily, Listing>();
+  private readonly previous = new Map<IPFamily, string>();
 
   constructor(private readonly d: ProxierDeps) {}
 
   /** Runs one sync; throws when it failed (the runner then retries). */
   async sync(reason: RunReason): Promise<void> {
-    const { store, options, log } = this.d;
+    const { store, options, log, backend } = this.d;
     const { snapshot, changes } = store.take();
     const node = nodeContext(options.hostnameOverride, store.node(options.hostnameOverride), {
       addresses: options.nodeIPs,
@@ -51,37 +47,22 @@ export class Proxier {
     // The periodic sync is the full resync against the kernel.
     const full = this.needFull || reason === 'periodic';
     for (const family of options.ipFamilies) {
-      const desired = desiredIptables(snapshot, options, node, family, this.d.kernel);
       const started = Date.now();
-      if (!this.d.hosts) {
-        this.dryRun(family, listingFromDesired(desired, family), node.name);
+      if (this.d.dryRun) {
+        this.dryRun(family, backend.desiredText(snapshot, node, family), node.name);
         this.d.health?.updated(family);
         continue;
       }
       try {
-        const report = await syncIptables(desired, {
-          host: this.d.hosts.get(family) as IptablesHost,
-          stateDir: this.d.stateDir,
-          log,
-          ...(this.d.conntrack ? { conntrack: this.d.conntrack } : {}),
-          forceFull: full,
-        });
-        this.d.metrics?.observeSync(report, family, {
-          nat: countRules(desired.ruleset.nat),
-          filter: countRules(desired.ruleset.filter),
-        });
+        const report = await backend.sync(snapshot, node, family, full);
+        this.d.metrics?.observeSync(report, family, report.rulesTotal);
         this.d.debug?.recordSync(report);
         this.d.health?.updated(family);
         log.info(`synced ${family} rules`, {
           mode: report.mode,
           ...(report.reason ? { reason: report.reason } : {}),
           durationMs: report.durationMs,
-          servicePorts: desired.model.servicePorts.length,
-          chainsWritten: report.chainsWritten,
-          chainsDeleted: report.chainsDeleted,
-          rulesAdded: report.rulesAdded,
-          rulesDeleted: report.rulesDeleted,
-          staleUdpFlowsCleared: report.conntrackDeleted,
+          ...report.details,
           serviceChanges: changes.services,
           endpointChanges: changes.endpoints,
         });
@@ -105,13 +86,13 @@ export class Proxier {
     }
   }
 
-  private dryRun(family: IPFamily, next: Listing, nodeName: string): void {
+  private dryRun(family: IPFamily, next: string, nodeName: string): void {
     const before = this.previous.get(family);
     const diff = unifiedDiff(
-      `${family}: ${before ? 'previous sync' : 'empty kernel'}`,
-      before ? listingText(before) : '',
+      `${family}: ${before !== undefined ? 'previous sync' : 'empty kernel'}`,
+      before ?? '',
       `${family}: desired for node ${nodeName}`,
-      listingText(next),
+      next,
       false,
     );
     this.previous.set(family, next);

@@ -3,15 +3,20 @@
 // through a bounded-frequency sync loop until SIGTERM, when it finishes the sync
 // in flight and exits, leaving the rules in place for its successor.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import { type Backend, iptablesBackend } from '../backends/backend.js';
 import { execConntrackHost } from '../backends/conntrack/host.js';
 import { detectFlavour, execIptablesHost, type IptablesHost } from '../backends/iptables/host.js';
 import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
+import { ipvsBackend } from '../backends/ipvs/backend.js';
+import { execIpvsHost } from '../backends/ipvs/host.js';
+import { netlinkLinkHost } from '../backends/ipvs/link.js';
+import { prepareIpvs } from '../backends/ipvs/setup.js';
 import { apiClient, loadKubeConfig } from '../cluster/api.js';
 import { ListWatch } from '../cluster/list-watch.js';
 import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
 import { ClusterStore } from '../cluster/store.js';
 import type { DaemonOptions } from '../config/daemon-options.js';
-import type { ProxyOptions } from '../config/options.js';
+import { OptionError, type ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import type { IPFamily } from '../util/ip.js';
 import { DebugRules } from './debug-rules.js';
@@ -43,8 +48,56 @@ async function hostsFor(families: IPFamily[], choice: DaemonOptions['iptablesFla
   return hosts;
 }
 
+/**
+ * The proxy mode's backend. IPVS mode checks the kernel and tools first and stops
+ * start-up with what is missing; it never falls back to iptables.
+ */
+async function createBackend(proxy: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Backend> {
+  const families = proxy.ipFamilies;
+  if (proxy.proxyMode === 'ipvs') {
+    const hosts = daemon.dryRun ? undefined : await hostsFor(families, daemon.iptablesFlavour, log);
+    if (hosts) {
+      await prepareIpvs(daemon.ipvs, log);
+      log.info(`IPVS mode, scheduler ${daemon.ipvs.scheduler}`);
+    }
+    return ipvsBackend({
+      options: proxy,
+      ipvsOptions: { scheduler: daemon.ipvs.scheduler, excludeCIDRs: daemon.ipvs.excludeCIDRs },
+      log,
+      ...(hosts
+        ? {
+            hosts: { ipvs: execIpvsHost, link: netlinkLinkHost(), iptables: hosts },
+            conntrack: execConntrackHost,
+          }
+        : {}),
+    });
+  }
+  const kernel = daemon.dryRun ? undefined : await readKernelFeatures();
+  const hosts = daemon.dryRun ? undefined : await hostsFor(families, daemon.iptablesFlavour, log);
+  return iptablesBackend({
+    options: proxy,
+    log,
+    stateDir: daemon.stateDir,
+    ...(hosts ? { hosts, conntrack: execConntrackHost } : {}),
+    ...(kernel ? { kernel } : {}),
+  });
+}
+
+function apiFor(daemon: DaemonOptions) {
+  try {
+    return apiClient(loadKubeConfig(daemon.kubeconfig || undefined));
+  } catch (err) {
+    const where = daemon.kubeconfig
+      ? `--kubeconfig ${daemon.kubeconfig}`
+      : 'in-cluster or default kubeconfig';
+    throw new OptionError(`${where}: ${(err as Error).message}`);
+  }
+}
+
 export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Agent> {
   const families = proxy.ipFamilies;
+  // A bad kubeconfig stops start-up before anything listens or touches the kernel.
+  const api = apiFor(daemon);
   const metrics = createMetrics();
   const debug = new DebugRules();
   const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
@@ -70,9 +123,14 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     startMetricsServer(daemon.metricsBindAddress, { metrics, proxyMode: proxy.proxyMode, debugRules: debug }),
   );
 
-  const kernel = daemon.dryRun ? undefined : await readKernelFeatures();
-  const hosts = daemon.dryRun ? undefined : await hostsFor(families, daemon.iptablesFlavour, log);
-  if (!daemon.dryRun && proxy.localhostNodePorts && families.includes('IPv4')) await enableRouteLocalnet();
+  const backend = await createBackend(proxy, daemon, log);
+  if (
+    !daemon.dryRun &&
+    proxy.localhostNodePorts &&
+    families.includes('IPv4') &&
+    proxy.proxyMode === 'iptables'
+  )
+    await enableRouteLocalnet();
 
   let runner: BoundedFrequencyRunner | undefined;
   const store = new ClusterStore(log, (kind) => {
@@ -89,15 +147,13 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     store,
     options: proxy,
     log,
-    stateDir: daemon.stateDir,
+    backend,
+    dryRun: daemon.dryRun,
     metrics,
     health,
     debug,
-    ...(hosts ? { hosts, conntrack: execConntrackHost } : {}),
-    ...(kernel ? { kernel } : {}),
   });
 
-  const api = apiClient(loadKubeConfig(daemon.kubeconfig || undefined));
   log.info(`watching the API server at ${api.server}`, {
     node: proxy.hostnameOverride,
     mode: proxy.proxyMode,
