@@ -8,6 +8,13 @@ import { quote, rulesetRestoreText } from '../backends/iptables/ruleset.js';
 import type { IpvsOptions } from '../backends/ipvs/config.js';
 import { desiredIpvs } from '../backends/ipvs/desired.js';
 import { ipvsListingText } from '../backends/ipvs/listing.js';
+import {
+  desiredNftables,
+  listingFromDump as listingFromNftDump,
+  nftFamily,
+  listingText as nftListingText,
+  tableLines,
+} from '../backends/nftables/index.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ProxyOptions } from '../config/options.js';
 import { unifiedDiff } from '../diff/unified.js';
@@ -85,9 +92,54 @@ function runIpvsDiff(req: DiffRequest): DiffResult {
   return { text, exitCode: text === '' ? 0 : 1 };
 }
 
+/**
+ * The nftables mode's diff: the kube-proxy table as `nft list table` prints it,
+ * against an empty kernel or a dump (`nft list table ip kube-proxy` or `nft list ruleset`).
+ */
+async function runNftablesDiff(req: DiffRequest): Promise<DiffResult> {
+  const { options } = req;
+  if (req.against && options.ipFamilies.length !== 1) {
+    throw new UsageError('--against compares with one dump: choose one family with --ip-family');
+  }
+  const desired = options.ipFamilies.map((family) =>
+    desiredNftables(req.snapshot, options, req.node, family),
+  );
+  if (req.output === 'json') {
+    const models = desired.map((d) => d.model);
+    return { text: `${JSON.stringify(models.length === 1 ? models[0] : models, null, 2)}\n`, exitCode: 0 };
+  }
+  if (req.output === 'rules') {
+    // The transaction that builds the table in an empty kernel: `nft -f` input.
+    return { text: desired.map((d) => `${tableLines(d.table).join('\n')}\n`).join(''), exitCode: 0 };
+  }
+  let text = '';
+  for (const d of desired) {
+    const family = d.model.family;
+    const nftFam = nftFamily(family);
+    const current = req.against ? listingFromNftDump(await readAgainst(req.against), nftFam) : '';
+    text += unifiedDiff(
+      `nftables ${nftFam} kube-proxy: ${req.against ?? 'empty kernel'}`,
+      current,
+      `nftables ${nftFam} kube-proxy: desired for node ${req.node.name}`,
+      nftListingText(d.table),
+      req.color,
+    );
+  }
+  return { text, exitCode: text === '' ? 0 : 1 };
+}
+
+async function readAgainst(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--against ${quote(path)}: cannot read (${(err as NodeJS.ErrnoException).code})`);
+  }
+}
+
 export async function runDiff(req: DiffRequest): Promise<DiffResult> {
   const { options } = req;
   if (options.proxyMode === 'ipvs') return runIpvsDiff(req);
+  if (options.proxyMode === 'nftables') return runNftablesDiff(req);
   if (req.against && options.ipFamilies.length !== 1) {
     throw new UsageError('--against compares with one dump: choose one family with --ip-family');
   }
@@ -109,14 +161,7 @@ export async function runDiff(req: DiffRequest): Promise<DiffResult> {
     let currentText = '';
     let currentName = `${familyLabel(family)}: empty kernel`;
     if (req.against) {
-      let dumpText: string;
-      try {
-        dumpText = await readFile(req.against, 'utf8');
-      } catch (err) {
-        throw new UsageError(
-          `--against ${quote(req.against)}: cannot read (${(err as NodeJS.ErrnoException).code})`,
-        );
-      }
+      const dumpText = await readAgainst(req.against);
       currentText = listingText(listingFromDump(parseIptablesDump(dumpText, req.against)));
       currentName = `${familyLabel(family)}: ${req.against}`;
     }

@@ -16,7 +16,7 @@ import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { UsageError } from './errors.js';
-import { parseFlavour, runCleanup, runIpvsCleanup, runSync } from './sync.js';
+import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -35,7 +35,7 @@ Usage:
 
 Flags (kube-proxy's names and defaults):
   --from-file FILE              Services, EndpointSlices and Nodes (YAML or JSON, kubectl -o yaml output)
-  --proxy-mode MODE             iptables (default) or ipvs (nftables is not implemented yet)
+  --proxy-mode MODE             iptables (default), ipvs or nftables
   --ipvs-scheduler S            IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh
   --hostname-override NAME      the node to compute rules for (default: this host's name)
   --cluster-cidr CIDR[,CIDR]    pod CIDRs; traffic from elsewhere to a ClusterIP is masqueraded
@@ -64,10 +64,6 @@ sync and cleanup flags:
                                 (ipvs syncs always compare with the kernel)
   --ipvs-strict-arp             sync: set arp_ignore=1 and arp_announce=2, as kube-proxy's --ipvs-strict-arp
 `;
-
-const notYet: Record<string, string> = {
-  nftables: 'the nftables backend is not implemented yet',
-};
 
 async function loadInput(path: string | undefined, options: ProxyOptions, log: Logger) {
   if (!path) throw new UsageError('--from-file is required');
@@ -110,8 +106,6 @@ function parseCommand(args: string[], extra: FlagSpecs, io: CliIO) {
   // One-shot commands talk to a person (or a script reading lines): plain text, not JSON.
   const log = createLogger({ verbosity: Number(flags.v), stream: io.stderr, json: false });
   const options = optionsFromFlags(flags);
-  if (notYet[options.proxyMode])
-    throw new UsageError(`--proxy-mode ${options.proxyMode}: ${notYet[options.proxyMode]}`);
   const scheduler = (flags['ipvs-scheduler'] as string).trim() || 'rr';
   if (!(schedulers as readonly string[]).includes(scheduler)) {
     throw new UsageError(`--ipvs-scheduler: "${scheduler}" is not one of ${schedulers.join(', ')}`);
@@ -157,6 +151,7 @@ async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
   try {
     if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
+    else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
     else await runCleanup(options.ipFamilies, flavour, log);
   } catch (err) {
     if (err instanceof MissingBinaryError) {
@@ -194,10 +189,9 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   const json = daemon.logging.format === 'json' || !io.stderr.isTTY;
   const log = createLogger({ verbosity: daemon.logging.verbosity, stream: io.stderr, json });
   for (const w of warnings) log.warn(w);
-  if (notYet[proxy.proxyMode])
-    throw new UsageError(`--proxy-mode ${proxy.proxyMode}: ${notYet[proxy.proxyMode]}`);
   if (daemon.cleanup) {
     if (proxy.proxyMode === 'ipvs') await runIpvsCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
+    else if (proxy.proxyMode === 'nftables') await runNftablesCleanup(proxy.ipFamilies, log);
     else await runCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
     return 0;
   }

@@ -12,6 +12,14 @@ import { execIpvsHost } from '../backends/ipvs/host.js';
 import { netlinkLinkHost } from '../backends/ipvs/link.js';
 import { type IpvsSetup, prepareIpvs } from '../backends/ipvs/setup.js';
 import { type IpvsSyncReport, summarizeIpvs, syncIpvs } from '../backends/ipvs/sync.js';
+import {
+  cleanupNftables,
+  desiredNftables,
+  execNftHost,
+  nftKernelFeatures,
+  summarizeNftables,
+  syncNftables,
+} from '../backends/nftables/index.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
@@ -54,6 +62,10 @@ export interface SyncRequest {
 export async function runSync(req: SyncRequest): Promise<SyncReport[]> {
   if (req.options.proxyMode === 'ipvs') {
     await runIpvsSync(req);
+    return [];
+  }
+  if (req.options.proxyMode === 'nftables') {
+    await runNftablesSync(req);
     return [];
   }
   const reports: SyncReport[] = [];
@@ -144,5 +156,29 @@ export async function runCleanup(families: IPFamily[], choice: FlavourChoice, lo
       const r = await cleanupIptables(execIptablesHost(flavour, family));
       log.info(`${family} (${flavour}): removed ${r.chainsDeleted} chains and ${r.jumpsDeleted} jump rules`);
     }
+  }
+}
+
+/** `kproxy sync --proxy-mode nftables`: one atomic nft transaction per family. */
+export async function runNftablesSync(req: SyncRequest): Promise<void> {
+  const kernel = nftKernelFeatures();
+  for (const family of req.options.ipFamilies) {
+    const desired = desiredNftables(req.snapshot, req.options, req.node, family, kernel);
+    const report = await syncNftables(desired, {
+      host: execNftHost(family),
+      stateDir: req.stateDir,
+      log: req.log,
+      conntrack: execConntrackHost,
+      forceFull: req.full,
+    });
+    req.log.info(`${family} (nftables): ${summarizeNftables(report)}`);
+  }
+}
+
+/** `kproxy cleanup --proxy-mode nftables`: the kube-proxy table of each family, nothing else. */
+export async function runNftablesCleanup(families: IPFamily[], log: Logger): Promise<void> {
+  for (const family of families) {
+    const r = await cleanupNftables(family);
+    log.info(`${family} (nftables): ${JSON.stringify(r)}`);
   }
 }

@@ -11,6 +11,7 @@ import { ipvsBackend } from '../backends/ipvs/backend.js';
 import { execIpvsHost } from '../backends/ipvs/host.js';
 import { netlinkLinkHost } from '../backends/ipvs/link.js';
 import { prepareIpvs } from '../backends/ipvs/setup.js';
+import { execNftHost, nftablesBackend, nftKernelFeatures } from '../backends/nftables/index.js';
 import { apiClient, loadKubeConfig } from '../cluster/api.js';
 import { ListWatch } from '../cluster/list-watch.js';
 import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
@@ -70,6 +71,16 @@ async function createBackend(proxy: ProxyOptions, daemon: DaemonOptions, log: Lo
             conntrack: execConntrackHost,
           }
         : {}),
+    });
+  }
+  if (proxy.proxyMode === 'nftables') {
+    const nftHosts = daemon.dryRun ? undefined : new Map(families.map((f) => [f, execNftHost(f)] as const));
+    return nftablesBackend({
+      options: proxy,
+      log,
+      stateDir: daemon.stateDir,
+      kernel: nftKernelFeatures(),
+      ...(nftHosts ? { hosts: nftHosts, conntrack: execConntrackHost } : {}),
     });
   }
   const kernel = daemon.dryRun ? undefined : await readKernelFeatures();

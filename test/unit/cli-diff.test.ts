@@ -102,14 +102,16 @@ test('a rule changed in the dump shows as one removed and one added line', async
   t.false(r.stdout.includes('DOCKER'));
 });
 
-test('nftables mode is refused clearly until it lands', async (t) => {
-  for (const mode of ['nftables']) {
-    const r = await runCli(...base, '--proxy-mode', mode);
-    t.is(r.code, 2);
-    t.regex(r.stderr, new RegExp(`--proxy-mode ${mode}: .*not implemented yet`));
-  }
+test('nftables mode prints the kube-proxy table as nft lists it', async (t) => {
+  const r = await runCli(...base, '--proxy-mode', 'nftables');
+  t.is(r.code, 1, r.stderr);
+  t.regex(r.stdout, /^\+\+\+ nftables ip kube-proxy: desired for node kind-worker$/m);
+  t.regex(r.stdout, /^\+table ip kube-proxy \{$/m);
+  t.regex(r.stdout, /10\.96\.0\.10 \. udp \. 53 : goto service-/);
+  const rules = await runCli(...base, '--proxy-mode', 'nftables', '--output', 'rules');
+  t.is(rules.code, 0);
+  t.regex(rules.stdout, /^add table ip kube-proxy/m);
 });
-
 test('bad flags and bad files exit 2 with a message naming the problem', async (t) => {
   const notYaml = join(tmp, 'not.yaml');
   writeFileSync(notYaml, 'kind: [unclosed\n  : : :\n\t{{{');
