@@ -31,7 +31,10 @@ test('kproxy sync/diff/cleanup --proxy-mode nftables on a real kernel', async (t
   t.deepEqual([...r.byName.keys()].sort(), [a.name, b.name]);
 
   const dump = join(tmpdir(), `${topo.id}-nft.dump`);
-  writeFileSync(dump, (await topo.exec(topo.node.ns, ['/usr/sbin/nft', 'list', 'table', 'ip', 'kube-proxy'])).stdout);
+  writeFileSync(
+    dump,
+    (await topo.exec(topo.node.ns, ['/usr/sbin/nft', 'list', 'table', 'ip', 'kube-proxy'])).stdout,
+  );
   const file = join(tmpdir(), `${topo.id}-objects.json`);
   const node = {
     apiVersion: 'v1',

@@ -2,7 +2,12 @@ import test from 'ava';
 import { conntrackArgs } from '../../src/backends/conntrack/host.js';
 import { staleUdpFlows } from '../../src/backends/conntrack/stale-udp.js';
 import { cleanupPlan } from '../../src/backends/iptables/cleanup.js';
-import { chooseFlavour, RestoreError } from '../../src/backends/iptables/host.js';
+import {
+  chooseFlavour,
+  execIptablesHost,
+  MissingBinaryError,
+  RestoreError,
+} from '../../src/backends/iptables/host.js';
 
 test('the flavour with more rules wins, nft on a tie (as upstream iptables-wrapper)', (t) => {
   const legacy = '*nat\n-A PREROUTING -j DOCKER\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n';
@@ -91,4 +96,21 @@ test('stale UDP flows: removed endpoints on every VIP and the NodePort; first en
     '--reply-src',
     'fd00::5',
   ]);
+});
+
+test.serial('a missing iptables binary is reported as such, not as a failed restore', async (t) => {
+  const path = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    const host = execIptablesHost('legacy', 'IPv4');
+    const err = await t.throwsAsync(host.restore('*nat\nCOMMIT\n'));
+    t.true(err instanceof MissingBinaryError, String(err));
+    t.regex(
+      err?.message ?? '',
+      /iptables-legacy-restore is not installed \(Debian\/Ubuntu package: iptables\)/,
+    );
+    await t.throwsAsync(host.run(['-S']), { instanceOf: MissingBinaryError });
+  } finally {
+    process.env.PATH = path;
+  }
 });

@@ -31,6 +31,11 @@ export function binary(flavour: Flavour, family: IPFamily, tool: '' | '-save' | 
   return `${family === 'IPv4' ? 'iptables' : 'ip6tables'}-${flavour}${tool}`;
 }
 
+/** With reject: false execa reports a binary that cannot be started as a result, not a throw. */
+function notStarted(bin: string, r: { failed?: boolean; exitCode?: number; code?: string }): void {
+  if (r.failed && r.exitCode === undefined) throw missing(bin, r);
+}
+
 function missing(bin: string, err: unknown): Error {
   if ((err as { code?: string }).code === 'ENOENT') {
     return new MissingBinaryError(`${bin} is not installed (Debian/Ubuntu package: iptables)`);
@@ -58,7 +63,9 @@ export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHo
       try {
         // -w: wait for the xtables lock rather than fail when another program holds it.
         // stdout ignored: an input may start with -S (split.ts), which prints the whole table.
-        r = await execa(restoreBin, ['--noflush', '-w', '5'], { input, reject: false, stdout: 'ignore' });
+        const result = await execa(restoreBin, ['--noflush', '-w', '5'], { input, reject: false, stdout: 'ignore' });
+        notStarted(restoreBin, result);
+        r = result;
       } catch (err) {
         throw missing(restoreBin, err);
       }
@@ -75,6 +82,7 @@ export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHo
     async run(args) {
       try {
         const r = await execa(bin, ['-w', '5', ...args], { reject: false });
+        notStarted(bin, r);
         return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
       } catch (err) {
         throw missing(bin, err);
