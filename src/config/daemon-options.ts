@@ -12,7 +12,19 @@
 // kproxy warns when a flag overrides the file where kube-proxy would have ignored it.
 import { defaultStateDir } from '../backends/iptables/state.js';
 
-export const ipvsSchedulers = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'sh', 'dh', 'sed', 'nq', 'mh'] as const;
+export const ipvsSchedulers = [
+  'rr',
+  'wrr',
+  'lc',
+  'wlc',
+  'lblc',
+  'lblcr',
+  'sh',
+  'dh',
+  'sed',
+  'nq',
+  'mh',
+] as const;
 export type IPVSScheduler = (typeof ipvsSchedulers)[number];
 export const iptablesFlavours = ['auto', 'legacy', 'nft'] as const;
 export type IptablesFlavourChoice = (typeof iptablesFlavours)[number];

@@ -63,7 +63,11 @@ export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHo
       try {
         // -w: wait for the xtables lock rather than fail when another program holds it.
         // stdout ignored: an input may start with -S (split.ts), which prints the whole table.
-        const result = await execa(restoreBin, ['--noflush', '-w', '5'], { input, reject: false, stdout: 'ignore' });
+        const result = await execa(restoreBin, ['--noflush', '-w', '5'], {
+          input,
+          reject: false,
+          stdout: 'ignore',
+        });
         notStarted(restoreBin, result);
         r = result;
       } catch (err) {
