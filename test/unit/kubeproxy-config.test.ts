@@ -696,8 +696,8 @@ const invalidFiles: [string, string, string][] = [
   ],
   [
     'a bad scheduler',
-    'ipvs:\n  scheduler: mh',
-    'ipvs.scheduler: "mh" is not one of rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq',
+    'ipvs:\n  scheduler: fastest',
+    'ipvs.scheduler: "fastest" is not one of rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh',
   ],
   ['a negative IPVS timeout', 'ipvs:\n  udpTimeout: -1s', 'ipvs.udpTimeout: must not be negative'],
   ['a bad bindAddress', 'bindAddress: 0.0.0.0:80', 'bindAddress: "0.0.0.0:80" is not an IP address'],
