@@ -7,6 +7,7 @@ import { endpoint, service, slice, slicePort, svcPort } from '../helpers/builder
 import { type Flavour, kproxyOn } from '../helpers/kproxy-node.js';
 import { createTopology, type PodNs, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
 import { missingForKernelTests } from '../helpers/root.js';
+import { names, nodePortStory, tcpSlice } from '../helpers/stories.js';
 
 const flavours: Flavour[] = ['legacy', 'nft'];
 const port = 8080;
@@ -25,13 +26,6 @@ async function setup(
 
 const ep = (p: PodNs, extra: Parameters<typeof endpoint>[1] = {}) =>
   endpoint(p.ip, { node: p.nodeName, ...extra });
-const tcpSlice = (id: string, pods: PodNs[]) =>
-  slice(
-    id,
-    pods.map((p) => ep(p)),
-    { ports: [slicePort('p80', port)] },
-  );
-const names = (byName: Map<string, number>) => [...byName.keys()].sort();
 
 async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr: string }>, mode?: string) {
   const res = await r;
@@ -138,30 +132,7 @@ for (const flavour of flavours) {
     const { topo, kproxy } = await setup(t, flavour, [{ name: 'near' }, { name: 'far', onNode: false }]);
     const near = topo.pod('near');
     const far = topo.pod('far');
-    await synced(
-      t,
-      kproxy.sync([
-        service('shop/np', {
-          type: 'NodePort',
-          clusterIP: '10.96.0.30',
-          ports: [svcPort('p80', 80, 'TCP', { nodePort: 30080 })],
-        }),
-        tcpSlice('shop/np', [near, far]),
-        service('shop/np-local', {
-          type: 'NodePort',
-          clusterIP: '10.96.0.31',
-          externalTrafficPolicy: 'Local',
-          ports: [svcPort('p80', 80, 'TCP', { nodePort: 30081 })],
-        }),
-        tcpSlice('shop/np-local', [near, far]),
-        service('shop/sticky', {
-          clusterIP: '10.96.0.32',
-          ports: [svcPort('p80', 80)],
-          sessionAffinity: 'ClientIP',
-        }),
-        tcpSlice('shop/sticky', [near, far]),
-      ]),
-    );
+    await synced(t, kproxy.sync(nodePortStory(near, far)));
     const cluster = await tally(topo, topo.remote, topo.node.ip, 30080, { count: 40, timeoutMs: 3000 });
     t.deepEqual(names(cluster.byName), ['far', 'near']);
     const local = await tally(topo, topo.remote, topo.node.ip, 30081, { count: 40, timeoutMs: 3000 });

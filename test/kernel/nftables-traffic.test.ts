@@ -14,6 +14,7 @@ import { nodeContext } from '../../src/model/node.js';
 import { endpoint, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
 import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
 import { missingForKernelTests } from '../helpers/root.js';
+import { names, nodePortStory, tcpSlice } from '../helpers/stories.js';
 
 const driver = fileURLToPath(new URL('../helpers/nft-sync-driver.ts', import.meta.url));
 const port = 8080;
@@ -61,8 +62,6 @@ async function setup(t: ExecutionContext, pods: Parameters<typeof createTopology
 }
 
 const ep = (p: PodNs) => endpoint(p.ip, { node: p.nodeName });
-const tcpSlice = (id: string, pods: PodNs[]) => slice(id, pods.map(ep), { ports: [slicePort('p80', port)] });
-const names = (byName: Map<string, number>) => [...byName.keys()].sort();
 
 async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr: string }>, mode?: string) {
   const res = await r;
@@ -216,30 +215,7 @@ test('NodePort from a remote host; externalTrafficPolicy Local keeps the client 
   const { topo, nft } = await setup(t, [{ name: 'near' }, { name: 'far', onNode: false }]);
   const near = topo.pod('near');
   const far = topo.pod('far');
-  await synced(
-    t,
-    nft.sync([
-      service('shop/np', {
-        type: 'NodePort',
-        clusterIP: '10.96.0.30',
-        ports: [svcPort('p80', 80, 'TCP', { nodePort: 30080 })],
-      }),
-      tcpSlice('shop/np', [near, far]),
-      service('shop/np-local', {
-        type: 'NodePort',
-        clusterIP: '10.96.0.31',
-        externalTrafficPolicy: 'Local',
-        ports: [svcPort('p80', 80, 'TCP', { nodePort: 30081 })],
-      }),
-      tcpSlice('shop/np-local', [near, far]),
-      service('shop/sticky', {
-        clusterIP: '10.96.0.32',
-        ports: [svcPort('p80', 80)],
-        sessionAffinity: 'ClientIP',
-      }),
-      tcpSlice('shop/sticky', [near, far]),
-    ]),
-  );
+  await synced(t, nft.sync(nodePortStory(near, far)));
   const cluster = await tally(topo, topo.remote, topo.node.ip, 30080, { count: 40, timeoutMs: 3000 });
   t.deepEqual(names(cluster.byName), ['far', 'near']);
   const seenCluster = cluster.outcomes.find((o) => o.kind === 'ok');
