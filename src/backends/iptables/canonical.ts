@@ -3,7 +3,7 @@
 // their prefix length, -s/-d/-p move to the front, options follow their match,
 // and targets print their defaults. Covers the vocabulary kproxy emits.
 import type { IPFamily } from '../../util/ip.js';
-import { quote } from './ruleset.js';
+import { quote, saveQuote } from './ruleset.js';
 
 /** Splits rule text into arguments, honouring double quotes. */
 export function tokenize(rule: string): string[] {
@@ -57,7 +57,7 @@ function printMatch(m: Match): string {
     if (o.neg) parts.push('!');
     parts.push(o.opt);
     if (o.value !== undefined) {
-      if (m.module === 'comment') parts.push(`"${o.value.replace(/(["\\])/g, '\\$1')}"`);
+      if (m.module === 'comment') parts.push(saveQuote(o.value));
       else if (o.opt === '--probability') parts.push(savedProbability(o.value));
       else parts.push(quote(o.value));
     }

@@ -7,6 +7,7 @@ import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '
 import { isLoopback, parseCidr } from '../../util/ip.js';
 import type { IptablesConfig } from './config.js';
 import { masqueradeMark } from './config.js';
+import { jumpRules } from './jumps.js';
 import {
   endpointChain,
   KUBE_EXTERNAL_SERVICES,
@@ -19,7 +20,7 @@ import {
   KUBE_SERVICES,
   serviceChains,
 } from './names.js';
-import { type JumpRule, quote, type Ruleset, TableBuilder } from './ruleset.js';
+import { commentArgs as comment, type JumpRule, type Ruleset, TableBuilder } from './ruleset.js';
 
 /** The rendered rules, plus which per-service chains belong to which service port. */
 export interface RenderedIptables {
@@ -29,8 +30,6 @@ export interface RenderedIptables {
   /** service port id + protocol -> the nat chains it owns (for partial syncs). */
   chainsByServicePort: Map<string, string[]>;
 }
-
-const comment = (text: string): string[] => ['-m', 'comment', '--comment', quote(text)];
 
 /** `1/n` with ten decimals, as upstream formats statistic probabilities. */
 export function probability(n: number): string {
@@ -158,16 +157,9 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
   const chains = serviceChains(sp.id, proto);
   const sel = sp.endpoints;
   const owned: string[] = [];
-  const match = (dest: string, port: number): string[] => [
-    '-m',
-    proto,
-    '-p',
-    proto,
-    '-d',
-    dest,
-    '--dport',
-    String(port),
-  ];
+  // kube-proxy writes the protocol match before the protocol itself: `-m tcp -p tcp`.
+  const l4 = ['-m', proto, '-p', proto];
+  const match = (dest: string, port: number): string[] => [...l4, '-d', dest, '--dport', String(port)];
   const usesClusterChain = sel.cluster.length > 0 && usesClusterEndpoints(sp);
   const usesLocalChain = sel.local.length > 0 && usesLocalEndpoints(sp);
 
@@ -258,10 +250,7 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
         nat.append(
           KUBE_NODEPORTS,
           comment(sp.id),
-          '-m',
-          proto,
-          '-p',
-          proto,
+          l4,
           '-d 127.0.0.0/8 --dport',
           String(sp.nodePort),
           '-m nfacct --nfacct-name',
@@ -270,27 +259,14 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
           chains.external,
         );
       }
-      nat.append(
-        KUBE_NODEPORTS,
-        comment(sp.id),
-        '-m',
-        proto,
-        '-p',
-        proto,
-        '--dport',
-        String(sp.nodePort),
-        '-j',
-        chains.external,
-      );
+      nat.append(KUBE_NODEPORTS, comment(sp.id), l4, '--dport', String(sp.nodePort), '-j', chains.external);
     }
     if (externalFilter) {
       filter.append(
         KUBE_EXTERNAL_SERVICES,
         externalFilter.comment,
-        '-m addrtype --dst-type LOCAL -m',
-        proto,
-        '-p',
-        proto,
+        '-m addrtype --dst-type LOCAL',
+        l4,
         '--dport',
         String(sp.nodePort),
         '-j',
@@ -393,7 +369,7 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
     // Hairpin: a pod reaching itself through the service must be masqueraded.
     nat.append(chain, head, '-s', ep.ip, '-j', KUBE_MARK_MASQ);
     const affinity = sp.sessionAffinity ? ['-m', 'recent', '--name', chain, '--set'] : [];
-    nat.append(chain, head, affinity, '-m', proto, '-p', proto, '-j', 'DNAT', '--to-destination', ep.key);
+    nat.append(chain, head, affinity, l4, '-j', 'DNAT', '--to-destination', ep.key);
   }
   return owned;
 }
@@ -437,39 +413,4 @@ function writeBalancing(
 
 function cidrContains(cidr: string, ip: string): boolean {
   return parseCidr(cidr)?.contains(ip) ?? false;
-}
-
-/** Jumps from built-in chains into kproxy's chains, as upstream installs them. */
-export function jumpRules(withKubeletFirewall: boolean): JumpRule[] {
-  const newOnly = '-m conntrack --ctstate NEW';
-  const j = (
-    table: 'filter' | 'nat',
-    chain: string,
-    extra: string,
-    text: string,
-    target: string,
-  ): JumpRule => ({
-    table,
-    chain,
-    rule: [extra, ...comment(text), '-j', target].filter((s) => s !== '').join(' '),
-  });
-  const rules = [
-    j('filter', 'INPUT', newOnly, 'kubernetes externally-visible service portals', KUBE_EXTERNAL_SERVICES),
-    j('filter', 'FORWARD', newOnly, 'kubernetes externally-visible service portals', KUBE_EXTERNAL_SERVICES),
-    j('filter', 'INPUT', '', 'kubernetes health check service ports', KUBE_NODEPORTS),
-    j('filter', 'FORWARD', newOnly, 'kubernetes service portals', KUBE_SERVICES),
-    j('filter', 'OUTPUT', newOnly, 'kubernetes service portals', KUBE_SERVICES),
-    j('filter', 'FORWARD', '', 'kubernetes forwarding rules', KUBE_FORWARD),
-    j('filter', 'INPUT', newOnly, 'kubernetes load balancer firewall', KUBE_PROXY_FIREWALL),
-    j('filter', 'OUTPUT', newOnly, 'kubernetes load balancer firewall', KUBE_PROXY_FIREWALL),
-    j('filter', 'FORWARD', newOnly, 'kubernetes load balancer firewall', KUBE_PROXY_FIREWALL),
-    j('nat', 'OUTPUT', '', 'kubernetes service portals', KUBE_SERVICES),
-    j('nat', 'PREROUTING', '', 'kubernetes service portals', KUBE_SERVICES),
-    j('nat', 'POSTROUTING', '', 'kubernetes postrouting rules', KUBE_POSTROUTING),
-  ];
-  if (withKubeletFirewall) {
-    rules.push({ table: 'filter', chain: 'INPUT', rule: `-j ${KUBE_FIREWALL}` });
-    rules.push({ table: 'filter', chain: 'OUTPUT', rule: `-j ${KUBE_FIREWALL}` });
-  }
-  return rules;
 }

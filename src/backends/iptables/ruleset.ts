@@ -30,6 +30,16 @@ export function emptyRuleset(): Ruleset {
   return { filter: { chains: new Map() }, nat: { chains: new Map() } };
 }
 
+/** Always double-quoted, as iptables-save prints a comment. */
+export function saveQuote(arg: string): string {
+  return `"${arg.replace(/(["\\])/g, '\\$1')}"`;
+}
+
+/** `-m comment --comment TEXT`, quoted only when needed, as kube-proxy writes it. */
+export function commentArgs(text: string): string[] {
+  return ['-m', 'comment', '--comment', quote(text)];
+}
+
 /** Quotes an argument the way iptables-restore reads it back: only when needed. */
 export function quote(arg: string): string {
   return /[\s"']/.test(arg) ? `"${arg.replace(/(["\\])/g, '\\$1')}"` : arg;

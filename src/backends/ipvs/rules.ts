@@ -7,7 +7,7 @@
 import type { Protocol } from '../../model/types.js';
 import type { IPFamily } from '../../util/ip.js';
 import { masqueradeMark } from '../iptables/config.js';
-import { type JumpRule, type Ruleset, TableBuilder } from '../iptables/ruleset.js';
+import { type JumpRule, type Ruleset, saveQuote, TableBuilder } from '../iptables/ruleset.js';
 import type { IpvsConfig } from './config.js';
 import {
   ipvsChains,
@@ -53,8 +53,8 @@ export interface IpvsRulesInput {
   nodeBlocked: readonly NodeBlockedLB[];
 }
 
-const quoted = (text: string): string => `"${text.replace(/(["\\])/g, '\\$1')}"`;
-const comment = (text: string): string[] => ['-m', 'comment', '--comment', quoted(text)];
+// iptables-save's form (comments always quoted), so an unchanged table plans nothing.
+const comment = (text: string): string[] => ['-m', 'comment', '--comment', saveQuote(text)];
 const protoNumber: Record<Protocol, number> = { TCP: 6, UDP: 17, SCTP: 132 };
 const hostPrefix = (family: IPFamily): number => (family === 'IPv4' ? 32 : 128);
 
