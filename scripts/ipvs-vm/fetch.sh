@@ -22,8 +22,9 @@ USER_PKGS=(busybox-static ipvsadm ipset iptables iproute2 kmod conntrack bash nf
 # Module paths (relative to lib/modules/<ver>/, extended regex) copied into the
 # VM; their modules.dep dependencies are added automatically.
 MODULE_RE='^kernel/(net/netfilter/|net/ipv4/netfilter/|net/ipv6/netfilter/|net/bridge/|net/9p/|fs/9p/|fs/netfs/|fs/fscache/|drivers/virtio/|drivers/char/virtio_console\.ko|net/ipv4/[^/]+\.ko|net/ipv6/[^/]+\.ko|drivers/net/(veth|dummy|tun|macvlan|ipvlan/ipvlan|vxlan/vxlan)\.ko|lib/libcrc32c\.ko|crypto/crc32c_generic\.ko|arch/x86/crypto/crc32c-intel\.ko|net/sched/(sch_|cls_|act_)[a-z_]+\.ko|net/packet/)'
-# host command -> Debian package providing it
-HOST_TOOLS=(qemu-system-x86_64:qemu-system-x86 cpio:cpio depmod:kmod xz:xz-utils readelf:binutils dpkg-deb:dpkg)
+# host binary (absolute: never a PATH lookup, which npm shadows) -> Debian package
+HOST_TOOLS=(/usr/bin/qemu-system-x86_64:qemu-system-x86 /usr/bin/cpio:cpio /usr/sbin/depmod:kmod
+            /usr/bin/xz:xz-utils /usr/bin/readelf:binutils /usr/bin/dpkg-deb:dpkg)
 
 log() { printf 'ipvs-vm fetch: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
@@ -33,7 +34,7 @@ STAMP_WANT="v=$FETCH_VERSION script=$(sha256sum < "${BASH_SOURCE[0]}" | cut -c1-
 
 host_tools_ok() {
   local t
-  for t in "${HOST_TOOLS[@]}"; do command -v "${t%%:*}" >/dev/null 2>&1 || return 1; done
+  for t in "${HOST_TOOLS[@]}"; do [[ -x "${t%%:*}" ]] || return 1; done
 }
 
 if [[ -f "$CACHE/fetch.stamp" ]] && [[ "$(cat "$CACHE/fetch.stamp")" == "$STAMP_WANT" ]] \
@@ -56,7 +57,7 @@ apt_update_once() {
 # --- host tools ------------------------------------------------------------
 missing=()
 for t in "${HOST_TOOLS[@]}"; do
-  command -v "${t%%:*}" >/dev/null 2>&1 || missing+=("${t#*:}")
+  [[ -x "${t%%:*}" ]] || missing+=("${t#*:}")
 done
 if ((${#missing[@]})); then
   apt_update_once

@@ -70,7 +70,7 @@ SCRIPT="$(readlink -f "$1")"; shift
 
 [[ -f "$CACHE/fetch.stamp" && -f "$CACHE/kernel/vmlinux" ]] \
   || die "cache $CACHE is empty: run scripts/ipvs-vm/fetch.sh first"
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing: run scripts/ipvs-vm/fetch.sh"
+[[ -x /usr/bin/qemu-system-x86_64 ]] || die "qemu-system-x86_64 missing: run scripts/ipvs-vm/fetch.sh"
 KVER=$(cat "$CACHE/kernel/version")
 
 # Modules loaded at boot: what a kube-proxy IPVS node has loaded. Anything else
@@ -306,7 +306,7 @@ cat "$RUN/err.fifo" >&2 & CAT2=$!
 # device (interpreted AML, ~0.2 s each under TCG).
 T0=$(date +%s.%N)
 set +e
-timeout -k 5 "$TIMEOUT" qemu-system-x86_64 \
+timeout -k 5 "$TIMEOUT" /usr/bin/qemu-system-x86_64 \
   -accel tcg -cpu max -smp "$SMP" -m "$MEM" \
   -nodefaults -display none -no-reboot -no-user-config \
   -kernel "$CACHE/kernel/vmlinux" -initrd "$INITRD" \

@@ -85,12 +85,7 @@ function aptInstalled(s: Stage): string[] {
 
 function hadolintPath(): string | undefined {
   const inVenv = join(process.env.KPROXY_CACHE ?? '/var/cache/kproxy', 'venv', 'bin', 'hadolint');
-  if (existsSync(inVenv)) return inVenv;
-  try {
-    return execFileSync('sh', ['-c', 'command -v hadolint'], { encoding: 'utf8' }).trim() || undefined;
-  } catch {
-    return undefined;
-  }
+  return existsSync(inVenv) ? inVenv : systemBinary('hadolint');
 }
 
 test('the Dockerfile passes hadolint', async (t) => {
