@@ -28,7 +28,7 @@ import { buildProxyModel } from '../model/build.js';
 import { type HealthCheckService, healthCheckServices, healthCheckSnapshot } from '../model/health-check.js';
 import type { NodeContext } from '../model/types.js';
 import { familyOf, type IPFamily, isLoopback, joinHostPort, parseCidr } from '../util/ip.js';
-import { type ListenAddress, type RunningServer, serveHttp } from './http-server.js';
+import { type RunningServer, serveHttp } from './http-server.js';
 
 /** One socket of a health-check port: an address, or a family's wildcard. */
 export interface ListenHost {
@@ -113,8 +113,6 @@ export interface ServiceHealthServerDeps {
   log: Logger;
   /** The proxy's own health (upstream's Health().Healthy): a 503 everywhere while false. */
   proxyHealthy: () => boolean;
-  /** Binds one socket; tests may count or refuse binds. Default: serveHttp. */
-  listen?: (addr: ListenAddress, handler: Parameters<typeof serveHttp>[1]) => Promise<RunningServer>;
 }
 
 /** The health-check ports of one IP family. */
@@ -161,11 +159,10 @@ export class ServiceHealthServer {
       res.writeHead(a.code, a.headers);
       res.end(a.body);
     };
-    const listen = this.d.listen ?? serveHttp;
     for (const h of hosts) {
       try {
         inst.servers.push(
-          await listen({ host: h.host, port: svc.port, ipv6Only: h.ipv6Only === true }, handler),
+          await serveHttp({ host: h.host, port: svc.port, ipv6Only: h.ipv6Only === true }, handler),
         );
       } catch (err) {
         // Close what was bound, so that a retry (or a change of port) starts clean.
@@ -178,6 +175,16 @@ export class ServiceHealthServer {
       }
     }
     this.open.set(key, inst);
+    if (hosts.length === 0) {
+      // Upstream too listens nowhere then; say so once rather than serve silently nothing.
+      this.d.log.warn(
+        `no local address matches --nodeport-addresses: health check node port ${svc.port} of ${key} is not served`,
+        {
+          family: this.d.family,
+        },
+      );
+      return;
+    }
     this.d.log.info(`serving health check node port ${svc.port} of ${key}`, {
       family: this.d.family,
       addresses: hostsKey,

@@ -277,3 +277,13 @@ test('serviceHealthServers: after a sync, the ports follow the synced snapshot',
   await servers.afterSync('IPv6', snapshot([svc], [local]), node());
   await refused(t, url);
 });
+
+test('no local address selected: nothing listens, one warning, no retry every sync', async (t) => {
+  const { server, text } = setup(t);
+  const port = await freePort();
+  await server.sync([lb(port, 1)], []);
+  await server.sync([lb(port, 1)], []);
+  t.deepEqual([...server.ports()], [['ns/lb', port]]);
+  t.is(text().match(/no local address matches --nodeport-addresses/g)?.length, 1);
+  await refused(t, `http://127.0.0.1:${port}`);
+});
