@@ -15,10 +15,10 @@
 // - the JSON body's lastUpdated is the current time when the answer is 200 (older
 //   releases reported the last sync loop run, which was always recent when healthy) and
 //   the newest family update otherwise.
-// This file is the pure state plus a small node:http server around it.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+// This file is the pure state plus its /healthz and /livez handler; the listener
+// plumbing is http-server.ts.
 import type { IPFamily } from '../util/ip.js';
+import { type ListenAddress, notFound, type RunningServer, requestPath, serveHttp } from './http-server.js';
 
 /** The taint the Cluster Autoscaler puts on a node before deleting it. */
 export const TO_BE_DELETED_TAINT = 'ToBeDeletedByClusterAutoscaler';
@@ -185,79 +185,6 @@ export class ProxyHealth {
     }
     return { code: ok ? 200 : 503, body };
   }
-}
-
-// ---------------------------------------------------------------------------
-// HTTP
-
-/** "host:port" ("0.0.0.0:10256", "[::1]:0", ":10256" for every address) or its parts. */
-export type ListenAddress = string | { host?: string; port: number };
-
-export interface RunningServer {
-  /** The bound port (the ephemeral one when 0 was asked). */
-  port: number;
-  /** Stops accepting, closes every open connection; resolves once the socket is closed. */
-  stop(): Promise<void>;
-}
-
-export function parseListenAddress(addr: ListenAddress): { host: string | undefined; port: number } {
-  if (typeof addr !== 'string') return { host: addr.host || undefined, port: addr.port };
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(addr.trim());
-  const port = m ? Number(m[3]) : Number.NaN;
-  if (!m || !Number.isInteger(port) || port > 65535) {
-    throw new Error(`invalid listen address ${JSON.stringify(addr)}: want host:port, e.g. 0.0.0.0:10256`);
-  }
-  return { host: m[1] ?? (m[2] || undefined), port };
-}
-
-export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
-
-/** Answers like Go's http.NotFound, which both upstream muxes use for unknown paths. */
-export function notFound(res: ServerResponse): void {
-  res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
-  res.end('404 page not found\n');
-}
-
-/** The request's path without its query, as Go's ServeMux matches it. */
-export function requestPath(req: IncomingMessage): string {
-  const url = req.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
-/** Binds an HTTP server; rejects when the address cannot be bound (e.g. EADDRINUSE). */
-export function serveHttp(addr: ListenAddress, handler: RequestHandler): Promise<RunningServer> {
-  const { host, port } = parseListenAddress(addr);
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((req, res) => {
-    Promise.resolve(handler(req, res)).catch((err: unknown) => {
-      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'text/plain; charset=utf-8' });
-      res.end(`${(err as Error)?.message ?? String(err)}\n`);
-    });
-  });
-  server.on('connection', (s) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host, port }, () => {
-      server.off('error', reject);
-      const bound = (server.address() as AddressInfo).port;
-      let stopping: Promise<void> | undefined;
-      resolve({
-        port: bound,
-        stop: () => {
-          stopping ??= new Promise<void>((done) => {
-            server.close(() => done());
-            // Keep-alive connections (fetch keeps them) would hold close() open.
-            for (const s of sockets) s.destroy();
-          });
-          return stopping;
-        },
-      });
-    });
-  });
 }
 
 export interface HealthServerOptions {

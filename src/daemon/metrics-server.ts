@@ -3,7 +3,7 @@
 // proxies), /healthz ("ok", the generic handler upstream installs on this mux too),
 // and kproxy's /debug/kproxy/rules (last applied and last refused rulesets).
 import type { DebugRules } from './debug-rules.js';
-import { type ListenAddress, notFound, type RunningServer, requestPath, serveHttp } from './health.js';
+import { type ListenAddress, notFound, type RunningServer, requestPath, serveHttp } from './http-server.js';
 import type { KproxyMetrics } from './metrics.js';
 
 export interface MetricsServerOptions {

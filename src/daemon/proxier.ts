@@ -4,11 +4,13 @@
 // debug store.
 import type { Backend } from '../backends/backend.js';
 import { SyncFailure } from '../backends/iptables/sync.js';
+import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { ProxyOptions } from '../config/options.js';
 import { unifiedDiff } from '../diff/unified.js';
 import type { Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
+import type { NodeContext } from '../model/types.js';
 import type { IPFamily } from '../util/ip.js';
 import type { DebugRules } from './debug-rules.js';
 import type { ProxyHealth } from './health.js';
@@ -26,6 +28,12 @@ export interface ProxierDeps {
   metrics?: KproxyMetrics;
   health?: ProxyHealth;
   debug?: DebugRules;
+  /**
+   * Called after each family's successful sync with what was synced (the
+   * health-check node ports follow it, as upstream's SyncServices/SyncEndpoints do).
+   * Not called in dry run: nothing was programmed.
+   */
+  afterSync?: (family: IPFamily, snapshot: ClusterSnapshot, node: NodeContext) => Promise<void>;
 }
 
 export class Proxier {
@@ -76,6 +84,7 @@ export class Proxier {
         });
         throw err;
       }
+      await this.d.afterSync?.(family, snapshot, node);
     }
     this.needFull = false;
     this.d.metrics?.changesApplied();

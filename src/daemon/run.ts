@@ -21,11 +21,13 @@ import { OptionError, type ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import type { IPFamily } from '../util/ip.js';
 import { DebugRules } from './debug-rules.js';
-import { ProxyHealth, type RunningServer, startHealthServer } from './health.js';
+import { ProxyHealth, startHealthServer } from './health.js';
+import type { RunningServer } from './http-server.js';
 import { createMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { Proxier } from './proxier.js';
 import { BoundedFrequencyRunner } from './runner.js';
+import { serviceHealthServers } from './service-health.js';
 
 /** kube-proxy's informer selector: Services another proxy serves, and headless ones, are not ours. */
 export const proxyLabelSelector = `!${serviceProxyNameLabel},!${headlessLabel}`;
@@ -143,6 +145,13 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   )
     await enableRouteLocalnet();
 
+  // --dry-run programs nothing, so it opens no health-check node port either: a load
+  // balancer must not send traffic here on kproxy's word while another proxy (or none)
+  // holds the rules, and the ports may be that proxy's own.
+  const serviceHealth = daemon.dryRun
+    ? undefined
+    : serviceHealthServers({ families, options: proxy, log, proxyHealthy: () => health.isHealthy() });
+
   let runner: BoundedFrequencyRunner | undefined;
   const store = new ClusterStore(log, (kind) => {
     if (kind === 'service') metrics.serviceChanges(1, store.pending.services);
@@ -163,6 +172,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     metrics,
     health,
     debug,
+    ...(serviceHealth ? { afterSync: serviceHealth.afterSync } : {}),
   });
 
   log.info(`watching the API server at ${api.server}`, {
@@ -227,7 +237,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       await Promise.all(watches.map((w) => w.stop()));
       await Promise.race([started, Promise.resolve()]);
       await runner?.stop();
-      await Promise.all(servers.map((s) => s.stop()));
+      await Promise.all([...servers.map((s) => s.stop()), serviceHealth?.stop()]);
     },
   };
 }

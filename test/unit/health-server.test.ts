@@ -2,7 +2,8 @@
 // JSON bodies as upstream's handlers write them, 404 elsewhere, a clean stop.
 import { createServer } from 'node:net';
 import test from 'ava';
-import { goTime, ProxyHealth, parseListenAddress, startHealthServer } from '../../src/daemon/health.js';
+import { goTime, ProxyHealth, startHealthServer } from '../../src/daemon/health.js';
+import { parseListenAddress } from '../../src/daemon/http-server.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
 
