@@ -1,11 +1,14 @@
 #!/bin/bash
 # Guest script of test/vm/ipvs.test.ts for a boot without the IPVS modules
-# (run.sh --no-preload): how ip_vs and a scheduler get loaded. kproxy runs as in
+# (run.sh --no-preload --modules ip_tables): how ip_vs and a scheduler get loaded. kproxy runs as in
 # its container: in the node's network namespace and, like an image without kmod,
 # with no modprobe of its own (a mount namespace hides /usr/sbin/modprobe). The
 # kernel's module autoload runs the VM's real modprobe outside that namespace, as
 # it runs the node's outside a container. kernel.modprobe pointed at a wrapper
 # that refuses IPVS's modules stands for a kernel that does not autoload them.
+# ip_tables is loaded at boot: iptables-legacy loads it with its own modprobe (the
+# kernel does not autoload it), so without modprobe it must be there already, as on
+# a node where anything used iptables-legacy before (iptables-nft needs no modprobe).
 # Checks are reported as lib.sh says.
 set -u
 GUEST=$(cd "$(dirname "$0")" && pwd)
@@ -60,7 +63,8 @@ check modprobe-hidden-from-kproxy "$hidden" test "$(grep -c 'No such file' <<<"$
 
 printf '%s\n' '{"apiVersion":"v1","kind":"List","items":[' \
   '{"apiVersion":"v1","kind":"Service","metadata":{"namespace":"shop","name":"web"},"spec":{"clusterIP":"10.96.0.10","ports":[{"name":"http","port":80,"protocol":"TCP"}]}},' \
-  '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"namespace":"shop","name":"web-1","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","ports":[{"name":"http","port":8080,"protocol":"TCP"}],"endpoints":[{"addresses":["10.244.1.10"],"nodeName":"kpn","conditions":{"ready":true}}]}' \
+  '{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"namespace":"shop","name":"web-1","labels":{"kubernetes.io/service-name":"web"}},"addressType":"IPv4","ports":[{"name":"http","port":8080,"protocol":"TCP"}],"endpoints":[{"addresses":["10.244.1.10"],"nodeName":"kpn","conditions":{"ready":true}}]},' \
+  '{"apiVersion":"v1","kind":"Node","metadata":{"name":"kpn"},"status":{"addresses":[{"type":"InternalIP","address":"192.168.50.10"}]}}' \
   ']}' >"$WORK/objects.json"
 
 # 1. Cleanup with nothing loaded: it could load ip_vs (the kernel would), and must not.

@@ -22,6 +22,8 @@ oneline() { tail -n "${2:-5}" "$WORK/$1.log" | tr '\n' ' ' | cut -c1-600; }
 
 # A driver (kproxy-driver.mjs) runs kproxy's CLI, loaded once, for many commands.
 declare -A DRV_W DRV_R DRV_READY
+# A driver that died makes writing to it fail, not kill the script.
+trap '' PIPE
 # start_driver NAME [WRAPPER...]: starts one, e.g. `start_driver main ip netns exec kpn`
 start_driver() {
   local name=$1 w r
@@ -42,6 +44,7 @@ kproxy_on() {
   line=""
   read -r -t 900 line <&"${DRV_R[$drv]}"
   echo "TIME $name $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b - a}')"
+  [ -n "$line" ] || { echo "driver $drv gave no answer:"; tail -n 20 "$WORK/driver-$drv.err"; } >>"$WORK/$name.log"
   [ "$line" = "done 0" ]
 }
 # kproxy NAME ARGS...: on the driver named main
