@@ -139,7 +139,7 @@ test("upstream's sysctls, and strict ARP only when asked", (t) => {
   );
 });
 
-test('prepareIpvs: checks first, then writes only the sysctls that differ and sets the IPVS timeouts', async (t) => {
+test('prepareIpvs: checks first (logging what it loaded), then writes only the sysctls that differ and sets the IPVS timeouts', async (t) => {
   const root = mkdtempSync(join(tmpdir(), 'kproxy-sysctl-'));
   const files: Record<string, string> = {
     'net/ipv4/vs/conntrack': '0',
@@ -159,12 +159,19 @@ test('prepareIpvs: checks first, then writes only the sysctls that differ and se
       timeouts.push(a);
     },
   } as unknown as IpvsHost;
-  const log = createLogger({ stream: new PassThrough(), json: false });
+  const out = new PassThrough();
+  let logged = '';
+  out.on('data', (d: Buffer) => {
+    logged += d;
+  });
+  const log = createLogger({ stream: out, json: false });
   await prepareIpvs({ scheduler: 'rr', strictARP: true, tcpTimeoutMs: 900_000, udpTimeoutMs: 0 }, log, {
-    probes: probes(),
+    probes: probes({ proc: false, loadedBy: 'modprobe' }),
     sysctlRoot: root,
     host,
   });
+  await new Promise((r) => setImmediate(r));
+  t.regex(logged, /loaded the ip_vs kernel module with modprobe/, 'what was loaded is logged');
   const read = (p: string) => readFileSync(join(root, p), 'utf8').trim();
   t.is(read('net/ipv4/vs/conntrack'), '1');
   t.is(read('net/ipv4/vs/expire_quiescent_template'), '1');
