@@ -1,0 +1,252 @@
+// The iptables tracer held to upstream's packet-flow facts: the same packets
+// traced through upstream's expected rules and through the rules kproxy renders
+// for the same cluster must meet the same fates.
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
+import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
+import { renderIptables } from '../../src/backends/iptables/render.js';
+import { loadObjects } from '../../src/cluster/load.js';
+import { buildProxyModel } from '../../src/model/build.js';
+import { nodeContext } from '../../src/model/node.js';
+import { dumpFromDesired } from '../../src/trace/iptables/assume.js';
+import { traceIptables } from '../../src/trace/iptables/trace.js';
+import { notEvaluated, type Packet, type TraceResult, traceExitCode } from '../../src/trace/types.js';
+import { parseCidr } from '../../src/util/ip.js';
+
+const fixture = (name: string) =>
+  readFileSync(new URL(`../fixtures/upstream/${name}`, import.meta.url), 'utf8');
+
+// Upstream's conventions: pods 10.0.0.0/8, node 192.168.0.2 (with two more local addresses).
+const nodeIPs = ['192.168.0.2', '192.168.1.2', '192.168.99.11'];
+const podCidr = parseCidr('10.0.0.0/8');
+
+function packet(src: string, dst: string, dport: number, proto: Packet['proto'] = 'tcp'): Packet {
+  const from = nodeIPs.includes(src) ? 'node' : podCidr?.contains(src) ? 'pod' : 'external';
+  return { src, dst, dport, proto, from };
+}
+
+/** The fate in the words of upstream's packetFlowTest: endpoints (or ACCEPT/DROP/REJECT, '' for none), masq. */
+function fate(r: TraceResult): { output: string; masq: boolean } {
+  const words = { delivered: '', local: 'ACCEPT', unchanged: '', rejected: 'REJECT', dropped: 'DROP' };
+  const outputs = r.outcomes.map((o) => (o.verdict === 'delivered' ? o.destination : words[o.verdict]));
+  return {
+    output: [...new Set(outputs)].filter((s) => s !== '').join(', '),
+    masq: r.outcomes.some((o) => o.masquerade.done),
+  };
+}
+
+interface Fact {
+  name: string;
+  src: string;
+  dst: string;
+  port: number;
+  output: string;
+  masq?: boolean;
+}
+
+// upstream TestTracePacket.
+const tracePacketFacts: Fact[] = [
+  { name: 'no match', src: '10.0.0.2', dst: '10.0.0.3', port: 80, output: '' },
+  { name: 'single endpoint', src: '10.0.0.2', dst: '172.30.0.41', port: 80, output: '10.180.0.1:80' },
+  {
+    name: 'multiple endpoints',
+    src: '10.0.0.2',
+    dst: '172.30.0.44',
+    port: 80,
+    output: '10.180.0.4:80, 10.180.0.5:80',
+  },
+  {
+    name: 'LOCAL, KUBE-MARK-MASQ',
+    src: '192.168.0.2',
+    dst: '192.168.99.22',
+    port: 80,
+    output: '10.180.0.2:80',
+    masq: true,
+  },
+  { name: 'DROP', src: '203.0.113.2', dst: '192.168.99.22', port: 80, output: 'DROP' },
+  {
+    name: 'ACCEPT (NodePortHealthCheck)',
+    src: '192.168.0.2',
+    dst: '192.168.0.2',
+    port: 30000,
+    output: 'ACCEPT',
+  },
+  { name: 'REJECT', src: '10.0.0.2', dst: '172.30.0.46', port: 80, output: 'REJECT' },
+];
+
+// The same cluster, packets of upstream's TestLoadBalancer / TestNodePorts / TestClusterIPGeneral kinds.
+const moreFacts: Fact[] = [
+  {
+    name: 'hairpin to cluster IP',
+    src: '10.180.0.1',
+    dst: '172.30.0.41',
+    port: 80,
+    output: '10.180.0.1:80',
+    masq: true,
+  },
+  {
+    name: 'external to cluster IP',
+    src: '203.0.113.2',
+    dst: '172.30.0.41',
+    port: 80,
+    output: '10.180.0.1:80',
+    masq: true,
+  },
+  {
+    name: 'allowed external to LB with source ranges',
+    src: '203.0.113.2',
+    dst: '5.6.7.8',
+    port: 80,
+    output: '10.180.0.3:80',
+    masq: true,
+  },
+  {
+    name: 'blocked external to LB with source ranges',
+    src: '203.0.113.130',
+    dst: '5.6.7.8',
+    port: 80,
+    output: 'DROP',
+  },
+  {
+    name: 'external to NodePort',
+    src: '203.0.113.2',
+    dst: '192.168.0.2',
+    port: 3003,
+    output: '10.180.0.3:80',
+    masq: true,
+  },
+  {
+    name: 'external to eTP Local NodePort without local endpoints',
+    src: '203.0.113.2',
+    dst: '192.168.0.2',
+    port: 3001,
+    output: 'DROP',
+  },
+  {
+    name: 'pod to eTP Local LB IP short-circuits',
+    src: '10.0.0.2',
+    dst: '1.2.3.4',
+    port: 80,
+    output: '10.180.0.2:80',
+  },
+  {
+    name: 'external to eTP Local LB IP without local endpoints',
+    src: '203.0.113.2',
+    dst: '1.2.3.4',
+    port: 80,
+    output: 'DROP',
+  },
+  { name: 'UDP to a TCP-only port', src: '10.0.0.2', dst: '172.30.0.41', port: 80, output: '' },
+];
+
+function kproxyRules() {
+  const { snapshot } = loadObjects(fixture('overall.yaml'));
+  const node = nodeContext('test-node', snapshot.nodes[0]);
+  const r = renderIptables(buildProxyModel(snapshot, node, 'IPv4'), {
+    ...defaultIptablesConfig,
+    localDetector: clusterCidrDetector('10.0.0.0/8'),
+    nodeIP: '192.168.0.2',
+    nfacct: true,
+    randomFully: false,
+  });
+  return dumpFromDesired(r.ruleset, r.jumps);
+}
+
+const traceKproxy = (src: string, dst: string, port: number) =>
+  traceIptables(kproxyRules(), packet(src, dst, port), { localAddresses: nodeIPs }, 'kproxy');
+
+const sources = {
+  'upstream TestTracePacket rules': () => parseIptablesDump(fixture('trace-packet.iptables')),
+  'upstream TestOverallIPTablesRules golden': () => parseIptablesDump(fixture('overall.expected.iptables')),
+  'kproxy rendered rules': kproxyRules,
+};
+
+for (const [source, load] of Object.entries(sources)) {
+  const facts = source.includes('TestTracePacket') ? tracePacketFacts : [...tracePacketFacts, ...moreFacts];
+  for (const f of facts) {
+    test(`${source}: ${f.name}`, (t) => {
+      const proto = f.name.startsWith('UDP') ? 'udp' : 'tcp';
+      const r = traceIptables(
+        load(),
+        packet(f.src, f.dst, f.port, proto),
+        { localAddresses: nodeIPs },
+        source,
+      );
+      t.deepEqual(fate(r), { output: f.output, masq: f.masq ?? false }, JSON.stringify(r.outcomes, null, 1));
+      t.deepEqual(notEvaluated(r), []);
+      const total = r.outcomes.reduce((s, o) => s + o.probability, 0);
+      t.true(Math.abs(total - 1) < 1e-9, `chances add up to ${total}`);
+    });
+  }
+}
+
+test('two endpoints get half the packets each; the verdict and reasons are in words', (t) => {
+  const r = traceKproxy('10.0.0.2', '172.30.0.44', 80);
+  t.deepEqual(
+    r.outcomes.map((o) => [o.destination, o.probability]),
+    [
+      ['10.180.0.4:80', 0.5],
+      ['10.180.0.5:80', 0.5],
+    ],
+  );
+  t.is(traceExitCode(r), 0);
+  t.regex(r.outcomes[0]?.masquerade.reason ?? '', /marks only packets with ! -s 10\.0\.0\.0\/8/);
+});
+
+test('reasons for REJECT, DROP and masquerade say why in words', (t) => {
+  const run = traceKproxy;
+  const reject = run('10.0.0.2', '172.30.0.46', 80);
+  t.is(traceExitCode(reject), 1);
+  t.regex(reject.outcomes[0]?.reason ?? '', /^ns6\/svc6:p80 has no endpoints/);
+  t.regex(
+    run('203.0.113.2', '1.2.3.4', 80).outcomes[0]?.reason ?? '',
+    /no local endpoints for externalTrafficPolicy Local/,
+  );
+  t.regex(
+    run('203.0.113.130', '5.6.7.8', 80).outcomes[0]?.reason ?? '',
+    /source not in loadBalancerSourceRanges/,
+  );
+  t.regex(
+    run('203.0.113.2', '192.168.0.2', 3003).outcomes[0]?.masquerade.reason ?? '',
+    /externalTrafficPolicy Cluster/,
+  );
+  t.regex(run('10.180.0.1', '172.30.0.41', 80).outcomes[0]?.masquerade.reason ?? '', /^hairpin/);
+  t.regex(
+    run('203.0.113.2', '172.30.0.41', 80).outcomes[0]?.masquerade.reason ?? '',
+    /does not come from a local pod/,
+  );
+});
+
+test('session affinity is reported, and the trace follows a new client', (t) => {
+  const r = traceKproxy('10.0.0.2', '172.30.0.45', 80);
+  t.is(r.outcomes.length, 1);
+  t.is(r.outcomes[0]?.destination, '10.180.0.3:80');
+  t.regex(r.outcomes[0]?.notes.join('\n') ?? '', /session affinity: a client seen within 10800s/);
+});
+
+test('a rule the tracer cannot read is reported as not evaluated, never skipped silently', (t) => {
+  const dump = kproxyRules();
+  // Another program's rule ahead of kube-proxy's jump: a match module the tracer does not model.
+  const pre = dump.get('nat')?.chains.get('PREROUTING') ?? [];
+  pre.unshift('-m physdev --physdev-in veth0 -j DNAT --to-destination 10.9.9.9:80');
+  const r = traceIptables(dump, packet('10.0.0.2', '172.30.0.41', 80), { localAddresses: nodeIPs }, 'k');
+  t.is(r.outcomes[0]?.destination, '10.180.0.1:80');
+  const skipped = notEvaluated(r);
+  t.is(skipped.length, 1);
+  t.like(skipped[0], { table: 'nat', chain: 'PREROUTING', index: 1 });
+  t.regex(skipped[0]?.text ?? '', /not evaluated \(match module "physdev"\); assumed not to match/);
+});
+
+test('a built-in chain with policy DROP drops what no rule accepts', (t) => {
+  const dump = parseIptablesDump(
+    `${fixture('trace-packet.iptables').replace(':FORWARD - [0:0]', ':FORWARD DROP [0:0]')}`,
+  );
+  // Pod to ClusterIP: not masqueraded, so KUBE-FORWARD does not accept it and the policy drops it.
+  const r = traceIptables(dump, packet('10.0.0.2', '172.30.0.41', 80), { localAddresses: nodeIPs }, 'd');
+  t.is(r.outcomes[0]?.verdict, 'dropped');
+  t.regex(r.outcomes[0]?.reason ?? '', /policy is DROP/);
+  // Masqueraded traffic carries the mark KUBE-FORWARD accepts.
+  const ok = traceIptables(dump, packet('203.0.113.2', '172.30.0.41', 80), { localAddresses: nodeIPs }, 'd');
+  t.is(ok.outcomes[0]?.verdict, 'delivered');
+});
