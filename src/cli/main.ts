@@ -6,7 +6,8 @@ import { defaultStateDir } from '../backends/iptables/state.js';
 import { SyncFailure } from '../backends/iptables/sync.js';
 import { schedulers } from '../backends/ipvs/config.js';
 import { IpvsUnavailableError } from '../backends/ipvs/preflight.js';
-import { LoadError, loadObjectsFile } from '../cluster/load.js';
+import { listObjects } from '../cluster/list-once.js';
+import { LoadError, type LoadResult, loadObjectsFile } from '../cluster/load.js';
 import { formatProblem } from '../cluster/snapshot.js';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import { daemonFlagSpecs } from '../config/daemon-options.js';
@@ -14,9 +15,11 @@ import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from
 import { createLogger, type Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
+import { TargetError } from '../trace/target.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { UsageError } from './errors.js';
 import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
+import { runTrace } from './trace.js';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
@@ -31,6 +34,7 @@ Usage:
   kproxy cleanup [--proxy-mode MODE]      remove every rule and chain kproxy owns (ipvs: also its
                                           virtual servers, ipsets and kube-ipvs0)
   kproxy run [--config FILE] [flags]      the node agent: watch the API server and keep the kernel in step
+  kproxy trace TARGET [flags]             where one packet to TARGET goes on this node, and why
   kproxy help                             show this text
 
 Flags (kube-proxy's names and defaults):
@@ -57,6 +61,17 @@ run flags (kube-proxy's): --config, --kubeconfig, --healthz-bind-address (0.0.0.
   --metrics-bind-address (127.0.0.1:10249), --iptables-sync-period (30s), --iptables-min-sync-period (1s),
   --cleanup, --v; kproxy's: --dry-run (log each sync's rule diff, never touch the kernel; needs no root)
 
+trace flags (TARGET: a Service name as a pod writes it, web, web.shop, web.shop.svc.cluster.local,
+  with :PORT or :PORTNAME and /tcp|udp|sctp; or ADDRESS:PORT, a ClusterIP, NodePort, externalIP or LB IP):
+  --from POD_IP|node|external:IP  who sends (default: a pod of this node)
+  --namespace NS                the sending pod's namespace, for DNS search (default default)
+  --cluster-domain D            (default cluster.local)
+  --kubeconfig K                read the cluster's objects from the API server instead of --from-file
+  --against DUMP|kernel         the rules traced: an iptables-save dump, or this namespace's kernel. Default:
+                                the rules kproxy would write when objects are given, else the kernel
+  --in-interface IF             the interface the packet arrives on (for rules that match -i)
+  -o, --output text|json        (default text); exit 0 delivered, 1 rejected, dropped or unhandled, 2 bad input
+
 sync and cleanup flags:
   --state-dir DIR               where sync remembers what it applied (default /var/lib/kproxy)
   --iptables-flavour F          auto (default: the one the host's rules use), legacy or nft
@@ -65,9 +80,14 @@ sync and cleanup flags:
   --ipvs-strict-arp             sync: set arp_ignore=1 and arp_announce=2, as kube-proxy's --ipvs-strict-arp
 `;
 
-async function loadInput(path: string | undefined, options: ProxyOptions, log: Logger) {
+async function loadInput(
+  path: string | undefined,
+  options: ProxyOptions,
+  log: Logger,
+  load: (path: string) => Promise<LoadResult> = loadObjectsFile,
+) {
   if (!path) throw new UsageError('--from-file is required');
-  const { snapshot, problems, ignoredKinds } = await loadObjectsFile(path);
+  const { snapshot, problems, ignoredKinds } = await load(path);
   for (const p of problems) log.warn(formatProblem(p));
   for (const [kind, n] of ignoredKinds) log.debug(`ignored ${n} object(s) of kind ${kind}`);
   const nodeObject = snapshot.nodes.find((n) => n.metadata?.name === options.hostnameOverride);
@@ -92,15 +112,15 @@ const kernelFlags = {
   'iptables-flavour': { type: 'string', default: 'auto' },
 } as const;
 
-type FlagSpecs = Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>;
+type FlagSpecs = Record<string, { type: 'string' | 'boolean'; default?: string | boolean; short?: string }>;
 
 /** Parses the flags every command shares plus `extra`, the command's own. */
-function parseCommand(args: string[], extra: FlagSpecs, io: CliIO) {
-  const { values } = parseArgs({
+function parseCommand(args: string[], extra: FlagSpecs, io: CliIO, allowPositionals = false) {
+  const { values, positionals } = parseArgs({
     args,
     options: { ...commonFlags, ...extra },
     strict: true,
-    allowPositionals: false,
+    allowPositionals,
   });
   const flags = values as Record<string, string | boolean | undefined>;
   // One-shot commands talk to a person (or a script reading lines): plain text, not JSON.
@@ -110,7 +130,7 @@ function parseCommand(args: string[], extra: FlagSpecs, io: CliIO) {
   if (!(schedulers as readonly string[]).includes(scheduler)) {
     throw new UsageError(`--ipvs-scheduler: "${scheduler}" is not one of ${schedulers.join(', ')}`);
   }
-  return { flags, log, options, scheduler };
+  return { flags, log, options, scheduler, positionals };
 }
 
 async function syncCommand(args: string[], io: CliIO): Promise<number> {
@@ -239,6 +259,54 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
   return result.exitCode;
 }
 
+async function traceCommand(args: string[], io: CliIO): Promise<number> {
+  const { flags, log, options, positionals } = parseCommand(
+    args,
+    {
+      ...kernelFlags,
+      from: { type: 'string' },
+      namespace: { type: 'string', default: 'default' },
+      'cluster-domain': { type: 'string', default: 'cluster.local' },
+      kubeconfig: { type: 'string' },
+      against: { type: 'string' },
+      'in-interface': { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'text' },
+    },
+    io,
+    true,
+  );
+  const [target, ...more] = positionals;
+  if (!target || more.length > 0) throw new UsageError('trace takes one TARGET (try "kproxy help")');
+  const output = flags.output as string;
+  if (output !== 'text' && output !== 'json')
+    throw new UsageError(`--output: "${output}" is not text or json`);
+  const str = (k: string) => flags[k] as string | undefined;
+  if (str('from-file') && str('kubeconfig'))
+    throw new UsageError('give --from-file or --kubeconfig, not both');
+  const objects = str('from-file') ?? str('kubeconfig');
+  const input = objects
+    ? await loadInput(objects, options, log, str('kubeconfig') ? listObjects : loadObjectsFile)
+    : {
+        snapshot: undefined,
+        node: nodeContext(options.hostnameOverride, undefined, { addresses: options.nodeIPs }),
+      };
+  const result = await runTrace({
+    target,
+    namespace: str('namespace') as string,
+    clusterDomain: (str('cluster-domain') as string).replace(/\.$/, ''),
+    output,
+    snapshot: input.snapshot,
+    node: input.node,
+    options,
+    flavour: parseFlavour(str('iptables-flavour') as string),
+    ...(str('from') ? { from: str('from') } : {}),
+    ...(str('against') ? { against: str('against') } : {}),
+    ...(str('in-interface') ? { inInterface: str('in-interface') } : {}),
+  });
+  io.stdout.write(result.text);
+  return result.exitCode;
+}
+
 export async function main(
   argv: string[],
   io: CliIO = { stdout: process.stdout, stderr: process.stderr },
@@ -254,6 +322,8 @@ export async function main(
         return await cleanupCommand(rest, io);
       case 'run':
         return await runCommand(rest, io);
+      case 'trace':
+        return await traceCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -264,7 +334,12 @@ export async function main(
         throw new UsageError(`unknown command "${command}" (try "kproxy help")`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof OptionError || err instanceof LoadError) {
+    if (
+      err instanceof UsageError ||
+      err instanceof OptionError ||
+      err instanceof LoadError ||
+      err instanceof TargetError
+    ) {
       io.stderr.write(`kproxy: ${err.message}\n`);
       return 2;
     }

@@ -3,6 +3,7 @@
 // for the same cluster must meet the same fates.
 import { readFileSync } from 'node:fs';
 import test from 'ava';
+import { canonicalRule } from '../../src/backends/iptables/canonical.js';
 import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
 import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
 import { renderIptables } from '../../src/backends/iptables/render.js';
@@ -160,6 +161,18 @@ const sources = {
   'upstream TestTracePacket rules': () => parseIptablesDump(fixture('trace-packet.iptables')),
   'upstream TestOverallIPTablesRules golden': () => parseIptablesDump(fixture('overall.expected.iptables')),
   'kproxy rendered rules': kproxyRules,
+  // What iptables-save prints for them: prefix lengths, options after their match, --set-xmark.
+  'kproxy rules as iptables-save prints them': () => {
+    const dump = kproxyRules();
+    for (const table of dump.values()) {
+      for (const [chain, rules] of table.chains)
+        table.chains.set(
+          chain,
+          rules.map((r) => canonicalRule(r, 'IPv4')),
+        );
+    }
+    return dump;
+  },
 };
 
 for (const [source, load] of Object.entries(sources)) {

@@ -8,9 +8,10 @@
 // verdicts into words.
 import type { ParsedDump } from '../../backends/iptables/parse.js';
 import { joinHostPort } from '../../util/ip.js';
-import type { Outcome, Packet, Step, TraceContext, TraceResult, Verdict } from '../types.js';
+import type { Outcome, Packet, TraceContext, TraceResult, Verdict } from '../types.js';
 import { withAssumedJumps } from './assume.js';
 import { LocalAddresses } from './match.js';
+import { parseRule } from './rule.js';
 import { ChainWalker, type Way } from './walk.js';
 import { masqueradeReason, noMasqueradeReason, refusalReason } from './words.js';
 
@@ -68,11 +69,14 @@ function outcome(f: Finished): Outcome {
 
 function delivered(way: Way, local: LocalAddresses): Finished {
   if (way.dnat) {
-    const via = way.steps.filter((s) => s.kind === 'match' && s.chain.startsWith('KUBE-SVC'));
+    const picked = way.steps.filter((s) => s.kind === 'match' && /^KUBE-SV[CL]-/.test(s.chain)).at(-1);
+    const comment = way.dnat.rule === undefined ? undefined : parseRule(way.dnat.rule).comment;
     return {
       way,
       verdict: 'delivered',
-      reason: `DNAT by ${way.dnat.chain} rule ${way.dnat.index}${via.length > 0 ? ` (chosen in ${via.at(-1)?.chain})` : ''}`,
+      reason:
+        `DNAT by ${way.dnat.chain} rule ${way.dnat.index}${comment ? ` (${comment})` : ''}` +
+        (picked ? `, picked by ${picked.chain} rule ${picked.index}` : ''),
     };
   }
   if (local.has(way.state.dst)) {
@@ -147,17 +151,4 @@ function sortOutcomes(outcomes: Outcome[]): Outcome[] {
     .map((o, i) => ({ o, i }))
     .sort((a, b) => rank(a.o.verdict) - rank(b.o.verdict) || a.i - b.i)
     .map((x) => x.o);
-}
-
-/** Steps that every outcome shares, from the start: printed once. */
-export function commonSteps(outcomes: readonly Outcome[]): Step[] {
-  const [first, ...rest] = outcomes;
-  if (!first) return [];
-  let n = first.steps.length;
-  for (const o of rest) {
-    let i = 0;
-    while (i < n && i < o.steps.length && o.steps[i] === first.steps[i]) i++;
-    n = i;
-  }
-  return first.steps.slice(0, n);
 }

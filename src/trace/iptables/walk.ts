@@ -156,12 +156,14 @@ export class ChainWalker {
       if (c.kind !== 'recent') continue;
       if (c.mode === 'rcheck' || c.mode === 'update') {
         const within = c.seconds ? ` within ${c.seconds}s` : '';
-        const s = step(
-          'note',
-          `session affinity: a client seen${within} (recent list ${c.name}) goes to ${rule.target?.name ?? 'its target'}; this trace follows a new client`,
+        w.steps.push(
+          step(
+            'note',
+            `a client seen${within} (recent list ${c.name}) goes to ${rule.target?.name ?? 'its target'}`,
+          ),
         );
-        w.steps.push(s);
-        w.notes.push(s.text);
+        const note = `session affinity: a client seen${within} goes back to the endpoint it had; this trace follows a new client`;
+        if (!w.notes.includes(note)) w.notes.push(note);
         return { skip: true };
       }
     }

@@ -73,5 +73,8 @@ export function masqueradeReason(s: Step): string {
 export function noMasqueradeReason(skipped: Step[]): string {
   const first = skipped[0];
   if (!first) return 'no rule marked the packet for masquerade; it keeps its source address';
+  if (commented(first)?.startsWith('masquerade LOCAL traffic')) {
+    return `externalTrafficPolicy Local keeps the client's source address (only the node's own traffic is masqueraded, ${where(first)})`;
+  }
   return `it keeps its source address: ${where(first)} marks only packets with ${first.text}`;
 }

@@ -1,0 +1,177 @@
+// `kproxy trace TARGET`: where one packet goes on this node, and why. Resolves
+// the target as a pod would, builds the packet, reads the rules (the kernel of
+// this namespace, a dump, or what kproxy would write) and runs the mode's
+// evaluator over them. Exit 0 when the packet reaches an endpoint (or the node
+// itself), 1 when it is rejected, dropped or handled by no Service rule.
+import ipaddr from 'ipaddr.js';
+import { desiredIptables } from '../backends/iptables/desired.js';
+import { type ParsedDump, ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
+import type { ClusterSnapshot } from '../cluster/snapshot.js';
+import type { ProxyOptions } from '../config/options.js';
+import type { NodeContext } from '../model/types.js';
+import { type Destination, destinationFor, type NotTraced } from '../trace/destination.js';
+import { kernelIptables, kernelLocalAddresses } from '../trace/host.js';
+import { dumpFromDesired } from '../trace/iptables/assume.js';
+import { traceIptables } from '../trace/iptables/trace.js';
+import { parseTarget } from '../trace/target.js';
+import { traceText } from '../trace/text.js';
+import {
+  notEvaluated,
+  type Packet,
+  type SourceKind,
+  type TraceResult,
+  traceExitCode,
+} from '../trace/types.js';
+import { canonicalIP, familyOf, type IPFamily, isLoopback, parseCidr } from '../util/ip.js';
+import { readAgainst } from './diff.js';
+import { UsageError } from './errors.js';
+import { type FlavourChoice, resolveFlavour } from './sync.js';
+
+export interface TraceRequest {
+  target: string;
+  /** --from: a pod IP, `node` or `external:IP`; a pod of this node when undefined. */
+  from?: string;
+  namespace: string;
+  clusterDomain: string;
+  output: 'text' | 'json';
+  /** A dump's path, `kernel`, or undefined: kproxy's rules when objects are given, else the kernel. */
+  against?: string;
+  snapshot?: ClusterSnapshot;
+  node: NodeContext;
+  options: ProxyOptions;
+  flavour: FlavourChoice;
+  inInterface?: string;
+}
+
+interface Rules {
+  dump: ParsedDump;
+  source: string;
+  /** Addresses `addrtype LOCAL` matches. */
+  local: string[];
+}
+
+const ofFamily = (ips: readonly string[], family: IPFamily) => ips.filter((ip) => familyOf(ip) === family);
+
+async function iptablesRules(req: TraceRequest, family: IPFamily): Promise<Rules> {
+  const parse = (text: string, where: string) => {
+    try {
+      return parseIptablesDump(text, where);
+    } catch (err) {
+      if (err instanceof ParseError)
+        throw new UsageError(`${where} is not iptables-save output: ${err.message}`);
+      throw err;
+    }
+  };
+  if (req.against === 'kernel' || (req.against === undefined && req.snapshot === undefined)) {
+    const k = await kernelIptables(await resolveFlavour(req.flavour, family), family);
+    return { dump: parse(k.text, 'iptables-save'), source: k.source, local: kernelLocalAddresses() };
+  }
+  if (req.against !== undefined) {
+    return {
+      dump: parse(await readAgainst(req.against), req.against),
+      source: `${req.against} (an iptables-save dump)`,
+      local: [...req.node.addresses],
+    };
+  }
+  const d = desiredIptables(req.snapshot as ClusterSnapshot, req.options, req.node, family);
+  return {
+    dump: dumpFromDesired(d.ruleset, d.jumps),
+    source: `the rules kproxy would write for node ${req.node.name} (iptables ${family}, as after a sync into an empty namespace)`,
+    local: [...req.node.addresses],
+  };
+}
+
+/** The last host address of a CIDR: an address of the range unlikely to be an endpoint or a gateway. */
+function lastHost(cidr: string): string {
+  const last =
+    ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4'
+      ? ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toByteArray()
+      : ipaddr.IPv6.broadcastAddressFromCIDR(cidr).toByteArray();
+  last[last.length - 1] = (last[last.length - 1] as number) - 1;
+  return canonicalIP(ipaddr.fromByteArray(last).toString()) as string;
+}
+
+/** The packet's source: `--from` read, or a pod of this node by default. */
+function sourceFor(req: TraceRequest, family: IPFamily, dst: string, local: string[]) {
+  const from = req.from;
+  const result = (src: string, kind: SourceKind, words: string) => ({ src, kind, words });
+  if (from === 'node') {
+    if (isLoopback(dst)) return result(family === 'IPv4' ? '127.0.0.1' : '::1', 'node', 'the node itself');
+    const own =
+      ofFamily(req.node.addresses, family)[0] ?? ofFamily(local, family).find((ip) => !isLoopback(ip));
+    if (!own) throw new UsageError("--from node: the node's address is not known (give --node-ip)");
+    return result(own, 'node', 'the node itself');
+  }
+  if (from?.startsWith('external:')) {
+    const ip = canonicalIP(from.slice('external:'.length));
+    if (!ip) throw new UsageError(`--from ${from}: not an IP address after "external:"`);
+    return result(ip, 'external', 'a client outside the node');
+  }
+  if (from !== undefined) {
+    const ip = canonicalIP(from);
+    if (!ip) throw new UsageError(`--from "${from}": give a pod's IP, node or external:IP`);
+    return result(ip, 'pod', 'a pod');
+  }
+  const cidr = ofFamily(req.node.podCIDRs, family)[0] ?? ofFamily(req.options.clusterCIDRs, family)[0];
+  if (!cidr) {
+    throw new UsageError(
+      '--from: no pod CIDR is known for this node (Node spec.podCIDR or --cluster-cidr): give --from POD_IP, node or external:IP',
+    );
+  }
+  const parsed = parseCidr(cidr)?.text ?? cidr;
+  return result(
+    lastHost(parsed),
+    'pod',
+    `a pod of this node (an address of ${parsed}; choose one with --from)`,
+  );
+}
+
+function jsonResult(
+  req: TraceRequest,
+  d: Destination | NotTraced,
+  r: TraceResult | undefined,
+  exitCode: number,
+) {
+  const dns = d.dns && {
+    name: req.target,
+    fqdn: d.dns.fqdn,
+    kind: d.dns.kind,
+    service: `${d.dns.service.metadata?.namespace}/${d.dns.service.metadata?.name}`,
+    ...(d.dns.kind === 'external-name' ? { cname: d.dns.cname } : { addresses: d.dns.addresses }),
+    tried: d.tried,
+  };
+  const servicePort = 'servicePort' in d ? d.servicePort : undefined;
+  const extra = r ? { ...r, notEvaluated: notEvaluated(r) } : {};
+  return `${JSON.stringify({ target: req.target, dns, servicePort, ...extra, exitCode }, null, 2)}\n`;
+}
+
+export async function runTrace(req: TraceRequest): Promise<{ text: string; exitCode: number }> {
+  if (req.options.proxyMode !== 'iptables') {
+    throw new UsageError(`trace: --proxy-mode ${req.options.proxyMode} is not evaluated yet (iptables is)`);
+  }
+  const target = parseTarget(req.target);
+  const family = target.kind === 'address' ? familyOf(target.ip) : (req.options.ipFamilies[0] as IPFamily);
+  const resolver = { namespace: req.namespace, clusterDomain: req.clusterDomain };
+  const d = destinationFor(target, req.snapshot, resolver, family);
+  if (!('ip' in d)) {
+    const text = `dns:     ${req.target} -> ${d.dns.fqdn} CNAME ${d.dns.cname} (ExternalName Service: resolved by DNS outside the cluster; no Service rule is involved)\n`;
+    return { text: req.output === 'json' ? jsonResult(req, d, undefined, 0) : text, exitCode: 0 };
+  }
+  const rules = await iptablesRules(req, family);
+  const source = sourceFor(req, family, d.ip, rules.local);
+  const packet: Packet = {
+    src: source.src,
+    dst: d.ip,
+    proto: d.proto,
+    dport: d.port,
+    from: source.kind,
+    ...(req.inInterface ? { inInterface: req.inInterface } : {}),
+  };
+  const result = traceIptables(rules.dump, packet, { localAddresses: rules.local }, rules.source);
+  result.notes.unshift(`source ${packet.src}: ${source.words}`);
+  // A headless Service's Pods are reached directly: no Service rule is the expected way.
+  const direct = d.dns?.kind === 'headless' && result.outcomes.every((o) => o.verdict === 'unchanged');
+  const exitCode = direct ? 0 : traceExitCode(result);
+  if (req.output === 'json') return { text: jsonResult(req, d, result, exitCode), exitCode };
+  return { text: traceText(req.target, d, result), exitCode };
+}
