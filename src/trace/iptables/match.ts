@@ -1,36 +1,14 @@
 // Does a rule's condition hold for the packet as it is at this point of its way?
 // Three answers: yes, no, or "cannot tell" with the reason (an interface not
 // known, a match module the tracer does not model).
-import { canonicalIP, familyOf, isLoopback, parseCidr } from '../../util/ip.js';
-import type { L4Protocol } from '../types.js';
+import { canonicalIP, familyOf, parseCidr } from '../../util/ip.js';
+import type { LocalAddresses, PacketState } from '../way.js';
 import type { Condition } from './rule.js';
-
-/** The packet as the rules see it: addresses change with DNAT, the mark with MARK. */
-export interface PacketState {
-  src: string;
-  dst: string;
-  proto: L4Protocol;
-  dport: number;
-  inInterface?: string;
-  mark: number;
-  /** conntrack's DNAT status (a destination NAT was set up for the connection). */
-  dnat: boolean;
-}
 
 export type Answer = { holds: boolean } | { unknown: string };
 
-/** A node's local addresses (addrtype LOCAL). */
-export class LocalAddresses {
-  private readonly set: Set<string>;
-  constructor(addresses: readonly string[]) {
-    this.set = new Set(addresses.map((a) => canonicalIP(a) ?? a));
-  }
-  has(ip: string): boolean {
-    return isLoopback(ip) || this.set.has(canonicalIP(ip) ?? ip);
-  }
-}
-
-function inCidr(ip: string, spec: string): boolean | undefined {
+/** `ip` is `spec` (an address) or inside it (a CIDR); undefined when `spec` is neither. */
+export function inCidr(ip: string, spec: string): boolean | undefined {
   if (!spec.includes('/')) {
     const a = canonicalIP(spec);
     return a === undefined ? undefined : a === canonicalIP(ip);

@@ -5,23 +5,9 @@
 // are recorded as such and assumed not to match.
 import type { ParsedDump } from '../../backends/iptables/parse.js';
 import type { Step } from '../types.js';
-import { type Answer, applyMark, evaluate, type LocalAddresses, type PacketState } from './match.js';
+import { fork, type LocalAddresses, type Way } from '../way.js';
+import { type Answer, applyMark, evaluate } from './match.js';
 import { type Condition, type ParsedRule, parseRule } from './rule.js';
-
-/** One way the packet may go, with its chance and what happened to it so far. */
-export interface Way {
-  probability: number;
-  state: PacketState;
-  steps: Step[];
-  notes: string[];
-  /** The rule that set the masquerade mark, seen from where the packet was sent to set it. */
-  markedBy?: Step;
-  /** Rules that would have marked the packet, with the condition that did not hold. */
-  markSkipped: Step[];
-  dnat?: Step;
-  /** The MASQUERADE or SNAT rule applied. */
-  snat?: Step;
-}
 
 export type End = { kind: 'continue' } | { kind: 'accept' | 'drop' | 'reject' | 'nat'; step: Step };
 
@@ -33,17 +19,6 @@ export interface Walked {
 const maxDepth = 64;
 const nonTerminal = new Set(['LOG', 'NFLOG', 'TRACE', 'AUDIT', 'CONNMARK', 'CT', 'NOTRACK', 'CLASSIFY']);
 const markMasqChain = 'KUBE-MARK-MASQ';
-
-function fork(w: Way, probability: number): Way {
-  return {
-    ...w,
-    probability,
-    state: { ...w.state },
-    steps: [...w.steps],
-    notes: [...w.notes],
-    markSkipped: [...w.markSkipped],
-  };
-}
 
 /** The argument text a condition came from, for messages. */
 export function conditionText(c: Condition): string {

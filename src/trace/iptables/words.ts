@@ -2,6 +2,7 @@
 // did it, read the way kube-proxy writes its rules (chain names, comments and
 // the conditions kube-proxy uses). A rule from elsewhere is named, not guessed at.
 import type { Step } from '../types.js';
+import type { Way, Words } from '../way.js';
 import { type Condition, parseRule } from './rule.js';
 import { conditionText } from './walk.js';
 
@@ -19,7 +20,7 @@ function servicePortOf(comment: string | undefined): string | undefined {
 }
 
 /** Why a REJECT or DROP rule refused the packet. */
-export function refusalReason(s: Step): string {
+function refusalReason(s: Step): string {
   const comment = commented(s);
   const sp = servicePortOf(comment);
   if (comment?.endsWith('has no endpoints')) {
@@ -45,7 +46,7 @@ export function refusalReason(s: Step): string {
 }
 
 /** Why the rule that set the masquerade mark did so. */
-export function masqueradeReason(s: Step): string {
+function masqueradeReason(s: Step): string {
   const rule = s.rule === undefined ? undefined : parseRule(s.rule);
   const comment = rule?.comment;
   const at = `(${where(s)})`;
@@ -70,7 +71,7 @@ export function masqueradeReason(s: Step): string {
 }
 
 /** Why no masquerade: the first marking rule passed over and the condition that did not hold. */
-export function noMasqueradeReason(skipped: Step[]): string {
+function noMasqueradeReason(skipped: Step[]): string {
   const first = skipped[0];
   if (!first) return 'no rule marked the packet for masquerade; it keeps its source address';
   if (commented(first)?.startsWith('masquerade LOCAL traffic')) {
@@ -78,3 +79,20 @@ export function noMasqueradeReason(skipped: Step[]): string {
   }
   return `it keeps its source address: ${where(first)} marks only packets with ${first.text}`;
 }
+
+/** Which rules chose the endpoint: the DNAT rule and the balancing chain's rule that led to it. */
+function delivery(way: Way & { dnat: Step }): string {
+  const picked = way.steps.filter((s) => s.kind === 'match' && /^KUBE-SV[CL]-/.test(s.chain)).at(-1);
+  const comment = commented(way.dnat);
+  return (
+    `DNAT by ${way.dnat.chain} rule ${way.dnat.index}${comment ? ` (${comment})` : ''}` +
+    (picked ? `, picked by ${picked.chain} rule ${picked.index}` : '')
+  );
+}
+
+export const iptablesWords: Words = {
+  refusal: (end) => refusalReason(end),
+  masquerade: masqueradeReason,
+  noMasquerade: noMasqueradeReason,
+  delivery,
+};
