@@ -4,15 +4,7 @@
 // evaluator over them. Exit 0 when the packet reaches an endpoint (or the node
 // itself), 1 when it is rejected, dropped or handled by no Service rule.
 import ipaddr from 'ipaddr.js';
-import { desiredIptables } from '../backends/iptables/desired.js';
-import { type ParsedDump, ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
-import type { ClusterSnapshot } from '../cluster/snapshot.js';
-import type { ProxyOptions } from '../config/options.js';
-import type { NodeContext } from '../model/types.js';
 import { type Destination, destinationFor, type NotTraced } from '../trace/destination.js';
-import { kernelIptables, kernelLocalAddresses } from '../trace/host.js';
-import { dumpFromDesired } from '../trace/iptables/assume.js';
-import { traceIptables } from '../trace/iptables/trace.js';
 import { parseTarget } from '../trace/target.js';
 import { traceText } from '../trace/text.js';
 import {
@@ -23,63 +15,20 @@ import {
   traceExitCode,
 } from '../trace/types.js';
 import { canonicalIP, familyOf, type IPFamily, isLoopback, parseCidr } from '../util/ip.js';
-import { readAgainst } from './diff.js';
 import { UsageError } from './errors.js';
-import { type FlavourChoice, resolveFlavour } from './sync.js';
+import { iptablesRules, nftablesRules, type RulesRequest } from './trace-rules.js';
 
-export interface TraceRequest {
+export interface TraceRequest extends RulesRequest {
   target: string;
   /** --from: a pod IP, `node` or `external:IP`; a pod of this node when undefined. */
   from?: string;
   namespace: string;
   clusterDomain: string;
   output: 'text' | 'json';
-  /** A dump's path, `kernel`, or undefined: kproxy's rules when objects are given, else the kernel. */
-  against?: string;
-  snapshot?: ClusterSnapshot;
-  node: NodeContext;
-  options: ProxyOptions;
-  flavour: FlavourChoice;
   inInterface?: string;
 }
 
-interface Rules {
-  dump: ParsedDump;
-  source: string;
-  /** Addresses `addrtype LOCAL` matches. */
-  local: string[];
-}
-
 const ofFamily = (ips: readonly string[], family: IPFamily) => ips.filter((ip) => familyOf(ip) === family);
-
-async function iptablesRules(req: TraceRequest, family: IPFamily): Promise<Rules> {
-  const parse = (text: string, where: string) => {
-    try {
-      return parseIptablesDump(text, where);
-    } catch (err) {
-      if (err instanceof ParseError)
-        throw new UsageError(`${where} is not iptables-save output: ${err.message}`);
-      throw err;
-    }
-  };
-  if (req.against === 'kernel' || (req.against === undefined && req.snapshot === undefined)) {
-    const k = await kernelIptables(await resolveFlavour(req.flavour, family), family);
-    return { dump: parse(k.text, 'iptables-save'), source: k.source, local: kernelLocalAddresses() };
-  }
-  if (req.against !== undefined) {
-    return {
-      dump: parse(await readAgainst(req.against), req.against),
-      source: `${req.against} (an iptables-save dump)`,
-      local: [...req.node.addresses],
-    };
-  }
-  const d = desiredIptables(req.snapshot as ClusterSnapshot, req.options, req.node, family);
-  return {
-    dump: dumpFromDesired(d.ruleset, d.jumps),
-    source: `the rules kproxy would write for node ${req.node.name} (iptables ${family}, as after a sync into an empty namespace)`,
-    local: [...req.node.addresses],
-  };
-}
 
 /** The last host address of a CIDR: an address of the range unlikely to be an endpoint or a gateway. */
 function lastHost(cidr: string): string {
@@ -146,9 +95,6 @@ function jsonResult(
 }
 
 export async function runTrace(req: TraceRequest): Promise<{ text: string; exitCode: number }> {
-  if (req.options.proxyMode !== 'iptables') {
-    throw new UsageError(`trace: --proxy-mode ${req.options.proxyMode} is not evaluated yet (iptables is)`);
-  }
   const target = parseTarget(req.target);
   const family = target.kind === 'address' ? familyOf(target.ip) : (req.options.ipFamilies[0] as IPFamily);
   const resolver = { namespace: req.namespace, clusterDomain: req.clusterDomain };
@@ -157,7 +103,10 @@ export async function runTrace(req: TraceRequest): Promise<{ text: string; exitC
     const text = `dns:     ${req.target} -> ${d.dns.fqdn} CNAME ${d.dns.cname} (ExternalName Service: resolved by DNS outside the cluster; no Service rule is involved)\n`;
     return { text: req.output === 'json' ? jsonResult(req, d, undefined, 0) : text, exitCode: 0 };
   }
-  const rules = await iptablesRules(req, family);
+  if (req.options.proxyMode === 'ipvs') {
+    throw new UsageError('trace: --proxy-mode ipvs is not evaluated yet (iptables and nftables are)');
+  }
+  const rules = await (req.options.proxyMode === 'nftables' ? nftablesRules : iptablesRules)(req, family);
   const source = sourceFor(req, family, d.ip, rules.local);
   const packet: Packet = {
     src: source.src,
@@ -167,7 +116,7 @@ export async function runTrace(req: TraceRequest): Promise<{ text: string; exitC
     from: source.kind,
     ...(req.inInterface ? { inInterface: req.inInterface } : {}),
   };
-  const result = traceIptables(rules.dump, packet, { localAddresses: rules.local }, rules.source);
+  const result = rules.trace(packet);
   result.notes.unshift(`source ${packet.src}: ${source.words}`);
   // A headless Service's Pods are reached directly: no Service rule is the expected way.
   const direct = d.dns?.kind === 'headless' && result.outcomes.every((o) => o.verdict === 'unchanged');

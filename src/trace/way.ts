@@ -2,7 +2,7 @@
 // ways it may take (split by random choices), the order in which the kernel runs
 // the hooks, and turning a finished way into an Outcome. Pure.
 import { canonicalIP, isLoopback, joinHostPort } from '../util/ip.js';
-import type { L4Protocol, Outcome, Packet, Step, Verdict } from './types.js';
+import type { L4Protocol, Outcome, Packet, Step, TraceContext, TraceResult, Verdict } from './types.js';
 
 /** The packet as the rules see it: addresses change with DNAT, the mark with MARK. */
 export interface PacketState {
@@ -167,4 +167,18 @@ export function sortOutcomes(outcomes: Outcome[]): Outcome[] {
     .map((o, i) => ({ o, i }))
     .sort((a, b) => rank(a.o.verdict) - rank(b.o.verdict) || a.i - b.i)
     .map((x) => x.o);
+}
+
+/** Follows the packet through a mode's hooks and turns every way it takes into an outcome. */
+export function traceWith(
+  packet: Packet,
+  ctx: TraceContext,
+  run: (local: LocalAddresses) => RunHook,
+  words: Words,
+  source: string,
+  notes: string[],
+): TraceResult {
+  const local = new LocalAddresses(ctx.localAddresses);
+  const finished = followPacket(packet, local, run(local), words);
+  return { packet, source, notes, outcomes: sortOutcomes(finished.map((f) => outcome(f, words))) };
 }

@@ -1,7 +1,16 @@
 // `kproxy trace` end to end in-process: the example cluster's rules for node
 // kind-worker, a dump given with --against, exit codes and JSON.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
+import { normalizeTable } from '../../src/backends/nftables/canonical.js';
+import { desiredNftables } from '../../src/backends/nftables/desired.js';
+import { printListing } from '../../src/backends/nftables/listing.js';
+import { loadObjects } from '../../src/cluster/load.js';
+import { defaultOptions } from '../../src/config/options.js';
+import { nodeContext } from '../../src/model/node.js';
 import { exampleCluster, kindWorkerArgs, runCli } from '../helpers/cli.js';
 
 const cluster = kindWorkerArgs;
@@ -88,4 +97,34 @@ test('bad input exits 2 with the reason', async (t) => {
     t.is(r.code, 2, args.join(' '));
     t.regex(r.stderr, message);
   }
+});
+
+test('--proxy-mode nftables traces the table kproxy would write, or an nft list dump', async (t) => {
+  const reject = await trace('reports.shop', '--proxy-mode', 'nftables', ...cluster);
+  t.is(reject.code, 1);
+  t.regex(reject.stdout, /rules: +the rules kproxy would write for node kind-worker \(nftables IPv4/);
+  t.regex(reject.stdout, /why: +shop\/reports:http has no endpoints.*@no-endpoint-services/);
+  const { snapshot } = loadObjects(readFileSync(exampleCluster, 'utf8'));
+  const node = nodeContext(
+    'kind-worker',
+    snapshot.nodes.find((n) => n.metadata?.name === 'kind-worker'),
+  );
+  const options = { ...defaultOptions(), clusterCIDRs: ['10.244.0.0/16'] };
+  const { table } = desiredNftables(snapshot, options, node, 'IPv4');
+  const dump = join(mkdtempSync(join(tmpdir(), 'kproxy-trace-')), 'ruleset.nft');
+  writeFileSync(dump, `table ip filter {\n}\n${printListing(normalizeTable(table))}`);
+  const r = await trace(
+    '10.96.0.10:53/udp',
+    '--proxy-mode',
+    'nftables',
+    '--against',
+    dump,
+    '--from',
+    '10.244.1.5',
+  );
+  t.is(r.code, 0, r.stderr);
+  t.regex(r.stdout, /verdict: delivered to 10\.244\.0\.3:53 \(50\.0%\)/);
+  const none = await trace('10.96.0.10:53', '--proxy-mode', 'nftables', '--against', exampleCluster);
+  t.is(none.code, 2);
+  t.regex(none.stderr, /has no table ip kube-proxy/);
 });

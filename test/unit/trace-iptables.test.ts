@@ -1,7 +1,6 @@
 // The iptables tracer held to upstream's packet-flow facts: the same packets
 // traced through upstream's expected rules and through the rules kproxy renders
 // for the same cluster must meet the same fates.
-import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { canonicalRule } from '../../src/backends/iptables/canonical.js';
 import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
@@ -12,60 +11,13 @@ import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
 import { dumpFromDesired } from '../../src/trace/iptables/assume.js';
 import { traceIptables } from '../../src/trace/iptables/trace.js';
-import { notEvaluated, type Packet, type TraceResult, traceExitCode } from '../../src/trace/types.js';
-import { parseCidr } from '../../src/util/ip.js';
+import { notEvaluated, traceExitCode } from '../../src/trace/types.js';
+import * as upstream from '../helpers/packet-facts.js';
 
-const fixture = (name: string) =>
-  readFileSync(new URL(`../fixtures/upstream/${name}`, import.meta.url), 'utf8');
+const { fixture, nodeIPs, packet } = upstream;
 
-// Upstream's conventions: pods 10.0.0.0/8, node 192.168.0.2 (with two more local addresses).
-const nodeIPs = ['192.168.0.2', '192.168.1.2', '192.168.99.11'];
-const podCidr = parseCidr('10.0.0.0/8');
-
-function packet(src: string, dst: string, dport: number, proto: Packet['proto'] = 'tcp'): Packet {
-  const from = nodeIPs.includes(src) ? 'node' : podCidr?.contains(src) ? 'pod' : 'external';
-  return { src, dst, dport, proto, from };
-}
-
-/** The fate in the words of upstream's packetFlowTest: endpoints (or ACCEPT/DROP/REJECT, '' for none), masq. */
-function fate(r: TraceResult): { output: string; masq: boolean } {
-  const words = { delivered: '', local: 'ACCEPT', unchanged: '', rejected: 'REJECT', dropped: 'DROP' };
-  const outputs = r.outcomes.map((o) => (o.verdict === 'delivered' ? o.destination : words[o.verdict]));
-  return {
-    output: [...new Set(outputs)].filter((s) => s !== '').join(', '),
-    masq: r.outcomes.some((o) => o.masquerade.done),
-  };
-}
-
-interface Fact {
-  name: string;
-  src: string;
-  dst: string;
-  port: number;
-  output: string;
-  masq?: boolean;
-}
-
-// upstream TestTracePacket.
-const tracePacketFacts: Fact[] = [
-  { name: 'no match', src: '10.0.0.2', dst: '10.0.0.3', port: 80, output: '' },
-  { name: 'single endpoint', src: '10.0.0.2', dst: '172.30.0.41', port: 80, output: '10.180.0.1:80' },
-  {
-    name: 'multiple endpoints',
-    src: '10.0.0.2',
-    dst: '172.30.0.44',
-    port: 80,
-    output: '10.180.0.4:80, 10.180.0.5:80',
-  },
-  {
-    name: 'LOCAL, KUBE-MARK-MASQ',
-    src: '192.168.0.2',
-    dst: '192.168.99.22',
-    port: 80,
-    output: '10.180.0.2:80',
-    masq: true,
-  },
-  { name: 'DROP', src: '203.0.113.2', dst: '192.168.99.22', port: 80, output: 'DROP' },
+/** upstream iptables TestTracePacket also has a health check node port and no ClusterIP port check. */
+const iptablesFacts: upstream.Fact[] = [
   {
     name: 'ACCEPT (NodePortHealthCheck)',
     src: '192.168.0.2',
@@ -73,72 +25,7 @@ const tracePacketFacts: Fact[] = [
     port: 30000,
     output: 'ACCEPT',
   },
-  { name: 'REJECT', src: '10.0.0.2', dst: '172.30.0.46', port: 80, output: 'REJECT' },
-];
-
-// The same cluster, packets of upstream's TestLoadBalancer / TestNodePorts / TestClusterIPGeneral kinds.
-const moreFacts: Fact[] = [
-  {
-    name: 'hairpin to cluster IP',
-    src: '10.180.0.1',
-    dst: '172.30.0.41',
-    port: 80,
-    output: '10.180.0.1:80',
-    masq: true,
-  },
-  {
-    name: 'external to cluster IP',
-    src: '203.0.113.2',
-    dst: '172.30.0.41',
-    port: 80,
-    output: '10.180.0.1:80',
-    masq: true,
-  },
-  {
-    name: 'allowed external to LB with source ranges',
-    src: '203.0.113.2',
-    dst: '5.6.7.8',
-    port: 80,
-    output: '10.180.0.3:80',
-    masq: true,
-  },
-  {
-    name: 'blocked external to LB with source ranges',
-    src: '203.0.113.130',
-    dst: '5.6.7.8',
-    port: 80,
-    output: 'DROP',
-  },
-  {
-    name: 'external to NodePort',
-    src: '203.0.113.2',
-    dst: '192.168.0.2',
-    port: 3003,
-    output: '10.180.0.3:80',
-    masq: true,
-  },
-  {
-    name: 'external to eTP Local NodePort without local endpoints',
-    src: '203.0.113.2',
-    dst: '192.168.0.2',
-    port: 3001,
-    output: 'DROP',
-  },
-  {
-    name: 'pod to eTP Local LB IP short-circuits',
-    src: '10.0.0.2',
-    dst: '1.2.3.4',
-    port: 80,
-    output: '10.180.0.2:80',
-  },
-  {
-    name: 'external to eTP Local LB IP without local endpoints',
-    src: '203.0.113.2',
-    dst: '1.2.3.4',
-    port: 80,
-    output: 'DROP',
-  },
-  { name: 'UDP to a TCP-only port', src: '10.0.0.2', dst: '172.30.0.41', port: 80, output: '' },
+  { name: 'UDP to a TCP-only port', src: '10.0.0.2', dst: '172.30.0.41', port: 80, proto: 'udp', output: '' },
 ];
 
 function kproxyRules() {
@@ -176,22 +63,10 @@ const sources = {
 };
 
 for (const [source, load] of Object.entries(sources)) {
-  const facts = source.includes('TestTracePacket') ? tracePacketFacts : [...tracePacketFacts, ...moreFacts];
-  for (const f of facts) {
-    test(`${source}: ${f.name}`, (t) => {
-      const proto = f.name.startsWith('UDP') ? 'udp' : 'tcp';
-      const r = traceIptables(
-        load(),
-        packet(f.src, f.dst, f.port, proto),
-        { localAddresses: nodeIPs },
-        source,
-      );
-      t.deepEqual(fate(r), { output: f.output, masq: f.masq ?? false }, JSON.stringify(r.outcomes, null, 1));
-      t.deepEqual(notEvaluated(r), []);
-      const total = r.outcomes.reduce((s, o) => s + o.probability, 0);
-      t.true(Math.abs(total - 1) < 1e-9, `chances add up to ${total}`);
-    });
-  }
+  const facts = source.includes('TestTracePacket')
+    ? [...upstream.tracePacketFacts, ...iptablesFacts]
+    : [...upstream.tracePacketFacts, ...iptablesFacts, ...upstream.clusterFacts];
+  upstream.checkFacts(source, facts, (p) => traceIptables(load(), p, { localAddresses: nodeIPs }, source));
 }
 
 test('two endpoints get half the packets each; the verdict and reasons are in words', (t) => {

@@ -5,15 +5,7 @@
 // verdicts into words.
 import type { ParsedDump } from '../../backends/iptables/parse.js';
 import type { Packet, TraceContext, TraceResult } from '../types.js';
-import {
-  type Finished,
-  followPacket,
-  type HookName,
-  LocalAddresses,
-  outcome,
-  sortOutcomes,
-  type Way,
-} from '../way.js';
+import { type Finished, type HookName, type LocalAddresses, traceWith, type Way } from '../way.js';
 import { withAssumedJumps } from './assume.js';
 import { ChainWalker } from './walk.js';
 import { iptablesWords } from './words.js';
@@ -59,18 +51,18 @@ export function traceIptables(
   source: string,
 ): TraceResult {
   const { dump, notes } = withAssumedJumps(input);
-  const local = new LocalAddresses(ctx.localAddresses);
-  const walker = new ChainWalker(dump, local);
-  const run = (hook: HookName, ways: Way[]) => {
-    const ended: Finished[] = [];
-    let going = ways;
-    for (const [table, chain] of chainsOf[hook]) {
-      const r = runChain(walker, dump, table, chain, going);
-      ended.push(...r.ended);
-      going = r.going;
-    }
-    return { going, ended };
+  const run = (local: LocalAddresses) => {
+    const walker = new ChainWalker(dump, local);
+    return (hook: HookName, ways: Way[]) => {
+      const ended: Finished[] = [];
+      let going = ways;
+      for (const [table, chain] of chainsOf[hook]) {
+        const r = runChain(walker, dump, table, chain, going);
+        ended.push(...r.ended);
+        going = r.going;
+      }
+      return { going, ended };
+    };
   };
-  const finished = followPacket(packet, local, run, iptablesWords);
-  return { packet, source, notes, outcomes: sortOutcomes(finished.map((f) => outcome(f, iptablesWords))) };
+  return traceWith(packet, ctx, run, iptablesWords, source, notes);
 }
