@@ -4,15 +4,16 @@
 import { desiredIptables } from '../backends/iptables/desired.js';
 import { MissingBinaryError } from '../backends/iptables/host.js';
 import { ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
-import { NftUnavailableError } from '../backends/nftables/host.js';
+import { NftError, NftUnavailableError } from '../backends/nftables/host.js';
 import { desiredNftables, kubeProxyTable, nftFamily } from '../backends/nftables/index.js';
-import { NftParseError, parseListing } from '../backends/nftables/parse.js';
+import { NftParseError } from '../backends/nftables/parse.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ProxyOptions } from '../config/options.js';
 import type { NodeContext } from '../model/types.js';
 import { kernelIptables, kernelLocalAddresses, kernelNftRuleset } from '../trace/host.js';
 import { dumpFromDesired } from '../trace/iptables/assume.js';
 import { traceIptables } from '../trace/iptables/trace.js';
+import { tableFromDump } from '../trace/nftables/dump.js';
 import { otherTables, traceNftables } from '../trace/nftables/trace.js';
 import type { Packet, TraceResult } from '../trace/types.js';
 import type { IPFamily } from '../util/ip.js';
@@ -105,12 +106,13 @@ export async function nftablesRules(req: RulesRequest, family: IPFamily): Promis
   const read =
     origin.kind === 'kernel'
       ? await fromKernel(kernelNftRuleset)
-      : { text: await readAgainst(origin.path), source: `${origin.path} (an nft list dump)` };
-  let table: ReturnType<typeof parseListing>;
+      : { text: await readAgainst(origin.path), source: `${origin.path} (an nftables dump)` };
+  let table: ReturnType<typeof tableFromDump>;
   try {
-    table = parseListing(read.text, fam, kubeProxyTable);
+    table = tableFromDump(read.text, fam, kubeProxyTable);
   } catch (err) {
-    if (err instanceof NftParseError) throw new UsageError(`${read.source}: ${err.message}`);
+    if (err instanceof NftParseError || err instanceof NftError)
+      throw new UsageError(`${read.source}: ${err.message}`);
     throw err;
   }
   if (!table) throw new UsageError(`${read.source} has no table ${fam} ${kubeProxyTable}`);

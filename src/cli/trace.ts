@@ -3,8 +3,8 @@
 // this namespace, a dump, or what kproxy would write) and runs the mode's
 // evaluator over them. Exit 0 when the packet reaches an endpoint (or the node
 // itself), 1 when it is rejected, dropped or handled by no Service rule.
-import ipaddr from 'ipaddr.js';
 import { type Destination, destinationFor, type NotTraced } from '../trace/destination.js';
+import { defaultPodSource, ofFamily } from '../trace/source.js';
 import { parseTarget } from '../trace/target.js';
 import { traceText } from '../trace/text.js';
 import {
@@ -14,7 +14,7 @@ import {
   type TraceResult,
   traceExitCode,
 } from '../trace/types.js';
-import { canonicalIP, familyOf, type IPFamily, isLoopback, parseCidr } from '../util/ip.js';
+import { canonicalIP, familyOf, type IPFamily, isLoopback } from '../util/ip.js';
 import { UsageError } from './errors.js';
 import { iptablesRules, nftablesRules, type RulesRequest } from './trace-rules.js';
 
@@ -26,18 +26,6 @@ export interface TraceRequest extends RulesRequest {
   clusterDomain: string;
   output: 'text' | 'json';
   inInterface?: string;
-}
-
-const ofFamily = (ips: readonly string[], family: IPFamily) => ips.filter((ip) => familyOf(ip) === family);
-
-/** The last host address of a CIDR: an address of the range unlikely to be an endpoint or a gateway. */
-function lastHost(cidr: string): string {
-  const last =
-    ipaddr.parseCIDR(cidr)[0].kind() === 'ipv4'
-      ? ipaddr.IPv4.broadcastAddressFromCIDR(cidr).toByteArray()
-      : ipaddr.IPv6.broadcastAddressFromCIDR(cidr).toByteArray();
-  last[last.length - 1] = (last[last.length - 1] as number) - 1;
-  return canonicalIP(ipaddr.fromByteArray(last).toString()) as string;
 }
 
 /** The packet's source: `--from` read, or a pod of this node by default. */
@@ -61,18 +49,13 @@ function sourceFor(req: TraceRequest, family: IPFamily, dst: string, local: stri
     if (!ip) throw new UsageError(`--from "${from}": give a pod's IP, node or external:IP`);
     return result(ip, 'pod', 'a pod');
   }
-  const cidr = ofFamily(req.node.podCIDRs, family)[0] ?? ofFamily(req.options.clusterCIDRs, family)[0];
-  if (!cidr) {
+  const pod = defaultPodSource(req.node, req.options.clusterCIDRs, family);
+  if (!pod) {
     throw new UsageError(
       '--from: no pod CIDR is known for this node (Node spec.podCIDR or --cluster-cidr): give --from POD_IP, node or external:IP',
     );
   }
-  const parsed = parseCidr(cidr)?.text ?? cidr;
-  return result(
-    lastHost(parsed),
-    'pod',
-    `a pod of this node (an address of ${parsed}; choose one with --from)`,
-  );
+  return result(pod.ip, 'pod', `a pod of this node (an address of ${pod.cidr}; choose one with --from)`);
 }
 
 function jsonResult(

@@ -5,7 +5,6 @@
 import test from 'ava';
 import { normalizeTable } from '../../src/backends/nftables/canonical.js';
 import { cidrDetector, defaultNftablesConfig } from '../../src/backends/nftables/config.js';
-import { applyTransaction } from '../../src/backends/nftables/fake.js';
 import { printListing } from '../../src/backends/nftables/listing.js';
 import { parseListing } from '../../src/backends/nftables/parse.js';
 import { renderNftables } from '../../src/backends/nftables/render.js';
@@ -13,20 +12,16 @@ import type { NftTable } from '../../src/backends/nftables/table.js';
 import { loadObjects } from '../../src/cluster/load.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
+import { tableFromDump } from '../../src/trace/nftables/dump.js';
 import { otherTables, traceNftables } from '../../src/trace/nftables/trace.js';
 import { notEvaluated } from '../../src/trace/types.js';
 import * as upstream from '../helpers/packet-facts.js';
 
 const { fixture, nodeIPs, packet } = upstream;
 
-/** A transaction in knftables' dump syntax, objects before what refers to them. */
-function fromTransaction(text: string, family: 'IPv4' | 'IPv6'): NftTable {
-  const rank = (l: string) =>
-    ['table', 'set', 'map', 'chain', 'rule', 'element'].indexOf(l.split(' ')[1] ?? '');
-  const lines = text.split('\n').filter((l) => l.startsWith('add '));
-  const ordered = lines.map((l, i) => ({ l, i })).sort((a, b) => rank(a.l) - rank(b.l) || a.i - b.i);
-  return applyTransaction(undefined, ordered.map((x) => x.l).join('\n'), family) as NftTable;
-}
+/** A transaction in knftables' dump syntax (upstream's goldens). */
+const fromTransaction = (text: string, family: 'IPv4' | 'IPv6') =>
+  tableFromDump(text, family === 'IPv4' ? 'ip' : 'ip6', 'kube-proxy') as NftTable;
 
 function kproxyTable(): NftTable {
   const { snapshot } = loadObjects(fixture('nftables-overall.yaml'));
