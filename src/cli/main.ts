@@ -2,29 +2,21 @@
 // exit codes: 0 success (or no difference), 1 difference found, 2 usage or input error.
 import { parseArgs } from 'node:util';
 import { MissingBinaryError } from '../backends/iptables/host.js';
-import { defaultStateDir } from '../backends/iptables/state.js';
 import { SyncFailure } from '../backends/iptables/sync.js';
-import { schedulers } from '../backends/ipvs/config.js';
 import { IpvsUnavailableError } from '../backends/ipvs/preflight.js';
-import { listObjects } from '../cluster/list-once.js';
-import { LoadError, type LoadResult, loadObjectsFile } from '../cluster/load.js';
-import { formatProblem } from '../cluster/snapshot.js';
+import { LoadError } from '../cluster/load.js';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import { daemonFlagSpecs } from '../config/daemon-options.js';
-import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
-import { createLogger, type Logger } from '../log.js';
-import { nodeContext } from '../model/node.js';
-import type { NodeContext } from '../model/types.js';
+import { OptionError, proxyFlagSpecs } from '../config/options.js';
+import { createLogger } from '../log.js';
 import { TargetError } from '../trace/target.js';
+import { type CliIO, kernelFlags, loadInput, parseCommand } from './command.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { UsageError } from './errors.js';
+import { traceCommand } from './inspect.js';
 import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
-import { runTrace } from './trace.js';
 
-export interface CliIO {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-}
+export type { CliIO };
 
 const usage = `kproxy: a kube-proxy for people who want to see what their nodes do.
 
@@ -80,59 +72,6 @@ sync and cleanup flags:
                                 (ipvs syncs always compare with the kernel)
   --ipvs-strict-arp             sync: set arp_ignore=1 and arp_announce=2, as kube-proxy's --ipvs-strict-arp
 `;
-
-async function loadInput(
-  path: string | undefined,
-  options: ProxyOptions,
-  log: Logger,
-  load: (path: string) => Promise<LoadResult> = loadObjectsFile,
-) {
-  if (!path) throw new UsageError('--from-file is required');
-  const { snapshot, problems, ignoredKinds } = await load(path);
-  for (const p of problems) log.warn(formatProblem(p));
-  for (const [kind, n] of ignoredKinds) log.debug(`ignored ${n} object(s) of kind ${kind}`);
-  const nodeObject = snapshot.nodes.find((n) => n.metadata?.name === options.hostnameOverride);
-  if (!nodeObject) {
-    log.warn(
-      `no Node object named "${options.hostnameOverride}" in ${path}: no endpoint counts as local, ` +
-        'topology labels are unknown and node addresses come from --node-ip',
-    );
-  }
-  const node: NodeContext = nodeContext(options.hostnameOverride, nodeObject, { addresses: options.nodeIPs });
-  return { snapshot, node };
-}
-
-const commonFlags = {
-  ...proxyFlagSpecs,
-  'from-file': { type: 'string' },
-  'ipvs-scheduler': { type: 'string', default: 'rr' },
-  v: { type: 'string', default: '0' },
-} as const;
-const kernelFlags = {
-  'state-dir': { type: 'string', default: defaultStateDir },
-  'iptables-flavour': { type: 'string', default: 'auto' },
-} as const;
-
-type FlagSpecs = Record<string, { type: 'string' | 'boolean'; default?: string | boolean; short?: string }>;
-
-/** Parses the flags every command shares plus `extra`, the command's own. */
-function parseCommand(args: string[], extra: FlagSpecs, io: CliIO, allowPositionals = false) {
-  const { values, positionals } = parseArgs({
-    args,
-    options: { ...commonFlags, ...extra },
-    strict: true,
-    allowPositionals,
-  });
-  const flags = values as Record<string, string | boolean | undefined>;
-  // One-shot commands talk to a person (or a script reading lines): plain text, not JSON.
-  const log = createLogger({ verbosity: Number(flags.v), stream: io.stderr, json: false });
-  const options = optionsFromFlags(flags);
-  const scheduler = (flags['ipvs-scheduler'] as string).trim() || 'rr';
-  if (!(schedulers as readonly string[]).includes(scheduler)) {
-    throw new UsageError(`--ipvs-scheduler: "${scheduler}" is not one of ${schedulers.join(', ')}`);
-  }
-  return { flags, log, options, scheduler, positionals };
-}
 
 async function syncCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options, scheduler } = parseCommand(
@@ -255,54 +194,6 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
     color: io.stdout.isTTY === true && !process.env.NO_COLOR,
     ipvs: { scheduler, excludeCIDRs: [] },
     ...(values.against ? { against: values.against as string } : {}),
-  });
-  io.stdout.write(result.text);
-  return result.exitCode;
-}
-
-async function traceCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options, positionals } = parseCommand(
-    args,
-    {
-      ...kernelFlags,
-      from: { type: 'string' },
-      namespace: { type: 'string', default: 'default' },
-      'cluster-domain': { type: 'string', default: 'cluster.local' },
-      kubeconfig: { type: 'string' },
-      against: { type: 'string' },
-      'in-interface': { type: 'string' },
-      output: { type: 'string', short: 'o', default: 'text' },
-    },
-    io,
-    true,
-  );
-  const [target, ...more] = positionals;
-  if (!target || more.length > 0) throw new UsageError('trace takes one TARGET (try "kproxy help")');
-  const output = flags.output as string;
-  if (output !== 'text' && output !== 'json')
-    throw new UsageError(`--output: "${output}" is not text or json`);
-  const str = (k: string) => flags[k] as string | undefined;
-  if (str('from-file') && str('kubeconfig'))
-    throw new UsageError('give --from-file or --kubeconfig, not both');
-  const objects = str('from-file') ?? str('kubeconfig');
-  const input = objects
-    ? await loadInput(objects, options, log, str('kubeconfig') ? listObjects : loadObjectsFile)
-    : {
-        snapshot: undefined,
-        node: nodeContext(options.hostnameOverride, undefined, { addresses: options.nodeIPs }),
-      };
-  const result = await runTrace({
-    target,
-    namespace: str('namespace') as string,
-    clusterDomain: (str('cluster-domain') as string).replace(/\.$/, ''),
-    output,
-    snapshot: input.snapshot,
-    node: input.node,
-    options,
-    flavour: parseFlavour(str('iptables-flavour') as string),
-    ...(str('from') ? { from: str('from') } : {}),
-    ...(str('against') ? { against: str('against') } : {}),
-    ...(str('in-interface') ? { inInterface: str('in-interface') } : {}),
   });
   io.stdout.write(result.text);
   return result.exitCode;
