@@ -4,6 +4,7 @@ import { type CliIO, kernelFlags, loadObjectsFlag, parseCommand } from './comman
 import { UsageError } from './errors.js';
 import { parseFlavour } from './sync.js';
 import { runTrace } from './trace.js';
+import { runVerify } from './verify.js';
 
 export async function traceCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options, positionals } = parseCommand(
@@ -40,6 +41,36 @@ export async function traceCommand(args: string[], io: CliIO): Promise<number> {
     ...(str('from') ? { from: str('from') } : {}),
     ...(str('against') ? { against: str('against') } : {}),
     ...(str('in-interface') ? { inInterface: str('in-interface') } : {}),
+  });
+  io.stdout.write(result.text);
+  return result.exitCode;
+}
+
+export async function verifyCommand(args: string[], io: CliIO): Promise<number> {
+  const { flags, log, options } = parseCommand(
+    args,
+    {
+      ...kernelFlags,
+      kubeconfig: { type: 'string' },
+      against: { type: 'string' },
+      output: { type: 'string', short: 'o', default: 'text' },
+    },
+    io,
+  );
+  const output = flags.output as string;
+  if (output !== 'text' && output !== 'json')
+    throw new UsageError(`--output: "${output}" is not text or json`);
+  const against = flags.against as string | undefined;
+  if (!against)
+    throw new UsageError('verify compares with the rules of --against DUMP (or --against kernel)');
+  const { snapshot, node } = await loadObjectsFlag(flags, options, log);
+  const result = await runVerify({
+    against,
+    output,
+    node,
+    options,
+    flavour: parseFlavour(flags['iptables-flavour'] as string),
+    ...(snapshot ? { snapshot } : {}),
   });
   io.stdout.write(result.text);
   return result.exitCode;

@@ -13,7 +13,7 @@ import { TargetError } from '../trace/target.js';
 import { type CliIO, kernelFlags, loadInput, parseCommand } from './command.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { UsageError } from './errors.js';
-import { traceCommand } from './inspect.js';
+import { traceCommand, verifyCommand } from './inspect.js';
 import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
 
 export type { CliIO };
@@ -27,6 +27,8 @@ Usage:
                                           virtual servers, ipsets and kube-ipvs0)
   kproxy run [--config FILE] [flags]      the node agent: watch the API server and keep the kernel in step
   kproxy trace TARGET [flags]             where one packet to TARGET goes on this node, and why
+  kproxy verify --against DUMP [flags]    every Service packet class traced through DUMP and through
+                                          kproxy's rules: list those whose fate differs (exit 1 if any)
   kproxy help                             show this text
 
 Flags (kube-proxy's names and defaults):
@@ -216,6 +218,8 @@ export async function main(
         return await runCommand(rest, io);
       case 'trace':
         return await traceCommand(rest, io);
+      case 'verify':
+        return await verifyCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
