@@ -128,7 +128,7 @@ async function runNftablesDiff(req: DiffRequest): Promise<DiffResult> {
   return { text, exitCode: text === '' ? 0 : 1 };
 }
 
-async function readAgainst(path: string): Promise<string> {
+export async function readAgainst(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
