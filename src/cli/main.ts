@@ -1,21 +1,20 @@
 // The kproxy command line. Each command is a thin shell around pure functions;
-// exit codes: 0 success (or no difference), 1 difference found, 2 usage or input error.
+// exit codes (errors.ts): 0 success or no difference, 1 difference found or an
+// expected failure, 2 usage or input error, 70 internal error.
 import { parseArgs } from 'node:util';
-import { MissingBinaryError } from '../backends/iptables/host.js';
+import { firstLine, operatorCause } from '../backends/common/errors.js';
 import { defaultStateDir } from '../backends/iptables/state.js';
-import { SyncFailure } from '../backends/iptables/sync.js';
 import { schedulers } from '../backends/ipvs/config.js';
-import { IpvsUnavailableError } from '../backends/ipvs/preflight.js';
-import { LoadError, loadObjectsFile } from '../cluster/load.js';
+import { loadObjectsFile } from '../cluster/load.js';
 import { formatProblem } from '../cluster/snapshot.js';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import { daemonFlagSpecs } from '../config/daemon-options.js';
-import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
+import { optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
 import { createLogger, type Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
 import { type DiffOutput, runDiff } from './diff.js';
-import { UsageError } from './errors.js';
+import { failureOutcome, UsageError } from './errors.js';
 import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
 
 export interface CliIO {
@@ -121,45 +120,25 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
   );
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
   const { snapshot, node } = await loadInput(flags['from-file'] as string | undefined, options, log);
-  try {
-    await runSync({
-      snapshot,
-      options,
-      node,
-      stateDir: flags['state-dir'] as string,
-      flavour,
-      full: flags.full === true,
-      log,
-      ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
-    });
-  } catch (err) {
-    if (
-      err instanceof SyncFailure ||
-      err instanceof MissingBinaryError ||
-      err instanceof IpvsUnavailableError
-    ) {
-      log.error(`sync failed: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
+  await runSync({
+    snapshot,
+    options,
+    node,
+    stateDir: flags['state-dir'] as string,
+    flavour,
+    full: flags.full === true,
+    log,
+    ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
+  });
   return 0;
 }
 
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options } = parseCommand(args, kernelFlags, io);
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
-  try {
-    if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
-    else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
-    else await runCleanup(options.ipFamilies, flavour, log);
-  } catch (err) {
-    if (err instanceof MissingBinaryError) {
-      log.error(`cleanup failed: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
+  if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
+  else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
+  else await runCleanup(options.ipFamilies, flavour, log);
   return 0;
 }
 
@@ -201,11 +180,11 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   try {
     agent = await startAgent(proxy, daemon, log);
   } catch (err) {
-    if (err instanceof IpvsUnavailableError) {
-      log.error(err.message);
-      return 1;
-    }
-    throw err;
+    // Said through the log, as everything the daemon says: one JSON line in a pod's log.
+    const expected = operatorCause(err);
+    if (!expected) throw err;
+    log.error(firstLine(expected.message));
+    return expected.exitCode;
   }
   const signal = await terminationSignal();
   log.info(`${signal}: stopping; the sync in flight finishes and the rules stay in place`);
@@ -264,16 +243,8 @@ export async function main(
         throw new UsageError(`unknown command "${command}" (try "kproxy help")`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof OptionError || err instanceof LoadError) {
-      io.stderr.write(`kproxy: ${err.message}\n`);
-      return 2;
-    }
-    // parseArgs reports unknown or malformed flags with these codes.
-    const code = (err as { code?: string }).code;
-    if (code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`kproxy: ${(err as Error).message}\n`);
-      return 2;
-    }
-    throw err;
+    const outcome = failureOutcome(err);
+    io.stderr.write(outcome.text);
+    return outcome.code;
   }
 }

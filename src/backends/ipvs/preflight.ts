@@ -2,10 +2,10 @@
 // one message naming every missing piece and how to get it; it never falls back
 // to the iptables mode on its own.
 import { access } from 'node:fs/promises';
-import { MissingBinaryError } from '../iptables/host.js';
+import { OperatorError, ToolMissingError } from '../common/errors.js';
 import { run } from './host.js';
 
-export class IpvsUnavailableError extends Error {
+export class IpvsUnavailableError extends OperatorError {
   override name = 'IpvsUnavailableError';
 }
 
@@ -45,7 +45,7 @@ export const hostProbes: Probes = {
       const r = await run(bin, [bin === 'ipvsadm' ? '--version' : 'version']);
       return `${r.stdout}${r.stderr}`.trim();
     } catch (err) {
-      if (err instanceof MissingBinaryError) return undefined;
+      if (err instanceof ToolMissingError) return undefined;
       throw err;
     }
   },
