@@ -103,7 +103,7 @@ export function classifyFailure(
   stderr: string,
 ): OperatorError | undefined {
   const name = basename(bin);
-  const what = [name, ...args.slice(0, 4)].join(' ');
+  const what = [name, ...args.slice(0, 6)].join(' ');
   const info = infoFor(bin);
   if (find(stderr, /you must be root|Operation not permitted|CAP_NET_ADMIN/i)) {
     return new PermissionError(

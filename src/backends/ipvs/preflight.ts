@@ -2,7 +2,7 @@
 // one message naming every missing piece and how to get it; it never falls back
 // to the iptables mode on its own.
 import { access } from 'node:fs/promises';
-import { OperatorError, ToolMissingError } from '../common/errors.js';
+import { KernelFeatureError, OperatorError, ToolMissingError } from '../common/errors.js';
 import { run } from './host.js';
 
 export class IpvsUnavailableError extends OperatorError {
@@ -46,6 +46,8 @@ export const hostProbes: Probes = {
       return `${r.stdout}${r.stderr}`.trim();
     } catch (err) {
       if (err instanceof ToolMissingError) return undefined;
+      // Installed; the kernel check below says what the kernel lacks.
+      if (err instanceof KernelFeatureError) return err.message;
       throw err;
     }
   },
