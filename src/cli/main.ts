@@ -62,6 +62,10 @@ sync and cleanup flags:
   --full                        compare with the kernel and repair everything, not only what changed
                                 (ipvs syncs always compare with the kernel)
   --ipvs-strict-arp             sync: set arp_ignore=1 and arp_announce=2, as kube-proxy's --ipvs-strict-arp
+
+Exit codes: 0 done (diff: no change); 1 diff: changes, or an expected failure, said in one line
+  (a missing tool, no CAP_NET_ADMIN, a read-only /proc/sys, a kernel feature missing); 2 a bad
+  command line, config, kubeconfig or objects file; 70 a bug in kproxy (with a stack trace).
 `;
 
 async function loadInput(path: string | undefined, options: ProxyOptions, log: Logger) {
