@@ -33,6 +33,13 @@ export class PermissionError extends OperatorError {
 /** The kernel lacks a feature: nf_tables, IPVS, ip_set, an iptables table or extension. */
 export class KernelFeatureError extends OperatorError {
   override name = 'KernelFeatureError';
+  constructor(
+    message: string,
+    /** The tool's own line, for callers that build their own message (IPVS preflight). */
+    readonly said?: string,
+  ) {
+    super(message);
+  }
 }
 
 /** A tool failed in a way kproxy has no specific advice for; the message quotes it. */

@@ -74,6 +74,7 @@ function iptablesKernelFailure(bin: string, what: string, stderr: string): Opera
     const module = extensionModule(name, ipv6);
     return new KernelFeatureError(
       `the kernel lacks the iptables extension "${name}" (${what}: ${ext.line}): load it with "modprobe ${module}", or use a kernel that has it`,
+      ext.line,
     );
   }
   const table = find(stderr, /table `(\w+)': Table does not exist/);
@@ -81,12 +82,14 @@ function iptablesKernelFailure(bin: string, what: string, stderr: string): Opera
     const module = `${ipv6 ? 'ip6table' : 'iptable'}_${table.m[1]}`;
     return new KernelFeatureError(
       `the kernel has no iptables ${table.m[1]} table (${what}): load it with "modprobe ${module}", or use --iptables-flavour nft`,
+      table.line,
     );
   }
   const nf = find(stderr, /Protocol not supported|Address family not supported/);
   if (nf) {
     return new KernelFeatureError(
       `the kernel refused ${what} (${nf.line}): iptables-nft needs nf_tables ("modprobe nf_tables"), or use --iptables-flavour legacy`,
+      nf.line,
     );
   }
   return undefined;
@@ -113,7 +116,7 @@ export function classifyFailure(
   if (/^ip6?tables/.test(name)) return iptablesKernelFailure(bin, what, stderr);
   const kernel = (re: RegExp, lacks: string, fix: string) => {
     const hit = find(stderr, re);
-    return hit && new KernelFeatureError(`the kernel ${lacks} (${what}: ${hit.line}): ${fix}`);
+    return hit && new KernelFeatureError(`the kernel ${lacks} (${what}: ${hit.line}): ${fix}`, hit.line);
   };
   if (name === 'nft') {
     return kernel(

@@ -31,7 +31,7 @@ async function ipvsadm(args: readonly string[]): Promise<string | undefined> {
     const r = await run('ipvsadm', args);
     return r.exitCode === 0 ? undefined : r.stderr.trim().split('\n')[0] || `exit code ${r.exitCode}`;
   } catch (err) {
-    return (err as Error).message;
+    return (err instanceof KernelFeatureError && err.said) || (err as Error).message;
   }
 }
 
