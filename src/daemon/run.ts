@@ -4,14 +4,20 @@
 // in flight and exits, leaving the rules in place for its successor.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { type Backend, iptablesBackend } from '../backends/backend.js';
+import { firstLine } from '../backends/common/errors.js';
 import { execConntrackHost } from '../backends/conntrack/host.js';
-import { detectFlavour, execIptablesHost, type IptablesHost } from '../backends/iptables/host.js';
+import {
+  checkIptables,
+  detectFlavour,
+  execIptablesHost,
+  type IptablesHost,
+} from '../backends/iptables/host.js';
 import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
 import { ipvsBackend } from '../backends/ipvs/backend.js';
 import { execIpvsHost } from '../backends/ipvs/host.js';
 import { netlinkLinkHost } from '../backends/ipvs/link.js';
 import { prepareIpvs } from '../backends/ipvs/setup.js';
-import { execNftHost, nftablesBackend, nftKernelFeatures } from '../backends/nftables/index.js';
+import { checkNft, execNftHost, nftablesBackend, nftKernelFeatures } from '../backends/nftables/index.js';
 import { apiClient, loadKubeConfig } from '../cluster/api.js';
 import { ListWatch } from '../cluster/list-watch.js';
 import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
@@ -41,12 +47,15 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
+/** The iptables of each family, each checked once: a host kproxy cannot program stops start-up. */
 async function hostsFor(families: IPFamily[], choice: DaemonOptions['iptablesFlavour'], log: Logger) {
   const hosts = new Map<IPFamily, IptablesHost>();
   for (const family of families) {
     const flavour = choice === 'auto' ? await detectFlavour(family) : choice;
+    const host = execIptablesHost(flavour, family);
+    await checkIptables(host);
     log.info(`using iptables-${flavour} for ${family}`);
-    hosts.set(family, execIptablesHost(flavour, family));
+    hosts.set(family, host);
   }
   return hosts;
 }
@@ -76,6 +85,7 @@ async function createBackend(proxy: ProxyOptions, daemon: DaemonOptions, log: Lo
     });
   }
   if (proxy.proxyMode === 'nftables') {
+    if (!daemon.dryRun) for (const f of families) await checkNft(f);
     const nftHosts = daemon.dryRun ? undefined : new Map(families.map((f) => [f, execNftHost(f)] as const));
     return nftablesBackend({
       options: proxy,
@@ -103,7 +113,7 @@ function apiFor(daemon: DaemonOptions) {
     const where = daemon.kubeconfig
       ? `--kubeconfig ${daemon.kubeconfig}`
       : 'in-cluster or default kubeconfig';
-    throw new OptionError(`${where}: ${(err as Error).message}`);
+    throw new OptionError(`${where}: ${firstLine((err as Error).message)}`);
   }
 }
 
@@ -136,14 +146,21 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     startMetricsServer(daemon.metricsBindAddress, { metrics, proxyMode: proxy.proxyMode, debugRules: debug }),
   );
 
-  const backend = await createBackend(proxy, daemon, log);
-  if (
-    !daemon.dryRun &&
-    proxy.localhostNodePorts &&
-    families.includes('IPv4') &&
-    proxy.proxyMode === 'iptables'
-  )
-    await enableRouteLocalnet();
+  let backend: Backend;
+  try {
+    backend = await createBackend(proxy, daemon, log);
+    if (
+      !daemon.dryRun &&
+      proxy.localhostNodePorts &&
+      families.includes('IPv4') &&
+      proxy.proxyMode === 'iptables'
+    )
+      await enableRouteLocalnet();
+  } catch (err) {
+    // Start-up failed: close the servers so the process can exit with the error.
+    await Promise.all(servers.map((s) => s.stop()));
+    throw err;
+  }
 
   // --dry-run programs nothing, so it opens no health-check node port either: a load
   // balancer must not send traffic here on kproxy's word while another proxy (or none)
