@@ -258,28 +258,36 @@ test('/proxyMode, /healthz, /debug/kproxy/rules, 404', async (t) => {
   r = await fetch(`${base}/debug/kproxy/rules`);
   t.is(r.status, 200);
   t.is(r.headers.get('content-type'), 'application/json');
-  t.deepEqual(await r.json(), { lastApplied: null, lastFailed: null });
+  t.deepEqual(await r.json(), {}, 'no family synced yet');
 
-  debugRules.recordSync({ mode: 'partial', restoreInput: { nat: '', filter: '' } }); // nothing written: kept
-  debugRules.recordSync({
+  debugRules.recordSync('IPv4', { mode: 'partial', restoreInput: { nat: '', filter: '' } }); // nothing written
+  debugRules.recordSync('IPv4', {
     mode: 'full',
     restoreInput: { nat: '*nat\nCOMMIT\n', filter: '*filter\nCOMMIT\n' },
   });
-  const refused = Object.assign(new Error('iptables-restore: line 2 failed'), {
+  debugRules.recordSync('IPv4', { mode: 'partial', restoreInput: { nat: '', filter: '' } }); // kept
+  const refused = Object.assign(new Error('ip6tables-restore: line 2 failed'), {
     input: '*nat\n-A BAD\nCOMMIT\n',
   });
-  debugRules.recordFailed(refused);
+  debugRules.recordFailed('IPv6', refused);
   r = await fetch(`${base}/debug/kproxy/rules`);
   t.deepEqual(await r.json(), {
-    lastApplied: { at: '2024-05-01T10:00:00.000Z', mode: 'full', text: '*nat\nCOMMIT\n*filter\nCOMMIT\n' },
-    lastFailed: {
-      at: '2024-05-01T10:00:00.000Z',
-      error: 'iptables-restore: line 2 failed',
-      text: '*nat\n-A BAD\nCOMMIT\n',
+    IPv4: {
+      lastApplied: { at: '2024-05-01T10:00:00.000Z', mode: 'full', text: '*nat\nCOMMIT\n*filter\nCOMMIT\n' },
+      lastFailed: null,
+    },
+    IPv6: {
+      lastApplied: null,
+      lastFailed: {
+        at: '2024-05-01T10:00:00.000Z',
+        error: 'ip6tables-restore: line 2 failed',
+        text: '*nat\n-A BAD\nCOMMIT\n',
+      },
     },
   });
-  debugRules.recordFailed('boom', 'text given');
-  t.like(debugRules.snapshot().lastFailed, { error: 'boom', text: 'text given' });
+  debugRules.recordFailed('IPv4', 'boom', 'text given');
+  t.like(debugRules.snapshot().IPv4?.lastFailed, { error: 'boom', text: 'text given' });
+  t.truthy(debugRules.snapshot().IPv4?.lastApplied, 'a failure keeps the last applied record');
 
   for (const path of ['/', '/metricsx', '/debug/kproxy', '/proxymode']) {
     r = await fetch(`${base}${path}`);
