@@ -7,13 +7,14 @@
 import type { Backend } from '../backends/backend.js';
 import { SyncFailure } from '../backends/iptables/sync.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
-import type { ClusterStore, PendingChanges } from '../cluster/store.js';
+import type { ClusterStore } from '../cluster/store.js';
 import type { ProxyOptions } from '../config/options.js';
 import { unifiedDiff } from '../diff/unified.js';
 import type { Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
 import type { IPFamily } from '../util/ip.js';
+import type { ChangeTracker, TakenChanges } from './changes.js';
 import type { DebugRules } from './debug-rules.js';
 import type { ProxyHealth } from './health.js';
 import type { KproxyMetrics } from './metrics.js';
@@ -27,6 +28,8 @@ export interface ProxierDeps {
   backend: Backend;
   /** --dry-run: log what would change, never call the backend's sync. */
   dryRun: boolean;
+  /** The change counts, for the log, the change metrics and the network programming latency. */
+  changes?: ChangeTracker;
   metrics?: KproxyMetrics;
   health?: ProxyHealth;
   debug?: DebugRules;
@@ -37,6 +40,8 @@ export interface ProxierDeps {
    */
   afterSync?: (family: IPFamily, snapshot: ClusterSnapshot, node: NodeContext) => Promise<void>;
 }
+
+const noChanges = (): TakenChanges => ({ services: 0, endpoints: 0, triggerTimes: new Map() });
 
 /** One or more families failed to sync (the others synced); the runner retries. */
 export class FamilySyncError extends Error {
@@ -61,7 +66,8 @@ export class Proxier {
   /** Syncs every family; throws FamilySyncError, after trying all, when any of them failed. */
   async sync(reason: RunReason): Promise<void> {
     const { store, options } = this.d;
-    const { snapshot, changes } = store.take();
+    const { snapshot } = store.take();
+    const changes: TakenChanges = this.d.changes?.take() ?? noChanges();
     const node = nodeContext(options.hostnameOverride, store.node(options.hostnameOverride), {
       addresses: options.nodeIPs,
     });
@@ -76,7 +82,6 @@ export class Proxier {
       const err = await this.syncFamily(family, reason, snapshot, node, changes);
       if (err !== undefined) failures.set(family, err);
     }
-    this.d.metrics?.changesApplied();
     if (failures.size > 0) throw new FamilySyncError(failures);
   }
 
@@ -86,7 +91,7 @@ export class Proxier {
     reason: RunReason,
     snapshot: ClusterSnapshot,
     node: NodeContext,
-    changes: PendingChanges,
+    changes: TakenChanges,
   ): Promise<unknown> {
     const { log, backend, metrics } = this.d;
     // The periodic sync is the full resync against the kernel.
@@ -95,7 +100,7 @@ export class Proxier {
     try {
       const report = await backend.sync(snapshot, node, family, full);
       this.needFull.delete(family);
-      metrics?.observeSync(report, family, report.rulesTotal);
+      metrics?.observeSync(report, family);
       this.d.debug?.recordSync(family, report);
       this.d.health?.updated(family);
       log.info(`synced ${family} rules`, {
@@ -106,14 +111,20 @@ export class Proxier {
         serviceChanges: changes.services,
         endpointChanges: changes.endpoints,
       });
-      // Network programming latency: from the change behind an EndpointSlice to its rules.
-      for (const t of changes.triggerTimes)
+      // Network programming latency: from the change behind an EndpointSlice of this family to its rules.
+      for (const t of changes.triggerTimes.get(family) ?? []) {
         metrics?.networkProgramming((Date.now() - t.getTime()) / 1000, family);
+      }
     } catch (err) {
       this.needFull.add(family);
-      const partial = err instanceof SyncFailure && err.mode === 'partial';
-      metrics?.syncFailed(partial, family, { durationMs: Date.now() - started });
-      this.d.debug?.recordFailed(family, err, err instanceof SyncFailure ? err.input : undefined);
+      const refused = err instanceof SyncFailure ? err : undefined;
+      metrics?.syncFailed(family, {
+        mode: refused?.mode ?? (full ? 'full' : 'partial'),
+        durationMs: Date.now() - started,
+        // iptables mode, or IPVS mode's iptables step: the refused input is iptables-restore's.
+        restoreFailed: /^\*(nat|filter)\n/.test(refused?.input ?? ''),
+      });
+      this.d.debug?.recordFailed(family, err, refused?.input);
       log.error(`sync of ${family} rules failed; retrying with a full sync`, {
         error: (err as Error).message,
       });

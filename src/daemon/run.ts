@@ -20,6 +20,7 @@ import type { DaemonOptions } from '../config/daemon-options.js';
 import { OptionError, type ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import type { IPFamily } from '../util/ip.js';
+import { ChangeTracker } from './changes.js';
 import { DebugRules } from './debug-rules.js';
 import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
@@ -111,7 +112,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   const families = proxy.ipFamilies;
   // A bad kubeconfig stops start-up before anything listens or touches the kernel.
   const api = apiFor(daemon);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ proxyMode: proxy.proxyMode });
   const debug = new DebugRules();
   const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
   const servers: RunningServer[] = [];
@@ -153,13 +154,18 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     : serviceHealthServers({ families, options: proxy, log, proxyHealthy: () => health.isHealthy() });
 
   let runner: BoundedFrequencyRunner | undefined;
-  const store = new ClusterStore(log, (kind) => {
-    if (kind === 'service') metrics.serviceChanges(1, store.pending.services);
-    if (kind === 'endpoints') metrics.endpointChanges(1, store.pending.endpoints);
-    for (const f of families) {
+  // A change waiting for `families`: as upstream's Sync(), once the sync loop runs.
+  const queued = (fams: readonly IPFamily[]) => {
+    if (!runner) return;
+    for (const f of fams) {
       health.queuedUpdate(f);
       metrics.syncQueued(f);
     }
+  };
+  const changes = new ChangeTracker(families, metrics);
+  const store = new ClusterStore(log, (kind) => {
+    // Node labels (topology) reach every family's rules.
+    if (kind === 'node') queued(families);
     runner?.request();
   });
 
@@ -169,6 +175,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     log,
     backend,
     dryRun: daemon.dryRun,
+    changes,
     metrics,
     health,
     debug,
@@ -186,8 +193,14 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       name: 'services',
       path: '/api/v1/services',
       query: { labelSelector: proxyLabelSelector },
-      onReplace: (items) => store.replaceServices(items),
-      onEvent: (type, obj) => store.serviceEvent(type, obj),
+      onReplace: (items) => {
+        queued(changes.servicesListed(items));
+        store.replaceServices(items);
+      },
+      onEvent: (type, obj) => {
+        queued(changes.serviceEvent(type, obj));
+        store.serviceEvent(type, obj);
+      },
     }),
     new ListWatch<V1EndpointSlice>({
       api,
@@ -195,8 +208,14 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       name: 'endpointslices',
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       query: { labelSelector: proxyLabelSelector },
-      onReplace: (items) => store.replaceSlices(items),
-      onEvent: (type, obj) => store.sliceEvent(type, obj),
+      onReplace: (items) => {
+        queued(changes.slicesListed(items));
+        store.replaceSlices(items);
+      },
+      onEvent: (type, obj) => {
+        queued(changes.sliceEvent(type, obj));
+        store.sliceEvent(type, obj);
+      },
     }),
     new ListWatch<V1Node>({
       api,
@@ -226,6 +245,8 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
         resolveFirst();
       },
     });
+    // Upstream's SyncLoop stamps "last queued" as it starts, the informers having synced.
+    for (const f of families) metrics.syncQueued(f);
     runner.start();
   });
 
