@@ -1,9 +1,10 @@
 // Which Service and EndpointSlice events are changes for which IP family, as
 // upstream's per-family change trackers see them (pkg/proxy/servicechangetracker.go,
 // endpointschangetracker.go, endpointslicecache.go). It feeds the change metrics
-// and the network programming latency, and tells the daemon which families have a
-// change waiting (upstream: which family proxiers call Sync()). The objects
-// themselves live in the ClusterStore; this keeps only fingerprints.
+// and the network programming latency, and once the sync loop runs it marks a
+// family with a change waiting as queued in health and metrics (upstream: the
+// family proxier's Sync()). The objects themselves live in the ClusterStore; this
+// keeps only fingerprints.
 //
 // Upstream's rules, reproduced here:
 // - every Service event counts once per family (each family's tracker sees it), a
@@ -24,7 +25,16 @@ import { type EventType, lastChangeTriggerTime } from '../cluster/store.js';
 import { servicePortsOf } from '../model/service-ports.js';
 import type { IPFamily } from '../util/ip.js';
 import { getOrInsert } from '../util/maps.js';
+import type { ProxyHealth } from './health.js';
 import type { KproxyMetrics } from './metrics.js';
+
+export interface ChangeTrackerDeps {
+  families: readonly IPFamily[];
+  metrics?: KproxyMetrics;
+  health?: ProxyHealth;
+  /** Clock in epoch ms (trigger times older than the tracker's start are not measured). */
+  now?: () => number;
+}
 
 export interface TakenChanges {
   /** Services with a change, summed over the families. */
@@ -69,14 +79,13 @@ export class ChangeTracker {
   private readonly slices = new Map<string, SliceSeen>();
   private endpointsPending = 0;
   private readonly triggers = new Map<IPFamily, Map<string, Date[]>>();
+  private readonly metrics: KproxyMetrics | undefined;
+  private looping = false;
 
-  constructor(
-    families: readonly IPFamily[],
-    private readonly metrics?: KproxyMetrics,
-    now: () => number = Date.now,
-  ) {
-    this.families = [...families].sort();
-    this.started = now();
+  constructor(private readonly d: ChangeTrackerDeps) {
+    this.families = [...d.families].sort();
+    this.metrics = d.metrics;
+    this.started = (d.now ?? Date.now)();
     for (const f of this.families) {
       this.synced.set(f, new Map());
       this.current.set(f, new Map());
@@ -97,7 +106,7 @@ export class ChangeTracker {
       this.metrics?.serviceChanges(1, pending);
       if (pending > 0) waiting.push(family);
     }
-    return waiting;
+    return this.queue(waiting);
   }
 
   /** A (re)list of the Services: an event per item, and a deletion per Service gone. */
@@ -136,7 +145,7 @@ export class ChangeTracker {
     const byService = this.triggers.get(next.family) as Map<string, Date[]>;
     if (next.fp === REMOVED) byService.delete(next.service);
     else if (trigger > this.started) getOrInsert(byService, next.service, () => []).push(new Date(trigger));
-    return [next.family];
+    return this.queue([next.family]);
   }
 
   /** A (re)list of the EndpointSlices: an event per item, and a deletion per slice gone. */
@@ -149,6 +158,29 @@ export class ChangeTracker {
       for (const f of this.sliceChange(key, { ...was, fp: REMOVED }, Number.NaN)) waiting.add(f);
     }
     return [...waiting];
+  }
+
+  /**
+   * The sync loop starts (the initial lists are in): from now on a change marks its
+   * families queued, and all are marked now, as upstream's SyncLoop does.
+   */
+  loopStarted(): void {
+    this.looping = true;
+    for (const f of this.families) this.metrics?.syncQueued(f);
+  }
+
+  /** This node's Node changed: its labels (topology) can change every family's rules. */
+  nodeChanged(): void {
+    this.queue(this.families);
+  }
+
+  private queue(families: IPFamily[]): IPFamily[] {
+    if (!this.looping) return families;
+    for (const f of families) {
+      this.d.health?.queuedUpdate(f);
+      this.metrics?.syncQueued(f);
+    }
+    return families;
   }
 
   /** Hands the changes to a sync: they are no longer pending. */

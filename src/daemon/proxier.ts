@@ -39,6 +39,8 @@ export interface ProxierDeps {
    * Not called in dry run: nothing was programmed.
    */
   afterSync?: (family: IPFamily, snapshot: ClusterSnapshot, node: NodeContext) => Promise<void>;
+  /** Clock in epoch ms, for the network programming latency and failed syncs' durations. */
+  now?: () => number;
 }
 
 const noChanges = (): TakenChanges => ({ services: 0, endpoints: 0, triggerTimes: new Map() });
@@ -94,9 +96,10 @@ export class Proxier {
     changes: TakenChanges,
   ): Promise<unknown> {
     const { log, backend, metrics } = this.d;
+    const now = this.d.now ?? Date.now;
     // The periodic sync is the full resync against the kernel.
     const full = this.needFull.has(family) || reason === 'periodic';
-    const started = Date.now();
+    const started = now();
     try {
       const report = await backend.sync(snapshot, node, family, full);
       this.needFull.delete(family);
@@ -113,14 +116,14 @@ export class Proxier {
       });
       // Network programming latency: from the change behind an EndpointSlice of this family to its rules.
       for (const t of changes.triggerTimes.get(family) ?? []) {
-        metrics?.networkProgramming((Date.now() - t.getTime()) / 1000, family);
+        metrics?.networkProgramming((now() - t.getTime()) / 1000, family);
       }
     } catch (err) {
       this.needFull.add(family);
       const refused = err instanceof SyncFailure ? err : undefined;
       metrics?.syncFailed(family, {
         mode: refused?.mode ?? (full ? 'full' : 'partial'),
-        durationMs: Date.now() - started,
+        durationMs: now() - started,
         // iptables mode, or IPVS mode's iptables step: the refused input is iptables-restore's.
         restoreFailed: /^\*(nat|filter)\n/.test(refused?.input ?? ''),
       });

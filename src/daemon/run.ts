@@ -154,18 +154,9 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     : serviceHealthServers({ families, options: proxy, log, proxyHealthy: () => health.isHealthy() });
 
   let runner: BoundedFrequencyRunner | undefined;
-  // A change waiting for `families`: as upstream's Sync(), once the sync loop runs.
-  const queued = (fams: readonly IPFamily[]) => {
-    if (!runner) return;
-    for (const f of fams) {
-      health.queuedUpdate(f);
-      metrics.syncQueued(f);
-    }
-  };
-  const changes = new ChangeTracker(families, metrics);
+  const changes = new ChangeTracker({ families, metrics, health });
   const store = new ClusterStore(log, (kind) => {
-    // Node labels (topology) reach every family's rules.
-    if (kind === 'node') queued(families);
+    if (kind === 'node') changes.nodeChanged();
     runner?.request();
   });
 
@@ -194,11 +185,11 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       path: '/api/v1/services',
       query: { labelSelector: proxyLabelSelector },
       onReplace: (items) => {
-        queued(changes.servicesListed(items));
+        changes.servicesListed(items);
         store.replaceServices(items);
       },
       onEvent: (type, obj) => {
-        queued(changes.serviceEvent(type, obj));
+        changes.serviceEvent(type, obj);
         store.serviceEvent(type, obj);
       },
     }),
@@ -209,11 +200,11 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       query: { labelSelector: proxyLabelSelector },
       onReplace: (items) => {
-        queued(changes.slicesListed(items));
+        changes.slicesListed(items);
         store.replaceSlices(items);
       },
       onEvent: (type, obj) => {
-        queued(changes.sliceEvent(type, obj));
+        changes.sliceEvent(type, obj);
         store.sliceEvent(type, obj);
       },
     }),
@@ -245,8 +236,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
         resolveFirst();
       },
     });
-    // Upstream's SyncLoop stamps "last queued" as it starts, the informers having synced.
-    for (const f of families) metrics.syncQueued(f);
+    changes.loopStarted();
     runner.start();
   });
 

@@ -11,6 +11,7 @@ import {
   SYNC_BUCKETS,
 } from '../../src/daemon/metrics.js';
 import { startMetricsServer } from '../../src/daemon/metrics-server.js';
+import { metricValue } from '../helpers/metrics.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
 
@@ -35,18 +36,7 @@ const UPSTREAM: Record<string, [string, string[]]> = {
   kubeproxy_proxy_livez_total: ['counter', ['code']],
 };
 
-async function value(m: KproxyMetrics, name: string, labels: Record<string, string> = {}, suffix = '') {
-  const metric = m.registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const want = Object.entries(labels);
-  const hit = (await metric.get()).values.find(
-    (v) =>
-      ((v as { metricName?: string }).metricName ?? name) === name + suffix &&
-      Object.keys(v.labels).length === want.length &&
-      want.every(([k, val]) => v.labels[k] === val),
-  );
-  return hit?.value;
-}
+const value = metricValue;
 
 test('buckets are upstream: 1ms doubling x15; network programming 0, 0.25, 0.5, 1..59, 60..115, 120..300', (t) => {
   t.deepEqual(

@@ -17,6 +17,7 @@ import { BoundedFrequencyRunner, type RunReason } from '../../src/daemon/runner.
 import { createLogger } from '../../src/log.js';
 import type { IPFamily } from '../../src/util/ip.js';
 import { endpoint, service, slice, svcPort } from '../helpers/builders.js';
+import { metricValue } from '../helpers/metrics.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
 const options: ProxyOptions = {
@@ -102,13 +103,8 @@ function harness(backend: Backend, store = dualStackStore()): Harness {
   return { proxier, metrics, debug, health, clock };
 }
 
-async function metric(m: KproxyMetrics, name: string, family: IPFamily, suffix = '') {
-  const v = (await m.registry.getSingleMetric(name)?.get())?.values.find(
-    (x) =>
-      ((x as { metricName?: string }).metricName ?? name) === name + suffix && x.labels.ip_family === family,
-  );
-  return v?.value;
-}
+const metric = (m: KproxyMetrics, name: string, family: IPFamily, suffix = '') =>
+  metricValue(m, name, { ip_family: family }, suffix);
 
 test('IPv4 refused: IPv6 is still applied, only IPv4 fails, and only IPv4 retries with a full sync', async (t) => {
   const { backend, kernel, calls } = fakeBackend((c, n) => c.family === 'IPv4' && n === 1);
