@@ -8,7 +8,7 @@ import { ChangeTracker } from '../../src/daemon/changes.js';
 import { ProxyHealth } from '../../src/daemon/health.js';
 import { createMetrics, type KproxyMetrics } from '../../src/daemon/metrics.js';
 import type { IPFamily } from '../../src/util/ip.js';
-import { endpoint, service, slice, svcPort } from '../helpers/builders.js';
+import { endpoint, service, slice } from '../helpers/builders.js';
 import { metricValue } from '../helpers/metrics.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);

@@ -4,12 +4,7 @@
 import test from 'ava';
 import { countWrittenRules } from '../../src/backends/iptables/ruleset.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
-import {
-  createMetrics,
-  type KproxyMetrics,
-  NETWORK_PROGRAMMING_BUCKETS,
-  SYNC_BUCKETS,
-} from '../../src/daemon/metrics.js';
+import { createMetrics, NETWORK_PROGRAMMING_BUCKETS, SYNC_BUCKETS } from '../../src/daemon/metrics.js';
 import { startMetricsServer } from '../../src/daemon/metrics-server.js';
 import { metricValue } from '../helpers/metrics.js';
 
