@@ -49,6 +49,18 @@ type Meta = { metadata?: { namespace?: string; name?: string } };
 const keyOf = (o: Meta): string => `${o.metadata?.namespace ?? ''}/${o.metadata?.name ?? ''}`;
 const REMOVED = '';
 
+/** One family's view, as one of upstream's per-family trackers holds it. */
+interface FamilyChanges {
+  /** Service key -> its ports as this family saw them at the last take. */
+  synced: Map<string, string>;
+  /** Service key -> its ports now. */
+  current: Map<string, string>;
+  /** The Services whose ports differ between the two (kept as they change). */
+  pending: Set<string>;
+  /** Service key -> trigger times of its slices' changes not yet taken. */
+  triggers: Map<string, Date[]>;
+}
+
 interface SliceSeen {
   family: IPFamily;
   /** namespace/name of its Service. */
@@ -71,14 +83,11 @@ function sliceFingerprint(slice: V1EndpointSlice): string {
 export class ChangeTracker {
   /** IPv4 first, as upstream's dual-stack proxier hands each event to its IPv4 half first. */
   private readonly families: IPFamily[];
+  private readonly byFamily = new Map<IPFamily, FamilyChanges>();
   private readonly started: number;
-  /** Per family: Service key -> its ports as that family saw them at the last take / now. */
-  private readonly synced = new Map<IPFamily, Map<string, string>>();
-  private readonly current = new Map<IPFamily, Map<string, string>>();
   /** Slice key -> the slice as last seen (fp REMOVED while its deletion waits for a sync). */
   private readonly slices = new Map<string, SliceSeen>();
   private endpointsPending = 0;
-  private readonly triggers = new Map<IPFamily, Map<string, Date[]>>();
   private readonly metrics: KproxyMetrics | undefined;
   private looping = false;
 
@@ -87,10 +96,17 @@ export class ChangeTracker {
     this.metrics = d.metrics;
     this.started = (d.now ?? Date.now)();
     for (const f of this.families) {
-      this.synced.set(f, new Map());
-      this.current.set(f, new Map());
-      this.triggers.set(f, new Map());
+      this.byFamily.set(f, {
+        synced: new Map(),
+        current: new Map(),
+        pending: new Set(),
+        triggers: new Map(),
+      });
     }
+  }
+
+  private family(f: IPFamily): FamilyChanges {
+    return this.byFamily.get(f) as FamilyChanges;
   }
 
   /** One Service event; returns the families with a Service change now waiting. */
@@ -98,13 +114,14 @@ export class ChangeTracker {
     const key = keyOf(svc);
     const waiting: IPFamily[] = [];
     for (const family of this.families) {
-      const current = this.current.get(family) as Map<string, string>;
+      const { synced, current, pending } = this.family(family);
       const ports = type === 'DELETED' ? [] : servicePortsOf(svc, family);
       if (ports.length === 0) current.delete(key);
       else current.set(key, JSON.stringify(ports));
-      const pending = this.servicesPending(family);
-      this.metrics?.serviceChanges(1, pending);
-      if (pending > 0) waiting.push(family);
+      if (current.get(key) === synced.get(key)) pending.delete(key);
+      else pending.add(key);
+      this.metrics?.serviceChanges(1, pending.size);
+      if (pending.size > 0) waiting.push(family);
     }
     return this.queue(waiting);
   }
@@ -112,9 +129,7 @@ export class ChangeTracker {
   /** A (re)list of the Services: an event per item, and a deletion per Service gone. */
   servicesListed(items: readonly V1Service[]): IPFamily[] {
     const seen = new Set(items.map(keyOf));
-    const known = new Set(
-      this.families.flatMap((f) => [...(this.current.get(f) as Map<string, string>).keys()]),
-    );
+    const known = new Set(this.families.flatMap((f) => [...this.family(f).current.keys()]));
     const waiting = new Set<IPFamily>();
     for (const svc of items) for (const f of this.serviceEvent('ADDED', svc)) waiting.add(f);
     for (const key of known) {
@@ -142,7 +157,7 @@ export class ChangeTracker {
     if (!changed) return [];
     this.endpointsPending++;
     this.slices.set(key, next);
-    const byService = this.triggers.get(next.family) as Map<string, Date[]>;
+    const byService = this.family(next.family).triggers;
     if (next.fp === REMOVED) byService.delete(next.service);
     else if (trigger > this.started) getOrInsert(byService, next.service, () => []).push(new Date(trigger));
     return this.queue([next.family]);
@@ -188,25 +203,21 @@ export class ChangeTracker {
     let services = 0;
     const triggerTimes = new Map<IPFamily, Date[]>();
     for (const family of this.families) {
-      services += this.servicesPending(family);
-      this.synced.set(family, new Map(this.current.get(family)));
-      const byService = this.triggers.get(family) as Map<string, Date[]>;
-      triggerTimes.set(family, [...byService.values()].flat());
-      byService.clear();
+      const { synced, current, pending, triggers } = this.family(family);
+      services += pending.size;
+      for (const key of pending) {
+        const ports = current.get(key);
+        if (ports === undefined) synced.delete(key);
+        else synced.set(key, ports);
+      }
+      pending.clear();
+      triggerTimes.set(family, [...triggers.values()].flat());
+      triggers.clear();
     }
     for (const [key, was] of [...this.slices]) if (was.fp === REMOVED) this.slices.delete(key);
     const endpoints = this.endpointsPending;
     this.endpointsPending = 0;
     this.metrics?.changesApplied();
     return { services, endpoints, triggerTimes };
-  }
-
-  private servicesPending(family: IPFamily): number {
-    const synced = this.synced.get(family) as Map<string, string>;
-    const current = this.current.get(family) as Map<string, string>;
-    let n = 0;
-    for (const [key, ports] of current) if (synced.get(key) !== ports) n++;
-    for (const key of synced.keys()) if (!current.has(key)) n++;
-    return n;
   }
 }
