@@ -26,6 +26,7 @@ import type { DaemonOptions } from '../config/daemon-options.js';
 import { OptionError, type ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import type { IPFamily } from '../util/ip.js';
+import { ChangeTracker } from './changes.js';
 import { DebugRules } from './debug-rules.js';
 import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
@@ -121,7 +122,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   const families = proxy.ipFamilies;
   // A bad kubeconfig stops start-up before anything listens or touches the kernel.
   const api = apiFor(daemon);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ proxyMode: proxy.proxyMode });
   const debug = new DebugRules();
   const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
   const servers: RunningServer[] = [];
@@ -170,13 +171,9 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     : serviceHealthServers({ families, options: proxy, log, proxyHealthy: () => health.isHealthy() });
 
   let runner: BoundedFrequencyRunner | undefined;
+  const changes = new ChangeTracker({ families, metrics, health });
   const store = new ClusterStore(log, (kind) => {
-    if (kind === 'service') metrics.serviceChanges(1, store.pending.services);
-    if (kind === 'endpoints') metrics.endpointChanges(1, store.pending.endpoints);
-    for (const f of families) {
-      health.queuedUpdate(f);
-      metrics.syncQueued(f);
-    }
+    if (kind === 'node') changes.nodeChanged();
     runner?.request();
   });
 
@@ -186,6 +183,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     log,
     backend,
     dryRun: daemon.dryRun,
+    changes,
     metrics,
     health,
     debug,
@@ -203,8 +201,14 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       name: 'services',
       path: '/api/v1/services',
       query: { labelSelector: proxyLabelSelector },
-      onReplace: (items) => store.replaceServices(items),
-      onEvent: (type, obj) => store.serviceEvent(type, obj),
+      onReplace: (items) => {
+        changes.servicesListed(items);
+        store.replaceServices(items);
+      },
+      onEvent: (type, obj) => {
+        changes.serviceEvent(type, obj);
+        store.serviceEvent(type, obj);
+      },
     }),
     new ListWatch<V1EndpointSlice>({
       api,
@@ -212,8 +216,14 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       name: 'endpointslices',
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       query: { labelSelector: proxyLabelSelector },
-      onReplace: (items) => store.replaceSlices(items),
-      onEvent: (type, obj) => store.sliceEvent(type, obj),
+      onReplace: (items) => {
+        changes.slicesListed(items);
+        store.replaceSlices(items);
+      },
+      onEvent: (type, obj) => {
+        changes.sliceEvent(type, obj);
+        store.sliceEvent(type, obj);
+      },
     }),
     new ListWatch<V1Node>({
       api,
@@ -243,6 +253,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
         resolveFirst();
       },
     });
+    changes.loopStarted();
     runner.start();
   });
 
