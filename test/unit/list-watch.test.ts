@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import type { ApiClient, WatchEvent } from '../../src/cluster/api.js';
-import { ListWatch, watchEnd } from '../../src/cluster/list-watch.js';
+import { ListWatch, type ListWatchOptions, watchEnd } from '../../src/cluster/list-watch.js';
 import { createLogger } from '../../src/log.js';
 
 type Obj = { metadata: { name: string; resourceVersion: string } };
@@ -39,6 +39,26 @@ function scriptedApi(
 
 const quietLog = createLogger({ stream: new PassThrough(), json: true });
 
+/** A ListWatch of /things on `api` that ignores what it sees unless `o` says otherwise. */
+function things(api: ApiClient, o: Partial<ListWatchOptions<Obj>> = {}): ListWatch<Obj> {
+  return new ListWatch<Obj>({
+    api,
+    log: quietLog,
+    name: 'things',
+    path: '/things',
+    query: {},
+    onReplace: () => {},
+    onEvent: () => {},
+    ...o,
+  });
+}
+
+/** Resolves once `n` watches were opened (or after 10 s, for the assertions to report). */
+async function watchesOpened(calls: { watches: string[] }, n: number): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (calls.watches.length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+}
+
 test('relists on 410 Gone and resumes from the last resourceVersion after an error', async (t) => {
   const events: string[] = [];
   const { api, calls } = scriptedApi([
@@ -50,12 +70,7 @@ test('relists on 410 Gone and resumes from the last resourceVersion after an err
     (emit) => emit({ type: 'MODIFIED', object: obj('b', 25) }),
   ]);
   let replaced = 0;
-  const lw = new ListWatch<Obj>({
-    api,
-    log: quietLog,
-    name: 'things',
-    path: '/things',
-    query: {},
+  const lw = things(api, {
     initialBackoffMs: 5,
     onReplace: () => replaced++,
     onEvent: (type, o) => events.push(`${type} ${o.metadata.name}@${o.metadata.resourceVersion}`),
@@ -73,16 +88,7 @@ test('relists on 410 Gone and resumes from the last resourceVersion after an err
 
 test('restarts a watch that stays quiet longer than the watchdog allows', async (t) => {
   const { api, calls } = scriptedApi([() => {}, () => {}, () => {}]);
-  const lw = new ListWatch<Obj>({
-    api,
-    log: quietLog,
-    name: 'things',
-    path: '/things',
-    query: {},
-    quietTimeoutMs: 100,
-    onReplace: () => {},
-    onEvent: () => {},
-  });
+  const lw = things(api, { quietTimeoutMs: 100 });
   lw.start();
   await new Promise((r) => setTimeout(r, 450));
   await lw.stop();
@@ -106,20 +112,10 @@ test('watchEnd: normal close, idle timeout, 410 and real errors', (t) => {
 test('a watch ended for idleness is re-opened at once from its resourceVersion', async (t) => {
   const idle = (_emit: unknown, done: (err: unknown) => void) => done(idleTimeout());
   const { api, calls } = scriptedApi([idle, idle, idle, idle, idle, idle]);
-  const lw = new ListWatch<Obj>({
-    api,
-    log: quietLog,
-    name: 'things',
-    path: '/things',
-    query: {},
-    // Any backoff at all would hold the second watch back far longer than this test runs.
-    initialBackoffMs: 60_000,
-    onReplace: () => {},
-    onEvent: () => {},
-  });
+  // Any backoff at all would hold the second watch back far longer than this test runs.
+  const lw = things(api, { initialBackoffMs: 60_000 });
   lw.start();
-  const until = Date.now() + 10_000;
-  while (calls.watches.length < 7 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  await watchesOpened(calls, 7);
   await lw.stop();
   t.deepEqual(calls.watches, ['10', '10', '10', '10', '10', '10', '10']);
   t.is(calls.lists, 1);
@@ -144,19 +140,9 @@ test('backoff is for errors only and starts over after a healthy watch', async (
     },
     fail,
   ]);
-  const lw = new ListWatch<Obj>({
-    api,
-    log: createLogger({ stream: out, json: true }),
-    name: 'things',
-    path: '/things',
-    query: {},
-    initialBackoffMs: 4,
-    onReplace: () => {},
-    onEvent: () => {},
-  });
+  const lw = things(api, { log: createLogger({ stream: out, json: true }), initialBackoffMs: 4 });
   lw.start();
-  const until = Date.now() + 10_000;
-  while (calls.watches.length < 8 && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+  await watchesOpened(calls, 8);
   await lw.stop();
   const attempts = lines.filter((l) => l.message.includes('failed, resuming')).map((l) => l.attempt);
   // The idle end and the watch that delivered an event both reset the count.
