@@ -52,6 +52,10 @@ test.serial('a change after minutes of quiet reaches the kernel within the sync 
   t.log(`endpoint change in the kernel after ${took} ms`);
   t.true(followed, `the rules did not follow the change within ${boundMs} ms`);
   await waitForAnswer(topo, vip, b.name, 30_000);
-  t.notRegex(agent.logs().slice(quietFrom), /watch of \w+ failed/, 'no watch failed while the cluster was quiet');
+  t.notRegex(
+    agent.logs().slice(quietFrom),
+    /watch of \w+ failed/,
+    'no watch failed while the cluster was quiet',
+  );
   t.is(await agent.stop(), 0);
 });
