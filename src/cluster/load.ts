@@ -47,9 +47,10 @@ function parseDocuments(text: string, source: string): unknown[] {
 /** Flattens `kind: List` (and typed lists such as ServiceList) into their items. */
 function flatten(doc: KubeObject, out: KubeObject[]): void {
   const kind = typeof doc.kind === 'string' ? doc.kind : '';
-  if (kind.endsWith('List') && Array.isArray(doc.items)) {
+  // `items:` with nothing after it is null in YAML: an empty list, like kubectl's `items: []`.
+  if (kind.endsWith('List') && (Array.isArray(doc.items) || doc.items == null)) {
     const itemKind = kind === 'List' ? undefined : kind.slice(0, -'List'.length);
-    for (const item of doc.items) {
+    for (const item of (doc.items as unknown[] | null | undefined) ?? []) {
       if (!isObject(item)) continue;
       flatten(itemKind && item.kind === undefined ? { ...item, kind: itemKind } : item, out);
     }

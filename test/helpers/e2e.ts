@@ -84,3 +84,43 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_0
   }
   return false;
 }
+
+/**
+ * What the EndpointSlice controller writes when a Service's last pod goes away: it
+ * updates the Service's slice in place (an unconditional PUT) to a placeholder with no
+ * endpoints and no ports, labelled and owned like any slice of it (upstream
+ * k8s.io/endpointslice reconciler: the placeholder of reconcileByAddressType, turned
+ * into an update by finalize). The API server then serves both lists as null.
+ */
+export function controllerPlaceholder(
+  svc: { namespace: string; name: string; uid: string },
+  sliceName: string,
+  addressType = 'IPv4',
+) {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: sliceName,
+      namespace: svc.namespace,
+      labels: {
+        'kubernetes.io/service-name': svc.name,
+        'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+      },
+      annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': new Date().toISOString() },
+      ownerReferences: [
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          name: svc.name,
+          uid: svc.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    addressType,
+    endpoints: [],
+    ports: [],
+  };
+}
