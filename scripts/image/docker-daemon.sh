@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# The image tier's own docker engine (Debian's docker.io): its own data root in the
+# cache, its own socket and run directory, and no hand on the host's firewall or
+# bridges (--iptables=false --bridge=none: containers get no network but their own
+# loopback, or the network namespace a test gives them). Nothing else on the host
+# uses it, and it uses nothing of another docker set-up (no /etc/docker/daemon.json).
+#
+#   scripts/image/docker-daemon.sh start   # idempotent; prints "started" or "running"
+#   scripts/image/docker-daemon.sh stop    # idempotent
+#   scripts/image/docker-daemon.sh socket  # prints the socket path
+#
+# KPROXY_DOCKER_SOCK overrides the socket (/run/kproxy-docker.sock); the data root is
+# ${KPROXY_CACHE:-/var/cache/kproxy}/docker, so images and build cache survive a stop.
+set -euo pipefail
+
+cache="${KPROXY_CACHE:-/var/cache/kproxy}"
+sock="${KPROXY_DOCKER_SOCK:-/run/kproxy-docker.sock}"
+# exec-root holds containerd's socket: a short path (Unix socket names are limited).
+exec_root="${sock%.sock}"
+data_root="$cache/docker"
+pidfile="$exec_root.pid"
+log="$cache/docker.log"
+dockerd=/usr/sbin/dockerd
+docker=/usr/bin/docker
+
+say() { printf 'docker-daemon: %s\n' "$*" >&2; }
+answers() { "$docker" -H "unix://$sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+running_pid() {
+  local pid
+  pid="$(cat "$pidfile" 2>/dev/null)" || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && echo "$pid"
+}
+
+start() {
+  [ -x "$dockerd" ] && [ -x "$docker" ] || {
+    say "missing $dockerd or $docker: install Debian package docker.io (scripts/install-test-deps.sh does)"
+    exit 1
+  }
+  if answers; then echo running; return; fi
+  if pid="$(running_pid)"; then
+    say "dockerd $pid does not answer on $sock yet; waiting"
+  else
+    mkdir -p "$data_root" "$exec_root"
+    # An empty configuration: the host's /etc/docker/daemon.json is not ours.
+    echo '{}' >"$exec_root.json"
+    # setsid: the daemon outlives this script and the test runner's process group.
+    setsid "$dockerd" \
+      --config-file "$exec_root.json" \
+      --host "unix://$sock" \
+      --data-root "$data_root" \
+      --exec-root "$exec_root" \
+      --pidfile "$pidfile" \
+      --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
+      --bridge=none \
+      --log-level=warn \
+      </dev/null >>"$log" 2>&1 &
+  fi
+  for _ in $(seq 1 120); do
+    if answers; then echo started; return; fi
+    sleep 0.5
+  done
+  say "dockerd did not answer on $sock within 60 s; its log ($log):"
+  tail -n 30 "$log" >&2
+  exit 1
+}
+
+stop() {
+  local pid
+  if ! pid="$(running_pid)"; then
+    rm -f "$sock" "$pidfile"
+    return
+  fi
+  kill -TERM "$pid"
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$sock"; return; }
+    sleep 0.5
+  done
+  say "dockerd $pid still runs 30 s after SIGTERM; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$sock" "$pidfile"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  socket) echo "$sock" ;;
+  *) echo "usage: $0 start|stop|socket" >&2; exit 2 ;;
+esac
