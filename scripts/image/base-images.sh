@@ -57,7 +57,8 @@ done
 "${docker[@]}" version >/dev/null 2>&1 || { say "no docker daemon on $sock: run scripts/image/docker-daemon.sh start"; exit 1; }
 
 # ---- Debian: debootstrap once, cached as a tarball, imported into the daemon.
-tarball="$cache/debian-$suite-minbase.tar.gz"
+# The name changes with the root file system's recipe below (v2: slim, apt settings).
+tarball="$cache/debian-$suite-minbase-v2.tar.gz"
 if [ ! -s "$tarball" ]; then
   mkdir -p "$cache"
   root="$(mktemp -d "$cache/rootfs.XXXXXX")"
@@ -83,7 +84,31 @@ Suites: $suite-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
-  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* "$root"/tmp/*
+  # The official images' apt and dpkg settings (debuerreotype's): no package
+  # caches left in a layer (/var/cache/apt/*.bin alone is ~80 MB), no translations,
+  # and, as Debian's slim images, no documentation, manuals or locales.
+  cat >"$root/etc/apt/apt.conf.d/docker-clean" <<'APT'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+APT
+  echo 'Acquire::GzipIndexes "true";' >"$root/etc/apt/apt.conf.d/docker-gzip-indexes"
+  echo 'Acquire::Languages "none";' >"$root/etc/apt/apt.conf.d/docker-no-languages"
+  echo 'Apt::AutoRemove::SuggestsImportant "false";' >"$root/etc/apt/apt.conf.d/docker-autoremove-suggests"
+  cat >"$root/etc/dpkg/dpkg.cfg.d/docker" <<'DPKG'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/info/*
+path-exclude /usr/share/linda/*
+path-exclude /usr/share/lintian/overrides/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/man/*
+DPKG
+  find "$root/usr/share/doc" -mindepth 1 ! -type d ! -name copyright -delete
+  find "$root/usr/share/doc" -mindepth 1 -type d -empty -delete
+  rm -rf "$root"/usr/share/{info,linda,locale,man}/* "$root"/usr/share/lintian/overrides/*
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/cache/apt/*.bin "$root"/var/lib/apt/lists/* \
+    "$root"/var/log/* "$root"/tmp/*
   tar -C "$root" --numeric-owner -czf "$tarball.tmp" .
   mv "$tarball.tmp" "$tarball"
   rm -rf "$root"
