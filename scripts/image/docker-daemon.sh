@@ -36,7 +36,17 @@ start() {
     say "missing $dockerd or $docker: install Debian package docker.io (scripts/install-test-deps.sh does)"
     exit 1
   }
-  if answers; then echo running; return; fi
+  if answers; then
+    # Another cache's engine on our socket would hold other images: not ours to use.
+    local root
+    root="$("$docker" -H "unix://$sock" info --format '{{.DockerRootDir}}')"
+    if [ "$root" != "$data_root" ]; then
+      say "the engine on $sock uses $root, not $data_root: stop it ($0 stop) or set KPROXY_DOCKER_SOCK"
+      exit 1
+    fi
+    echo running
+    return
+  fi
   if pid="$(running_pid)"; then
     say "dockerd $pid does not answer on $sock yet; waiting"
   else

@@ -21,11 +21,21 @@ bash "$repo/scripts/image/base-images.sh"
 
 mkdir -p "$(dirname "$log")"
 t0=$(date +%s)
-if ! DOCKER_BUILDKIT=0 /usr/bin/docker -H "unix://$sock" build --network host -t "$image" "$repo" >"$log" 2>&1; then
+docker=(/usr/bin/docker -H "unix://$sock")
+# The build stage gets its own tag, so that pruning untagged images below keeps its
+# layers (npm ci's above all) as the next build's cache. The classic builder: its
+# cache needs nothing more, and --network host is all the build asks of it.
+build() { DOCKER_BUILDKIT=0 "${docker[@]}" build --network host "$@" "$repo" >>"$log" 2>&1; }
+: >"$log"
+if ! build --target build -t "$image-build" || ! build -t "$image"; then
+  # No stale image left under the name: the image tests then fail saying it is missing.
+  "${docker[@]}" image rm "$image" >/dev/null 2>&1 || true
   say "docker build of $repo/Dockerfile failed; last lines of $log:"
   tail -n 30 "$log" >&2
   exit 1
 fi
-size="$(/usr/bin/docker -H "unix://$sock" image inspect -f '{{.Size}}' "$image")"
+# Earlier builds' images and stand-ins, now untagged.
+"${docker[@]}" image prune --force >/dev/null
+size="$("${docker[@]}" image inspect -f '{{.Size}}' "$image")"
 say "built $image in $(($(date +%s) - t0)) s: $((size / 1000000)) MB"
 echo "$state"

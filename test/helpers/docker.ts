@@ -96,6 +96,8 @@ export interface Container {
   waitForLog(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Waits for the container to end: its exit code. */
   wait(): Promise<number>;
+  /** `docker stop`: SIGTERM to its PID 1, SIGKILL after `graceSeconds`; its exit code. */
+  stop(graceSeconds?: number): Promise<number>;
 }
 
 /** `docker run -d`: a long-running container, removed on teardown. */
@@ -107,6 +109,15 @@ export async function start(t: Teardown, role: string, args: string[]): Promise<
   const logs = async () => {
     const l = await docker(['logs', name]);
     return l.stdout + l.stderr;
+  };
+  const wait = async () => {
+    const r = await docker(['wait', name], { timeoutMs: 120_000 });
+    if (r.exitCode !== 0 || !/^\d+$/.test(r.stdout.trim())) {
+      throw new Error(
+        `${name} did not end within 2 minutes (docker wait: ${r.stderr || r.exitCode}); logs:\n${await logs()}`,
+      );
+    }
+    return Number(r.stdout.trim());
   };
   const running = async () =>
     (await docker(['inspect', '--format', '{{.State.Running}}', name])).stdout.trim() === 'true';
@@ -126,8 +137,10 @@ export async function start(t: Teardown, role: string, args: string[]): Promise<
       }
       throw new Error(`no log line matching ${re} in ${name} within ${timeoutMs} ms; logs:\n${await logs()}`);
     },
-    async wait() {
-      return Number((await docker(['wait', name], { timeoutMs: 120_000 })).stdout.trim());
+    wait,
+    async stop(graceSeconds = 30) {
+      await docker(['stop', '--time', String(graceSeconds), name], { timeoutMs: (graceSeconds + 30) * 1000 });
+      return wait();
     },
   };
 }
