@@ -76,18 +76,23 @@ start() {
 
 stop() {
   local pid
-  if ! pid="$(running_pid)"; then
-    rm -f "$sock" "$pidfile"
-    return
+  if pid="$(running_pid)"; then
+    kill -TERM "$pid"
+    for _ in $(seq 1 60); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+      say "dockerd $pid still runs 30 s after SIGTERM; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
   fi
-  kill -TERM "$pid"
-  for _ in $(seq 1 60); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$sock"; return; }
-    sleep 0.5
+  # The run directory is the daemon's state while it runs: nothing to keep, once
+  # what it leaves mounted there (libnetwork's handle on its namespace) is unmounted.
+  awk -v dir="$exec_root/" 'index($2, dir) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    umount "$m" || true
   done
-  say "dockerd $pid still runs 30 s after SIGTERM; killing it"
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$sock" "$pidfile"
+  rm -rf "$sock" "$pidfile" "$exec_root.json" "$exec_root"
 }
 
 case "${1:-}" in
