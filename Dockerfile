@@ -35,7 +35,9 @@ LABEL org.opencontainers.image.title="kproxy" \
 
 # The tools kproxy runs: iptables (provides iptables-legacy and iptables-nft, for
 # IPv4 and IPv6), ipset and ipvsadm (ipvs mode), nftables (nft, nftables mode),
-# conntrack (clearing stale UDP flows), iproute2 (ip). Versions come with the
+# conntrack (clearing stale UDP flows), iproute2 (ip), kmod (modprobe: ipvs mode
+# loads ip_vs and its scheduler from the node's /lib/modules; without it the
+# kernel's own module autoload is the fallback). Versions come with the
 # pinned Debian release of the base image; pinning each package's version would
 # break the build at Debian's next point release, which removes the old version.
 # hadolint ignore=DL3008

@@ -26,6 +26,7 @@ import { execIptablesHost, type IptablesHost } from '../src/backends/iptables/ho
 import { cleanupIpvs } from '../src/backends/ipvs/cleanup.js';
 import { ipvsConfigFor, nodePortIPs } from '../src/backends/ipvs/config.js';
 import { execIpvsHost, type IpvsHost } from '../src/backends/ipvs/host.js';
+import { ipvsLoaded } from '../src/backends/ipvs/kernel-module.js';
 import { type LinkHost, netlinkLinkHost } from '../src/backends/ipvs/link.js';
 import { planIpvs } from '../src/backends/ipvs/plan.js';
 import { renderIpvs } from '../src/backends/ipvs/render.js';
@@ -196,7 +197,12 @@ async function worker(services: number): Promise<WorkerResult> {
     addresses: (await link.addresses('kube-ipvs0')).onDevice.length,
   };
   const [, cleanupMs] = await timed(() =>
-    cleanupIpvs({ ipvs: execIpvsHost, link, iptables: [execIptablesHost('legacy', 'IPv4')] }),
+    cleanupIpvs({
+      ipvs: execIpvsHost,
+      link,
+      iptables: [execIptablesHost('legacy', 'IPv4')],
+      ipvsLoaded: () => ipvsLoaded(),
+    }),
   );
   const foreignKept = (await execa('ipvsadm', ['-Sn'])).stdout.trim() === '-A -t 10.1.1.1:1234 -s rr';
   link.close();

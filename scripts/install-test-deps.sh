@@ -16,6 +16,7 @@ declare -A pkgs=(
   [ipvsadm]=/usr/sbin/ipvsadm
   [conntrack]=/usr/sbin/conntrack
   [iproute2]=/usr/bin/ip
+  [kmod]=/usr/sbin/modprobe
   [openssl]=/usr/bin/openssl
   [socat]=/usr/bin/socat
   [curl]=/usr/bin/curl

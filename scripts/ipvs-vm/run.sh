@@ -261,6 +261,12 @@ add_share() { # hostdir tag guestpath mode
   printf '%s %s %s\n' "$2" "$3" "$4" >> "$RUN/share/mounts"
 }
 add_share "$PROJECT" project /project ro
+# A git worktree may link node_modules to another checkout's: share that too, at
+# the link's own (absolute) path, so that the link resolves inside.
+NM_LINK=$(readlink "$PROJECT/node_modules" 2>/dev/null || true)
+if [[ "$NM_LINK" == /* && "$NM_LINK" != "$PROJECT"/* ]]; then
+  add_share "$(readlink -f "$NM_LINK")" nodemodules "$NM_LINK" ro
+fi
 if [[ "$node_id" != none ]]; then
   # a directory holding only node (hard link, else a cached copy) shared at /opt/hostnode
   ND="$CACHE/node"

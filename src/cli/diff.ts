@@ -144,7 +144,7 @@ function withoutCanaries(listing: Listing): Listing {
   return listing;
 }
 
-async function readAgainst(path: string): Promise<string> {
+export async function readAgainst(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {

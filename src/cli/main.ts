@@ -1,27 +1,19 @@
 // The kproxy command line. Each command is a thin shell around pure functions;
-// exit codes: 0 success (or no difference), 1 difference found, 2 usage or input error.
+// exit codes (errors.ts): 0 success or no difference, 1 difference found or an
+// expected failure, 2 usage or input error, 70 internal error.
 import { parseArgs } from 'node:util';
-import { MissingBinaryError } from '../backends/iptables/host.js';
-import { defaultStateDir } from '../backends/iptables/state.js';
-import { SyncFailure } from '../backends/iptables/sync.js';
-import { schedulers } from '../backends/ipvs/config.js';
-import { IpvsUnavailableError } from '../backends/ipvs/preflight.js';
-import { LoadError, loadObjectsFile } from '../cluster/load.js';
-import { formatProblem } from '../cluster/snapshot.js';
+import { firstLine, operatorCause } from '../backends/common/errors.js';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import { daemonFlagSpecs } from '../config/daemon-options.js';
-import { OptionError, optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
-import { createLogger, type Logger } from '../log.js';
-import { nodeContext } from '../model/node.js';
-import type { NodeContext } from '../model/types.js';
+import { proxyFlagSpecs } from '../config/options.js';
+import { createLogger } from '../log.js';
+import { type CliIO, kernelFlags, loadInput, parseCommand } from './command.js';
 import { type DiffOutput, runDiff } from './diff.js';
-import { UsageError } from './errors.js';
+import { failureOutcome, UsageError } from './errors.js';
+import { traceCommand, verifyCommand } from './inspect.js';
 import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
 
-export interface CliIO {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
-}
+export type { CliIO };
 
 const usage = `kproxy: a kube-proxy for people who want to see what their nodes do.
 
@@ -31,6 +23,9 @@ Usage:
   kproxy cleanup [--proxy-mode MODE]      remove every rule and chain kproxy owns (ipvs: also its
                                           virtual servers, ipsets and kube-ipvs0)
   kproxy run [--config FILE] [flags]      the node agent: watch the API server and keep the kernel in step
+  kproxy trace TARGET [flags]             where one packet to TARGET goes on this node, and why
+  kproxy verify --against DUMP [flags]    every Service packet class traced through DUMP and through
+                                          kproxy's rules: list those whose fate differs (exit 1 if any)
   kproxy help                             show this text
 
 Flags (kube-proxy's names and defaults):
@@ -57,61 +52,29 @@ run flags (kube-proxy's): --config, --kubeconfig, --healthz-bind-address (0.0.0.
   --metrics-bind-address (127.0.0.1:10249), --iptables-sync-period (30s), --iptables-min-sync-period (1s),
   --cleanup, --v; kproxy's: --dry-run (log each sync's rule diff, never touch the kernel; needs no root)
 
+trace flags (TARGET: a Service name as a pod writes it, web, web.shop, web.shop.svc.cluster.local,
+  with :PORT or :PORTNAME and /tcp|udp|sctp; or ADDRESS:PORT, a ClusterIP, NodePort, externalIP or LB IP):
+  --from POD_IP|node|external:IP  who sends (default: a pod of this node)
+  --namespace NS                the sending pod's namespace, for DNS search (default default)
+  --cluster-domain D            (default cluster.local)
+  --kubeconfig K                read the cluster's objects from the API server instead of --from-file
+  --against DUMP|kernel         the rules traced: a dump (iptables-save, or nft list ruleset with --proxy-mode
+                                nftables), or this namespace's kernel. Default: the rules kproxy would write
+                                when objects are given, else the kernel
+  --in-interface IF             the interface the packet arrives on (for rules that match -i)
+  -o, --output text|json        (default text); exit 0 delivered, 1 rejected, dropped or unhandled, 2 bad input
+
 sync and cleanup flags:
   --state-dir DIR               where sync remembers what it applied (default /var/lib/kproxy)
   --iptables-flavour F          auto (default: the one the host's rules use), legacy or nft
   --full                        compare with the kernel and repair everything, not only what changed
                                 (ipvs syncs always compare with the kernel)
   --ipvs-strict-arp             sync: set arp_ignore=1 and arp_announce=2, as kube-proxy's --ipvs-strict-arp
+
+Exit codes: 0 done (diff: no change); 1 diff: changes, or an expected failure, said in one line
+  (a missing tool, no CAP_NET_ADMIN, a read-only /proc/sys, a kernel feature missing); 2 a bad
+  command line, config, kubeconfig or objects file; 70 a bug in kproxy (with a stack trace).
 `;
-
-async function loadInput(path: string | undefined, options: ProxyOptions, log: Logger) {
-  if (!path) throw new UsageError('--from-file is required');
-  const { snapshot, problems, ignoredKinds } = await loadObjectsFile(path);
-  for (const p of problems) log.warn(formatProblem(p));
-  for (const [kind, n] of ignoredKinds) log.debug(`ignored ${n} object(s) of kind ${kind}`);
-  const nodeObject = snapshot.nodes.find((n) => n.metadata?.name === options.hostnameOverride);
-  if (!nodeObject) {
-    log.warn(
-      `no Node object named "${options.hostnameOverride}" in ${path}: no endpoint counts as local, ` +
-        'topology labels are unknown and node addresses come from --node-ip',
-    );
-  }
-  const node: NodeContext = nodeContext(options.hostnameOverride, nodeObject, { addresses: options.nodeIPs });
-  return { snapshot, node };
-}
-
-const commonFlags = {
-  ...proxyFlagSpecs,
-  'from-file': { type: 'string' },
-  'ipvs-scheduler': { type: 'string', default: 'rr' },
-  v: { type: 'string', default: '0' },
-} as const;
-const kernelFlags = {
-  'state-dir': { type: 'string', default: defaultStateDir },
-  'iptables-flavour': { type: 'string', default: 'auto' },
-} as const;
-
-type FlagSpecs = Record<string, { type: 'string' | 'boolean'; default?: string | boolean }>;
-
-/** Parses the flags every command shares plus `extra`, the command's own. */
-function parseCommand(args: string[], extra: FlagSpecs, io: CliIO) {
-  const { values } = parseArgs({
-    args,
-    options: { ...commonFlags, ...extra },
-    strict: true,
-    allowPositionals: false,
-  });
-  const flags = values as Record<string, string | boolean | undefined>;
-  // One-shot commands talk to a person (or a script reading lines): plain text, not JSON.
-  const log = createLogger({ verbosity: Number(flags.v), stream: io.stderr, json: false });
-  const options = optionsFromFlags(flags);
-  const scheduler = (flags['ipvs-scheduler'] as string).trim() || 'rr';
-  if (!(schedulers as readonly string[]).includes(scheduler)) {
-    throw new UsageError(`--ipvs-scheduler: "${scheduler}" is not one of ${schedulers.join(', ')}`);
-  }
-  return { flags, log, options, scheduler };
-}
 
 async function syncCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options, scheduler } = parseCommand(
@@ -121,45 +84,25 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
   );
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
   const { snapshot, node } = await loadInput(flags['from-file'] as string | undefined, options, log);
-  try {
-    await runSync({
-      snapshot,
-      options,
-      node,
-      stateDir: flags['state-dir'] as string,
-      flavour,
-      full: flags.full === true,
-      log,
-      ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
-    });
-  } catch (err) {
-    if (
-      err instanceof SyncFailure ||
-      err instanceof MissingBinaryError ||
-      err instanceof IpvsUnavailableError
-    ) {
-      log.error(`sync failed: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
+  await runSync({
+    snapshot,
+    options,
+    node,
+    stateDir: flags['state-dir'] as string,
+    flavour,
+    full: flags.full === true,
+    log,
+    ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
+  });
   return 0;
 }
 
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options } = parseCommand(args, kernelFlags, io);
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
-  try {
-    if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
-    else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
-    else await runCleanup(options.ipFamilies, flavour, log);
-  } catch (err) {
-    if (err instanceof MissingBinaryError) {
-      log.error(`cleanup failed: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
+  if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
+  else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
+  else await runCleanup(options.ipFamilies, flavour, log);
   return 0;
 }
 
@@ -201,11 +144,11 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   try {
     agent = await startAgent(proxy, daemon, log);
   } catch (err) {
-    if (err instanceof IpvsUnavailableError) {
-      log.error(err.message);
-      return 1;
-    }
-    throw err;
+    // Said through the log, as everything the daemon says: one JSON line in a pod's log.
+    const expected = operatorCause(err);
+    if (!expected) throw err;
+    log.error(firstLine(expected.message));
+    return expected.exitCode;
   }
   const signal = await terminationSignal();
   log.info(`${signal}: stopping; the sync in flight finishes and the rules stay in place`);
@@ -254,6 +197,10 @@ export async function main(
         return await cleanupCommand(rest, io);
       case 'run':
         return await runCommand(rest, io);
+      case 'trace':
+        return await traceCommand(rest, io);
+      case 'verify':
+        return await verifyCommand(rest, io);
       case undefined:
       case 'help':
       case '--help':
@@ -264,16 +211,8 @@ export async function main(
         throw new UsageError(`unknown command "${command}" (try "kproxy help")`);
     }
   } catch (err) {
-    if (err instanceof UsageError || err instanceof OptionError || err instanceof LoadError) {
-      io.stderr.write(`kproxy: ${err.message}\n`);
-      return 2;
-    }
-    // parseArgs reports unknown or malformed flags with these codes.
-    const code = (err as { code?: string }).code;
-    if (code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`kproxy: ${(err as Error).message}\n`);
-      return 2;
-    }
-    throw err;
+    const outcome = failureOutcome(err);
+    io.stderr.write(outcome.text);
+    return outcome.code;
   }
 }

@@ -9,6 +9,7 @@ import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/ke
 import { type SyncReport, syncIptables } from '../backends/iptables/sync.js';
 import { cleanupIpvs } from '../backends/ipvs/cleanup.js';
 import { execIpvsHost } from '../backends/ipvs/host.js';
+import { ipvsLoaded } from '../backends/ipvs/kernel-module.js';
 import { netlinkLinkHost } from '../backends/ipvs/link.js';
 import { type IpvsSetup, prepareIpvs } from '../backends/ipvs/setup.js';
 import { type IpvsSyncReport, summarizeIpvs, syncIpvs } from '../backends/ipvs/sync.js';
@@ -138,6 +139,7 @@ export async function runIpvsCleanup(
       ipvs: execIpvsHost,
       link,
       iptables: families.flatMap((family) => flavours.map((f) => execIptablesHost(f, family))),
+      ipvsLoaded: () => ipvsLoaded(),
     });
     log.info(
       `removed ${r.virtualServers} virtual servers, ${r.chains} chains, ${r.jumps} jump rules, ${r.ipsets} ipsets` +

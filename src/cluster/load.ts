@@ -3,11 +3,12 @@
 import { readFile } from 'node:fs/promises';
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
+import { InputError } from '../backends/common/errors.js';
 import type { ClusterSnapshot, Problem } from './snapshot.js';
 import { validateEndpointSlice, validateNode, validateService } from './validate.js';
 
 /** The input is not a file of Kubernetes objects at all (as opposed to holding a bad object). */
-export class LoadError extends Error {
+export class LoadError extends InputError {
   override name = 'LoadError';
 }
 

@@ -24,3 +24,13 @@ export async function runCli(...argv: string[]): Promise<CliRun> {
 }
 
 export const exampleCluster = new URL('../../examples/kind-cluster.yaml', import.meta.url).pathname;
+
+/** The example cluster as node kind-worker sees it: the flags most CLI tests share. */
+export const kindWorkerArgs = [
+  '--from-file',
+  exampleCluster,
+  '--hostname-override',
+  'kind-worker',
+  '--cluster-cidr',
+  '10.244.0.0/16',
+];

@@ -7,19 +7,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { execa } from 'execa';
-import { exampleCluster, runCli } from '../helpers/cli.js';
+import { kindWorkerArgs, runCli } from '../helpers/cli.js';
 import { missingForKernelTests } from '../helpers/root.js';
 
 const flavours = ['legacy', 'nft'] as const;
-const base = [
-  'diff',
-  '--from-file',
-  exampleCluster,
-  '--hostname-override',
-  'kind-worker',
-  '--cluster-cidr',
-  '10.244.0.0/16',
-];
+const base = ['diff', ...kindWorkerArgs];
 
 for (const flavour of flavours) {
   test(`rules load into an empty namespace with iptables-${flavour}-restore and read back identically`, async (t) => {

@@ -125,6 +125,8 @@ const binaries: Record<string, string> = {
   conntrack: 'conntrack',
   ip: 'iproute2',
   nft: 'nftables',
+  // ipvs mode loads ip_vs and its scheduler itself (src/backends/ipvs/kernel-module.ts)
+  modprobe: 'kmod',
 };
 
 /** The package dpkg says owns a file; with merged /usr, dpkg may know it as /sbin/x or /bin/x. */
@@ -170,7 +172,7 @@ test('every binary the image must contain comes from a package its final stage i
     } catch (err) {
       throw new Error(
         `${bin}: not found or not from a Debian package on this host (${(err as Error).message.split('\n')[0]}); ` +
-          'scripts/install-test-deps.sh installs iptables, ipset, ipvsadm, conntrack, iproute2 and nftables',
+          'scripts/install-test-deps.sh installs iptables, ipset, ipvsadm, conntrack, iproute2, nftables and kmod',
       );
     }
     t.is(owner, expected, `${bin} comes from Debian package ${owner}`);

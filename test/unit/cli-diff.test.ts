@@ -2,17 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { exampleCluster, runCli } from '../helpers/cli.js';
+import { kindWorkerArgs, runCli } from '../helpers/cli.js';
 
-const base = [
-  'diff',
-  '--from-file',
-  exampleCluster,
-  '--hostname-override',
-  'kind-worker',
-  '--cluster-cidr',
-  '10.244.0.0/16',
-];
+const base = ['diff', ...kindWorkerArgs];
 const tmp = mkdtempSync(join(tmpdir(), 'kproxy-cli-'));
 
 test('diff against an empty kernel lists every rule as added and exits 1', async (t) => {

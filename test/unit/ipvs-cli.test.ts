@@ -1,17 +1,9 @@
 // `kproxy diff --proxy-mode ipvs`: the IPVS state a node would get, as a diff
 // against an empty kernel; no root, no kernel.
 import test from 'ava';
-import { exampleCluster, runCli } from '../helpers/cli.js';
+import { kindWorkerArgs, runCli } from '../helpers/cli.js';
 
-const base = [
-  'diff',
-  '--from-file',
-  exampleCluster,
-  '--hostname-override',
-  'kind-worker',
-  '--cluster-cidr',
-  '10.244.0.0/16',
-];
+const base = ['diff', ...kindWorkerArgs];
 
 test('prints addresses, virtual and real servers, ipset entries and iptables rules; exit 1 (there are changes)', async (t) => {
   const r = await runCli(...base, '--proxy-mode', 'ipvs');

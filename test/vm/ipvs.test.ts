@@ -1,8 +1,11 @@
-// The IPVS backend on a kernel that has IPVS: one boot of the test VM
-// (scripts/ipvs-vm/run.sh, Debian's kernel under QEMU) runs guest/ipvs-checks.sh,
-// where kproxy itself (the built dist/, over 9p) programs a node namespace and
-// real traffic flows from pod and remote namespaces. Each `CHECK` line the guest
-// prints becomes one test here; the VM's wall time is logged.
+// The IPVS backend on a kernel that has IPVS: boots of the test VM
+// (scripts/ipvs-vm/run.sh, Debian's kernel under QEMU), one after the other.
+// The first runs guest/ipvs-checks.sh, where kproxy itself (the built dist/, over
+// 9p) programs a node namespace and real traffic flows from pod and remote
+// namespaces; the second boots without the IPVS modules loaded and runs
+// guest/ipvs-autoload.sh: how kproxy gets ip_vs and a scheduler loaded, with and
+// without a modprobe of its own. Each `CHECK` line a guest prints becomes one test
+// here; the VMs' wall times are logged.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
@@ -13,7 +16,7 @@ const cache = `${process.env.KPROXY_CACHE ?? '/var/cache/kproxy'}/ipvs-vm`;
 const vmTimeoutSeconds = 1500;
 const testTimeoutMs = (vmTimeoutSeconds + 300) * 1000;
 
-/** Every check the guest reports, in its order: a missing one fails too. */
+/** Every check ipvs-checks.sh reports, in its order: a missing one fails too. */
 const checks = [
   'topology',
   'preflight-names-missing-tools',
@@ -55,6 +58,25 @@ const checks = [
   'cleanup-keeps-foreign-chain',
 ];
 
+/** Every check ipvs-autoload.sh reports (the boot without IPVS modules). */
+const autoloadChecks = [
+  'start-without-ip_vs',
+  'modprobe-hidden-from-kproxy',
+  'cleanup-runs-without-ip_vs',
+  'cleanup-does-not-load-ip_vs',
+  'no-loader-sync-fails',
+  'no-loader-names-ip_vs-and-fix',
+  'no-loader-leaves-ip_vs-unloaded',
+  'autoload-sync',
+  'autoload-logged',
+  'autoload-modules',
+  'autoload-virtual-server',
+  'ip_vs-unloaded',
+  'modprobe-sync',
+  'modprobe-logged',
+  'modprobe-virtual-server',
+];
+
 interface VmRun {
   exitCode: number;
   results: Map<string, { ok: boolean; why: string }>;
@@ -74,14 +96,20 @@ async function missingPrerequisites(): Promise<string | undefined> {
   return `the IPVS VM tests need ${missing.join(' and ')}: run "bash scripts/ipvs-vm/fetch.sh" as root (it installs QEMU and caches Debian's kernel and tools)`;
 }
 
-let running: Promise<VmRun> | undefined;
+let built: Promise<unknown> | undefined;
+/** One VM at a time: each is CPU-heavy (QEMU without KVM). */
+let queue: Promise<unknown> = Promise.resolve();
+const boots = new Map<string, Promise<VmRun>>();
 
-/** Builds dist/ (the guest runs it) and boots the VM once for all tests of this file. */
-function vm(): Promise<VmRun> {
-  running ??= (async () => {
+/** Boots the VM once per guest script (dist/ built first: the guest runs it), for all its tests. */
+function vm(script: string, options: readonly string[] = []): Promise<VmRun> {
+  const known = boots.get(script);
+  if (known) return known;
+  const boot = queue.then(async () => {
     const missing = await missingPrerequisites();
     if (missing) throw new Error(missing);
-    await execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repo });
+    built ??= execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repo });
+    await built;
     const r = await execa(
       'bash',
       [
@@ -90,7 +118,8 @@ function vm(): Promise<VmRun> {
         '2',
         '--timeout',
         String(vmTimeoutSeconds),
-        'test/vm/guest/ipvs-checks.sh',
+        ...options,
+        `test/vm/guest/${script}`,
       ],
       { cwd: repo, reject: false },
     );
@@ -105,33 +134,47 @@ function vm(): Promise<VmRun> {
         .filter((l) => l.startsWith('ipvs-vm: exit'))
         .pop() ?? '';
     return { exitCode: r.exitCode ?? -1, results, stdout: r.stdout, stderr: r.stderr, summary };
-  })();
-  return running;
+  });
+  queue = boot.catch(() => undefined);
+  boots.set(script, boot);
+  return boot;
 }
 
 const tail = (text: string, n: number) => text.split('\n').slice(-n).join('\n');
 
-test('the VM boots, runs the guest checks and reports its wall time', async (t) => {
-  t.timeout(testTimeoutMs);
-  const r = await vm();
-  t.log(r.summary || tail(r.stderr, 5));
-  for (const line of r.stdout.split('\n')) if (line.startsWith('TIME ')) t.log(line);
-  t.is(r.exitCode, 0, `guest script exit ${r.exitCode}:\n${tail(r.stderr, 30)}`);
-  const unknown = [...r.results.keys()].filter((k) => !checks.includes(k));
-  t.deepEqual(unknown, [], 'checks reported by the guest but not listed here');
-});
-
-for (const name of checks) {
-  test(`IPVS VM: ${name}`, async (t) => {
+/** The tests of one boot: it ran to the end, and each check the guest reports passed. */
+function bootTests(title: string, script: string, names: readonly string[], options: readonly string[] = []) {
+  test(`${title}: the VM boots, runs ${script} and reports its wall time`, async (t) => {
     t.timeout(testTimeoutMs);
-    const r = await vm();
-    const result = r.results.get(name);
-    if (!result) {
-      t.fail(
-        `the guest did not report "${name}" (exit ${r.exitCode}); last output:\n${tail(r.stdout, 15)}\n${tail(r.stderr, 15)}`,
-      );
-      return;
-    }
-    t.true(result.ok, result.why);
+    const r = await vm(script, options);
+    t.log(r.summary || tail(r.stderr, 5));
+    for (const line of r.stdout.split('\n')) if (line.startsWith('TIME ')) t.log(line);
+    t.is(r.exitCode, 0, `guest script exit ${r.exitCode}:\n${tail(r.stderr, 30)}`);
+    const unknown = [...r.results.keys()].filter((k) => !names.includes(k));
+    t.deepEqual(unknown, [], 'checks reported by the guest but not listed here');
   });
+
+  for (const name of names) {
+    test(`${title}: ${name}`, async (t) => {
+      t.timeout(testTimeoutMs);
+      const r = await vm(script, options);
+      const result = r.results.get(name);
+      if (!result) {
+        t.fail(
+          `the guest did not report "${name}" (exit ${r.exitCode}); last output:\n${tail(r.stdout, 15)}\n${tail(r.stderr, 15)}`,
+        );
+        return;
+      }
+      t.true(result.ok, result.why);
+    });
+  }
 }
+
+bootTests('IPVS VM', 'ipvs-checks.sh', checks);
+// ip_tables only: iptables-legacy loads it with a modprobe of its own (the kernel
+// does not autoload it), which kproxy's namespace without modprobe lacks too.
+bootTests('IPVS VM, modules not loaded', 'ipvs-autoload.sh', autoloadChecks, [
+  '--no-preload',
+  '--modules',
+  'ip_tables',
+]);

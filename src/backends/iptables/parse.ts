@@ -6,6 +6,8 @@ import type { Rule, TableName } from './ruleset.js';
 export interface ParsedTable {
   /** Chain -> rules (argument text after `-A CHAIN `), in file order. Built-in chains included. */
   chains: Map<string, Rule[]>;
+  /** Built-in chain -> its policy (`ACCEPT`, `DROP`), as the dump declares it. */
+  policies?: Map<string, string>;
 }
 
 export type ParsedDump = Map<string, ParsedTable>;
@@ -22,15 +24,16 @@ export function parseIptablesDump(text: string, source = 'dump'): ParsedDump {
     const where = `${source}:${i + 1}`;
     if (line === '' || line.startsWith('#')) return;
     if (line.startsWith('*')) {
-      current = { chains: new Map() };
+      current = { chains: new Map(), policies: new Map() };
       tables.set(line.slice(1), current);
     } else if (line === 'COMMIT') {
       current = undefined;
     } else if (!current) {
       throw new ParseError(`${where}: "${line.slice(0, 40)}" outside a table (no *table line before it)`);
     } else if (line.startsWith(':')) {
-      const name = line.slice(1).split(/\s+/)[0] ?? '';
+      const [name = '', policy = '-'] = line.slice(1).split(/\s+/);
       if (!current.chains.has(name)) current.chains.set(name, []);
+      if (policy !== '-') current.policies?.set(name, policy);
     } else if (line.startsWith('-A ')) {
       const rest = line.slice(3);
       const space = rest.indexOf(' ');

@@ -47,6 +47,11 @@ export interface IpvsCleanupContext {
   link: LinkHost;
   /** Every iptables flavour and family that may hold the mode's rules. */
   iptables: readonly IptablesHost[];
+  /**
+   * Whether ip_vs is loaded. Without it there is no virtual server to delete, and
+   * ipvsadm is not run: it would make the kernel load ip_vs just to find nothing.
+   */
+  ipvsLoaded: () => Promise<boolean>;
   excludeCIDRs?: readonly string[];
 }
 
@@ -54,7 +59,7 @@ export async function cleanupIpvs(ctx: IpvsCleanupContext): Promise<IpvsCleanupR
   const report: IpvsCleanupReport = { virtualServers: 0, chains: 0, jumps: 0, ipsets: 0, link: false };
   const [addrs, save, sets] = await Promise.all([
     ctx.link.addresses(DUMMY_DEVICE),
-    ctx.ipvs.save(),
+    ctx.ipvsLoaded().then((loaded) => (loaded ? ctx.ipvs.save() : '')),
     ctx.ipvs.ipsetSave(),
   ]);
   const view = {

@@ -14,7 +14,7 @@ export async function prepareIpvs(
   log: Logger,
   deps: { probes?: Probes; host?: IpvsHost; sysctlRoot?: string } = {},
 ): Promise<void> {
-  await checkIpvs(o.scheduler || 'rr', deps.probes ?? hostProbes);
+  for (const line of await checkIpvs(o.scheduler || 'rr', deps.probes ?? hostProbes)) log.info(line);
   const changed = await applySysctls(ipvsSysctls(o.strictARP), deps.sysctlRoot);
   if (changed.length > 0) log.info(`set sysctls ${changed.map((p) => p.replaceAll('/', '.')).join(', ')}`);
   const s = (ms = 0) => Math.round(ms / 1000);

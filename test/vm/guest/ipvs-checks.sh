@@ -2,26 +2,16 @@
 # Guest script of test/vm/ipvs.test.ts, run inside the IPVS VM (scripts/ipvs-vm/run.sh):
 # kproxy itself (`node /project/dist/cli.js`, built on the host) programs IPVS in a
 # "node" network namespace; pods in namespaces behind it run servers, a "remote"
-# namespace on the node's LAN is an outside client. Every check prints one line,
-# `CHECK ok NAME` or `CHECK fail NAME WHY`, that the host turns into an assertion;
-# `TIME NAME SECONDS` lines report how long kproxy's runs took.
+# namespace on the node's LAN is an outside client. Checks are reported as lib.sh says.
 set -u
 GUEST=$(cd "$(dirname "$0")" && pwd)
-CLI=/project/dist/cli.js
 WORK=$(mktemp -d)
+# shellcheck source=test/vm/guest/lib.sh
+. "$GUEST/lib.sh"
 NODE_IP=192.168.50.10
 REMOTE_IP=192.168.50.20
 LB_IP=192.0.2.50
 
-now() { cut -d' ' -f1 /proc/uptime; }
-ok() { echo "CHECK ok $1"; }
-fail() { echo "CHECK fail $1 ${*:2}"; }
-# check NAME WHY-IF-FAILED CONDITION...: runs the condition, reports the outcome
-check() {
-  local name=$1 why=$2
-  shift 2
-  if "$@"; then ok "$name"; else fail "$name" "$why"; fi
-}
 in_node() { ip netns exec kpn "$@"; }
 
 # --- topology --------------------------------------------------------------
@@ -30,7 +20,7 @@ topology() {
   local p
   for p in kpn kpr p0 p1 p2 far client; do ip netns add $p || return 1; done
   # kproxy's modules load while the rest is built
-  start_driver
+  start_driver main ip netns exec kpn
   ip -n kpn link set lo up
   ip -n kpn link add eth0 type veth peer name eth0 netns kpr
   ip -n kpn addr add $NODE_IP/24 dev eth0
@@ -119,25 +109,6 @@ objects() {
   } >"$1"
 }
 
-# The driver (kproxy-driver.mjs) runs kproxy's CLI in the node namespace, loaded once.
-start_driver() {
-  mkfifo "$WORK/drv.in" "$WORK/drv.out"
-  ip netns exec kpn node "$GUEST/kproxy-driver.mjs" <"$WORK/drv.in" >"$WORK/drv.out" 2>"$WORK/driver.err" &
-  exec 7>"$WORK/drv.in" 8<"$WORK/drv.out"
-}
-# kproxy NAME ARGS...: one kproxy command, its output in $WORK/NAME.log; prints TIME
-kproxy() {
-  local name=$1 t0 line argv="" a
-  shift
-  [ -n "${DRIVER_READY:-}" ] || { read -r -t 900 line <&8; DRIVER_READY=1; }
-  for a in "$@"; do argv="$argv${argv:+,}\"$a\""; done
-  t0=$(now)
-  echo "{\"log\":\"$WORK/$name.log\",\"argv\":[$argv]}" >&7
-  line=""
-  read -r -t 900 line <&8
-  echo "TIME $name $(awk -v a="$t0" -v b="$(now)" 'BEGIN{printf "%.1f", b - a}')"
-  [ "$line" = "done 0" ]
-}
 sync_file() { # NAME FILE
   kproxy "$1" sync --proxy-mode ipvs --iptables-flavour legacy --from-file "$2" \
     --hostname-override kpn --cluster-cidr 10.244.0.0/16 --state-dir "$WORK/state"
@@ -147,7 +118,6 @@ has_line() { grep -qxF -- "$2" <<<"$1"; }
 lacks() { ! grep -qF -- "$2" <<<"$1"; }
 # conns_of LISTING RS: active+inactive connections of a real server in `ipvsadm -Ln` output
 conns_of() { awk -v rs="$2" '$1 == "->" && $2 == rs { print $5 + $6 }' <<<"$1"; }
-show() { echo "---- $1"; sed 's/^/    /' "$WORK/$1.log"; }
 
 # --- checks ------------------------------------------------------------------
 T0=$(now)

@@ -1,0 +1,76 @@
+// `kproxy verify`: kproxy's rules against upstream kube-proxy's for the same
+// cluster (its TestOverall*Rules goldens) meet the same fates for every packet
+// class; a dump that differs is listed class by class.
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import test from 'ava';
+import { runCli } from '../helpers/cli.js';
+
+const upstream = (name: string) => fileURLToPath(new URL(`../fixtures/upstream/${name}`, import.meta.url));
+const cluster = (file: string) => [
+  '--from-file',
+  upstream(file),
+  '--hostname-override',
+  'test-node',
+  '--cluster-cidr',
+  '10.0.0.0/8',
+];
+const verify = (...args: string[]) => runCli('verify', ...args);
+
+test('iptables: upstream kube-proxy and kproxy agree on every packet class of the cluster', async (t) => {
+  const r = await verify('--against', upstream('overall.expected.iptables'), ...cluster('overall.yaml'));
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /^verify: 52 packet classes traced through .*overall\.expected\.iptables/);
+  t.regex(r.stdout, /no packet class differs\n$/);
+});
+
+test('nftables: upstream kube-proxy and kproxy agree on every packet class of the cluster', async (t) => {
+  const r = await verify(
+    '--proxy-mode',
+    'nftables',
+    '--against',
+    upstream('nftables-overall.expected.nft'),
+    ...cluster('nftables-overall.yaml'),
+  );
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /no packet class differs\n$/);
+});
+
+test('a dump that differs: each packet class whose fate differs, with both fates', async (t) => {
+  const dump = join(mkdtempSync(join(tmpdir(), 'kproxy-verify-')), 'node.iptables');
+  // svc4 sends everything to one endpoint; svc6's REJECT is gone.
+  const text = readFileSync(upstream('overall.expected.iptables'), 'utf8')
+    .replace(
+      ' -m statistic --mode random --probability 0.5000000000 -j KUBE-SEP-UKSFD7AGPMPPLUHC',
+      ' -j KUBE-SEP-UKSFD7AGPMPPLUHC',
+    )
+    .replace(/^.*ns6\/svc6:p80 has no endpoints.*\n/m, '');
+  writeFileSync(dump, text);
+  const r = await verify('--against', dump, ...cluster('overall.yaml'), '-o', 'json');
+  t.is(r.code, 1);
+  const j = JSON.parse(r.stdout);
+  const ports = new Set(j.differences.map((d: { servicePort: string }) => d.servicePort));
+  t.deepEqual([...ports].sort(), ['ns4/svc4:p80', 'ns6/svc6:p80']);
+  const pod = j.differences.find((d: { packet: string }) =>
+    d.packet.startsWith('tcp 172.30.0.44:80 (cluster IP) from a pod'),
+  );
+  t.deepEqual(pod, {
+    servicePort: 'ns4/svc4:p80',
+    packet: 'tcp 172.30.0.44:80 (cluster IP) from a pod (10.255.255.254)',
+    theirs: ['delivered 10.180.0.4:80 1.000'],
+    ours: ['delivered 10.180.0.4:80 0.500', 'delivered 10.180.0.5:80 0.500'],
+  });
+  const reject = j.differences.find((d: { servicePort: string }) => d.servicePort === 'ns6/svc6:p80');
+  t.deepEqual(reject.ours, ['rejected 172.30.0.46:80 1.000']);
+});
+
+test('verify needs --against and the cluster objects', async (t) => {
+  const r = await verify(...cluster('overall.yaml'));
+  t.is(r.code, 2);
+  t.regex(r.stderr, /--against DUMP/);
+  const none = await verify('--against', upstream('overall.expected.iptables'));
+  t.is(none.code, 2);
+  t.regex(none.stderr, /needs the cluster's objects/);
+});

@@ -1,0 +1,124 @@
+// The nftables tracer held to upstream's packet-flow facts (its nftables
+// TestTracePacket and TestTracePacketV6): upstream's expected table, kproxy's
+// rendering of the same cluster, and that rendering as `nft list` prints it
+// and parses back must all meet the same fates.
+import test from 'ava';
+import { normalizeTable } from '../../src/backends/nftables/canonical.js';
+import { cidrDetector, defaultNftablesConfig } from '../../src/backends/nftables/config.js';
+import { printListing } from '../../src/backends/nftables/listing.js';
+import { parseListing } from '../../src/backends/nftables/parse.js';
+import { renderNftables } from '../../src/backends/nftables/render.js';
+import type { NftTable } from '../../src/backends/nftables/table.js';
+import { loadObjects } from '../../src/cluster/load.js';
+import { buildProxyModel } from '../../src/model/build.js';
+import { nodeContext } from '../../src/model/node.js';
+import { tableFromDump } from '../../src/trace/nftables/dump.js';
+import { otherTables, traceNftables } from '../../src/trace/nftables/trace.js';
+import { notEvaluated } from '../../src/trace/types.js';
+import * as upstream from '../helpers/packet-facts.js';
+
+const { fixture, nodeIPs, packet } = upstream;
+
+/** A transaction in knftables' dump syntax (upstream's goldens). */
+const fromTransaction = (text: string, family: 'IPv4' | 'IPv6') =>
+  tableFromDump(text, family === 'IPv4' ? 'ip' : 'ip6', 'kube-proxy') as NftTable;
+
+function kproxyTable(): NftTable {
+  const { snapshot } = loadObjects(fixture('nftables-overall.yaml'));
+  const node = nodeContext('test-node', snapshot.nodes[0]);
+  return renderNftables(buildProxyModel(snapshot, node, 'IPv4'), {
+    ...defaultNftablesConfig,
+    localDetector: cidrDetector('IPv4', '10.0.0.0/8'),
+    nodePortAddresses: ['192.168.0.2'],
+    nodeIP: '192.168.0.2',
+    serviceCIDRs: ['172.30.0.0/16'],
+  }).table;
+}
+
+// nftables mode refuses a ClusterIP's other ports and drops unallocated ClusterIPs (iptables mode does neither).
+const nftablesFacts: upstream.Fact[] = [
+  {
+    name: 'UDP to a TCP-only ClusterIP port',
+    src: '10.0.0.2',
+    dst: '172.30.0.41',
+    port: 80,
+    proto: 'udp',
+    output: 'REJECT',
+  },
+  { name: 'unallocated ClusterIP', src: '10.0.0.2', dst: '172.30.0.99', port: 80, output: 'DROP' },
+];
+
+const sources: Record<string, () => NftTable> = {
+  'upstream TestOverallNFTablesRules golden': () =>
+    fromTransaction(fixture('nftables-overall.expected.nft'), 'IPv4'),
+  'kproxy rendered table': kproxyTable,
+  'kproxy table as nft list prints it': () =>
+    parseListing(printListing(normalizeTable(kproxyTable())), 'ip', 'kube-proxy') as NftTable,
+};
+
+for (const [source, load] of Object.entries(sources)) {
+  const facts = [...upstream.tracePacketFacts, ...upstream.clusterFacts, ...nftablesFacts];
+  upstream.checkFacts(source, facts, (p) => traceNftables(load(), p, { localAddresses: nodeIPs }, source));
+}
+
+// upstream nftables TestTracePacketV6.
+const v6 = '[fd00:10:180::1]:80, [fd00:10:180::2:1]:80';
+upstream.checkFacts(
+  'upstream TestTracePacketV6',
+  [
+    { name: 'pod to cluster IP', src: 'fd00:10::2', dst: 'fd00:172:30::41', port: 80, output: v6 },
+    {
+      name: 'external to nodePort',
+      src: '2600:5200::1',
+      dst: '2001:db8::1',
+      port: 3001,
+      output: v6,
+      masq: true,
+    },
+    { name: 'node to nodePort', src: '2001:db8::1', dst: '2001:db8::1', port: 3001, output: v6, masq: true },
+  ],
+  (p) =>
+    traceNftables(
+      fromTransaction(fixture('nftables-trace-packet-v6.nft'), 'IPv6'),
+      p,
+      { localAddresses: nodeIPs },
+      'v6',
+    ),
+);
+
+test('reasons in words: no endpoints, no local endpoints, source ranges, unallocated ClusterIP', (t) => {
+  const run = (src: string, dst: string, port: number) =>
+    traceNftables(kproxyTable(), packet(src, dst, port), { localAddresses: nodeIPs }, 'k').outcomes[0]
+      ?.reason ?? '';
+  t.regex(run('10.0.0.2', '172.30.0.46', 80), /^ns6\/svc6:p80 has no endpoints/);
+  t.regex(
+    run('203.0.113.2', '1.2.3.4', 80),
+    /ns2\/svc2:p80 has no local endpoints for externalTrafficPolicy Local/,
+  );
+  t.regex(run('203.0.113.130', '5.6.7.8', 80), /^source not in loadBalancerSourceRanges/);
+  t.regex(run('10.0.0.2', '172.30.0.99', 80), /^unallocated ClusterIP/);
+  t.regex(run('10.0.0.2', '172.30.0.41', 81), /^no Service port 81\/tcp on this ClusterIP/);
+});
+
+test('session affinity: a new client is traced, a remembered one goes back to its endpoint', (t) => {
+  const table = kproxyTable();
+  const fresh = traceNftables(table, packet('10.0.0.2', '172.30.0.45', 80), { localAddresses: nodeIPs }, 'k');
+  t.regex(fresh.outcomes[0]?.notes.join() ?? '', /session affinity: a client seen within 10800s/);
+  const set = [...table.sets.values()].find((s) => s.name.startsWith('affinity-'));
+  set?.elements.set('10.0.0.2', { key: '10.0.0.2' });
+  const known = traceNftables(table, packet('10.0.0.2', '172.30.0.45', 80), { localAddresses: nodeIPs }, 'k');
+  t.is(known.outcomes[0]?.destination, '10.180.0.3:80');
+  t.regex(known.outcomes[0]?.notes.join() ?? '', /this client is in @affinity-/);
+});
+
+test('a foreign rule is not evaluated, and other tables of a ruleset are named', (t) => {
+  const table = kproxyTable();
+  table.chains.get('nat-prerouting')?.rules.unshift('osf name "Linux" drop');
+  const r = traceNftables(table, packet('10.0.0.2', '172.30.0.41', 80), { localAddresses: nodeIPs }, 'k');
+  t.is(r.outcomes[0]?.destination, '10.180.0.1:80');
+  t.like(notEvaluated(r)[0], { chain: 'nat-prerouting', index: 1 });
+  const listing = `table ip filter {\n\tchain FORWARD {\n\t\ttype filter hook forward priority filter; policy drop;\n\t}\n}\n${printListing(table)}`;
+  t.deepEqual(otherTables(listing, 'ip', 'kube-proxy'), [
+    "not evaluated: table ip filter has base chains on forward (another program's rules); the verdict holds only if they let the packet through",
+  ]);
+});
