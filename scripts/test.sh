@@ -17,9 +17,9 @@ npm run --silent typecheck
 tap=$(mktemp)
 # The image tier (test/image): a docker engine of its own (stopped at the end if this
 # run started it), local stand-ins for the Dockerfile's FROM images, and the shipping
-# Dockerfile built as kproxy:test. A failed build leaves no image, and the image
-# tests then fail saying so; the other tiers still run.
-image_engine=$(bash scripts/image/docker-daemon.sh start)
+# Dockerfile built as kproxy:test. A failed start or build leaves no image, and the
+# image tests then fail saying so; the other tiers still run.
+image_engine=$(bash scripts/image/docker-daemon.sh start) || image_engine=failed
 trap 'rm -f "$tap"; [ "$image_engine" != started ] || bash scripts/image/docker-daemon.sh stop' EXIT
 bash scripts/image/prepare.sh >/dev/null || echo "test.sh: the image build failed (above)" >&2
 set +e
