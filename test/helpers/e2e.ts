@@ -4,7 +4,7 @@ import type { ExecutionContext } from 'ava';
 import { type ApiServer, startApiServer } from './apiserver.js';
 import { endpoint, service, slice, slicePort, svcPort } from './builders.js';
 import { prepareNode } from './kproxy-agent.js';
-import { kube } from './kube.js';
+import { type Kube, kube } from './kube.js';
 import { createTopology, type PodNs, type PodSpec, type Topology, tcpProbe } from './netns.js';
 import { missingForKernelTests } from './root.js';
 
@@ -24,6 +24,12 @@ export async function e2eSetup(t: ExecutionContext, pods: PodSpec[]) {
   const topo: Topology = await createTopology({ pods }, t);
   const k = kube(api);
   const startAgent = await prepareNode(t, topo, api);
+  await registerNode(k, topo);
+  return { api, topo, k, startAgent };
+}
+
+/** The topology's node as a Node object (its address), and the tests' namespace "shop". */
+export async function registerNode(k: Kube, topo: Topology): Promise<void> {
   await k.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
   await k.apply({
     apiVersion: 'v1',
@@ -31,7 +37,6 @@ export async function e2eSetup(t: ExecutionContext, pods: PodSpec[]) {
     metadata: { name: topo.node.name },
     status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
   } as never);
-  return { api, topo, k, startAgent };
 }
 
 export const webService = (vip = '10.96.0.10') =>

@@ -141,6 +141,12 @@ export interface TopologyOptions {
   udpPort?: number | number[];
   /** Also give every namespace IPv6 addresses and routes (dual-stack). Default false. */
   ipv6?: boolean;
+  /**
+   * The node namespace is this process's network namespace (e.g. a container's), attached
+   * under the topology's name instead of created: the topology is built around it, and
+   * destroy() detaches the name (the namespace lives as long as the process).
+   */
+  nodeNetnsOf?: number;
 }
 
 /** Anything with ava's `t.teardown`. */
@@ -419,7 +425,11 @@ export async function createTopology(opts: TopologyOptions, t?: Teardown): Promi
   t?.teardown(destroy);
 
   try {
-    await execa('ip', ['-batch', '-'], { input: namespaces.map((ns) => `netns add ${ns}\n`).join('') });
+    const create = (ns: string) =>
+      ns === node.ns && opts.nodeNetnsOf !== undefined
+        ? `netns attach ${ns} ${opts.nodeNetnsOf}\n`
+        : `netns add ${ns}\n`;
+    await execa('ip', ['-batch', '-'], { input: namespaces.map(create).join('') });
 
     // Before any interface exists: IPv6 DAD off, or addresses stay "tentative" (unusable) for a second.
     const noDad = ipv6 ? ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'] : [];
