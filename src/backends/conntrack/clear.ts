@@ -1,27 +1,27 @@
-// Side effect shared by every backend's sync: delete the UDP flows a change left stale.
+// Side effect shared by every backend's sync, after the rules are applied: list
+// the family's UDP conntrack entries once, delete the stale ones (reconcile.ts).
 import type { Logger } from '../../log.js';
-import type { IPFamily } from '../../util/ip.js';
-import type { UdpPortState } from '../iptables/state.js';
+import type { ProxyModel } from '../../model/types.js';
 import type { ConntrackHost } from './host.js';
-import { staleUdpFlows } from './stale-udp.js';
+import { parseListing } from './listing.js';
+import { staleFlowFilters, udpFrontends } from './reconcile.js';
 
-/** Deletes the flows stale between `prev` and `next`; returns how many were deleted. Never throws. */
+/** Deletes the UDP flows stale under `model`; returns how many were deleted. Never throws. */
 export async function clearStaleUdpFlows(
   conntrack: ConntrackHost | undefined,
-  prev: Record<string, UdpPortState>,
-  next: Record<string, UdpPortState>,
-  family: IPFamily,
+  model: ProxyModel,
   log: Logger,
 ): Promise<number> {
   if (!conntrack) return 0;
-  let deleted = 0;
-  for (const flow of staleUdpFlows(prev, next)) {
-    try {
-      deleted += await conntrack.deleteUdp(flow, family);
-    } catch (err) {
-      // The rules are right already; a leftover flow only lingers until it times out.
-      log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
-    }
+  const frontends = udpFrontends(model);
+  if (frontends.vips.size === 0 && frontends.nodePorts.size === 0) return 0;
+  try {
+    const entries = parseListing(await conntrack.listUdp(model.family));
+    const filters = staleFlowFilters(entries, frontends);
+    return await conntrack.deleteUdp(filters, model.family);
+  } catch (err) {
+    // The rules are right already; a leftover flow only lingers until it times out.
+    log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
+    return 0;
   }
-  return deleted;
 }

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { udpPortStates } from '../conntrack/stale-udp.js';
 import { canonicalRule } from './canonical.js';
 import type { DesiredIptables } from './desired.js';
 import { type IptablesHost, RestoreError } from './host.js';
@@ -160,8 +159,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   }
   if (full) await ensureCanaries(host);
 
-  const udp = udpPortStates(desired.model);
-  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, state?.udp ?? {}, udp, family, ctx.log);
+  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log);
 
   await saveState(ctx.stateDir, {
     family,
@@ -169,7 +167,6 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
     tables: { nat: asRecord(desired.ruleset.nat), filter: asRecord(desired.ruleset.filter) },
-    udp,
   });
   report.durationMs = now() - started;
   return report;
