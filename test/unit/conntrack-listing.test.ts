@@ -71,17 +71,17 @@ const filters = [
   { origDst: '192.168.50.10', origPortDst: 30053, replySrc: '10.244.1.7', replyPortSrc: 8080 },
 ];
 
-test('deletes go in one `conntrack -R -` batch; the count is the entries it printed', async (t) => {
-  const calls: { args: string[]; input?: string }[] = [];
-  const run: ConntrackRun = async (args, input) => {
-    calls.push({ args, ...(input !== undefined ? { input } : {}) });
+test('deletes go in one `conntrack -R` batch; the count is the entries it printed', async (t) => {
+  const calls: { args: string[]; batch?: string }[] = [];
+  const run: ConntrackRun = async (args, batch) => {
+    calls.push({ args, ...(batch !== undefined ? { batch } : {}) });
     return { exitCode: 0, stdout: 'udp 17 ... one\nudp 17 ... two\nudp 17 ... three\n', stderr: '' };
   };
   t.is(await conntrackHost(run).deleteUdp(filters, 'IPv4'), 3);
   t.is(calls.length, 1);
-  t.deepEqual(calls[0]?.args, ['-R', '-']);
+  t.deepEqual(calls[0]?.args, ['-R']);
   t.is(
-    calls[0]?.input,
+    calls[0]?.batch,
     '-D -f ipv4 -p udp --orig-dst 10.96.0.10 --orig-port-dst 53 --reply-src 10.244.1.7 --reply-port-src 8080\n' +
       '-D -f ipv4 -p udp --orig-dst 192.168.50.10 --orig-port-dst 30053 --reply-src 10.244.1.7 --reply-port-src 8080\n',
   );
@@ -121,8 +121,13 @@ test('IPv6 filters and listings name the family', async (t) => {
   t.deepEqual(calls, [['-L', '-f', 'ipv6', '-p', 'udp']]);
 });
 
-test('a failed listing or a half-done batch is an error', async (t) => {
-  const failing = conntrackHost(async () => ({ exitCode: 1, stdout: 'udp 17 ... one\n', stderr: 'boom' }));
-  await t.throwsAsync(failing.listUdp('IPv4'), { message: /conntrack -L -f ipv4 -p udp: boom/ });
-  await t.throwsAsync(failing.deleteUdp(filters, 'IPv4'), { message: /conntrack -R: boom/ });
+test('a failed listing or batch is an error; only a refused -R option falls back to single deletes', async (t) => {
+  const calls: string[][] = [];
+  const failing = conntrackHost(async (args) => {
+    calls.push(args);
+    return { exitCode: 2, stdout: '', stderr: 'Failed to open file /dev/stdin for reading' };
+  });
+  await t.throwsAsync(failing.listUdp('IPv4'), { message: /conntrack -L -f ipv4 -p udp: Failed/ });
+  await t.throwsAsync(failing.deleteUdp(filters, 'IPv4'), { message: /conntrack -R: Failed to open/ });
+  t.is(calls.length, 2);
 });

@@ -1,8 +1,11 @@
 // Runs the conntrack tool (Debian package conntrack): one listing of a family's
-// UDP entries, then every delete in one process (`conntrack -R -`, conntrack-tools
-// 1.4.7 and later), one process per filter only where the tool is older. Each
-// `-D` line costs the tool a walk of the whole table, so filters are few and
-// broad (reconcile.ts), never one per entry.
+// UDP entries, then every delete in one process (`conntrack -R FILE`,
+// conntrack-tools 1.4.7 and later), one process per filter only where the tool is
+// older. Each `-D` line costs the tool a walk of the whole table, so filters are
+// few and broad (reconcile.ts), never one per entry.
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import type { IPFamily } from '../../util/ip.js';
 import type { FlowFilter } from './reconcile.js';
@@ -14,10 +17,14 @@ export interface ConntrackHost {
   deleteUdp(filters: readonly FlowFilter[], family: IPFamily): Promise<number>;
 }
 
-/** What running the tool returned; `input` is written to its stdin. */
+/**
+ * Runs the tool with `args`. With `batch`, the tool reads it as a file named last
+ * (`-R FILE`): conntrack opens the path it is given, and `-R -` (/dev/stdin) cannot
+ * be opened when stdin is a socket, as a Node child's is.
+ */
 export type ConntrackRun = (
   args: string[],
-  input?: string,
+  batch?: string,
 ) => Promise<{ exitCode: number; stdout: string; stderr: string }>;
 
 const familyArg = (family: IPFamily) => (family === 'IPv4' ? 'ipv4' : 'ipv6');
@@ -66,11 +73,11 @@ export function conntrackHost(run: ConntrackRun): ConntrackHost {
     async deleteUdp(filters, family) {
       if (filters.length === 0) return 0;
       const batch = filters.map((f) => deleteArgs(f, family).join(' ')).join('\n');
-      const r = await run(['-R', '-'], `${batch}\n`);
-      // The batch prints each entry it deleted. A tool without -R (before 1.4.7) refuses
-      // it before doing anything: then one process per filter.
+      const r = await run(['-R'], `${batch}\n`);
+      // The batch prints each entry it deleted.
       if (r.exitCode === 0) return r.stdout.split('\n').filter((l) => l.trim() !== '').length;
-      if (r.stdout.trim() !== '') throw new Error(`conntrack -R: ${r.stderr.trim()}`);
+      // A tool without -R (before 1.4.7) refuses the option before doing anything.
+      if (!/(unknown|invalid) option/i.test(r.stderr)) throw new Error(`conntrack -R: ${r.stderr.trim()}`);
       let deleted = 0;
       for (const f of filters) deleted += await one(f, family);
       return deleted;
@@ -78,14 +85,26 @@ export function conntrackHost(run: ConntrackRun): ConntrackHost {
   };
 }
 
-async function execRun(args: string[], input?: string) {
-  const r = await execa('conntrack', args, { reject: false, ...(input !== undefined ? { input } : {}) });
-  if ((r as { code?: string }).code === 'ENOENT') {
-    throw new Error(
-      'conntrack is not installed (Debian/Ubuntu package: conntrack); stale UDP flows were not cleared',
-    );
-  }
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+/** A ConntrackRun over a real process: `command` is the tool (or a wrapper such as `ip netns exec NS conntrack`). */
+export function execConntrackRun(command: readonly string[] = ['conntrack']): ConntrackRun {
+  const [file, ...prefix] = command as [string, ...string[]];
+  return async (args, batch) => {
+    const dir = batch === undefined ? undefined : await mkdtemp(join(tmpdir(), 'kproxy-conntrack-'));
+    try {
+      if (dir) await writeFile(join(dir, 'batch'), batch as string);
+      const r = await execa(file, [...prefix, ...args, ...(dir ? [join(dir, 'batch')] : [])], {
+        reject: false,
+      });
+      if ((r as { code?: string }).code === 'ENOENT') {
+        throw new Error(
+          'conntrack is not installed (Debian/Ubuntu package: conntrack); stale UDP flows were not cleared',
+        );
+      }
+      return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+    } finally {
+      if (dir) await rm(dir, { recursive: true, force: true });
+    }
+  };
 }
 
-export const execConntrackHost: ConntrackHost = conntrackHost(execRun);
+export const execConntrackHost: ConntrackHost = conntrackHost(execConntrackRun());
