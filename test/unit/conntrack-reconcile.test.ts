@@ -181,19 +181,46 @@ test('IPv6: a healthy flow stays, a flow sent before the port had endpoints goes
 test('clearStaleUdpFlows: one listing, one delete; nothing at all without UDP Services; errors only warn', async (t) => {
   const log = createLogger({ stream: new PassThrough(), json: true });
   const ct = new FakeConntrack(cases.map(([, e]) => e));
-  t.is(await clearStaleUdpFlows(ct, model, log), cases.filter(([, , w]) => w === 'deleted').length);
+  const first = await clearStaleUdpFlows(ct, model, log);
+  t.is(first.deleted, cases.filter(([, , w]) => w === 'deleted').length);
   t.is(ct.listings, 1);
   t.is(ct.deletes.length, 1);
-  t.is(await clearStaleUdpFlows(ct, model, log), 0, 'a second pass finds nothing stale');
+  t.is((await clearStaleUdpFlows(ct, model, log)).deleted, 0, 'a second pass finds nothing stale');
+  t.is(ct.listings, 2);
 
   const tcpOnly = buildProxyModel(snapshot([service('shop/web')]), node(), 'IPv4');
   const idle = new FakeConntrack();
-  t.is(await clearStaleUdpFlows(idle, tcpOnly, log), 0);
+  t.is((await clearStaleUdpFlows(idle, tcpOnly, log)).deleted, 0);
   t.is(idle.listings, 0);
 
   const broken = new FakeConntrack();
   broken.listUdp = async () => {
     throw new Error('conntrack is not installed');
   };
-  t.is(await clearStaleUdpFlows(broken, model, log), 0);
+  t.deepEqual(
+    await clearStaleUdpFlows(broken, model, log),
+    { deleted: 0 },
+    'no fingerprint: the next sync lists again',
+  );
+});
+
+test('clearStaleUdpFlows skips the listing only for the exact frontends it left clean', async (t) => {
+  const log = createLogger({ stream: new PassThrough(), json: true });
+  const ct = new FakeConntrack(cases.map(([, e]) => e));
+  const { cleanFor } = await clearStaleUdpFlows(ct, model, log);
+  t.truthy(cleanFor);
+  t.deepEqual(await clearStaleUdpFlows(ct, model, log, cleanFor), { deleted: 0, cleanFor });
+  t.is(ct.listings, 1, 'same frontends: no listing');
+  // One endpoint fewer: the fingerprint differs, so the table is listed again.
+  const fewer = {
+    ...model,
+    servicePorts: model.servicePorts.map((sp) =>
+      sp.protocol === 'UDP' ? { ...sp, endpoints: { ...sp.endpoints, all: sp.endpoints.all.slice(1) } } : sp,
+    ),
+  };
+  const after = await clearStaleUdpFlows(ct, fewer, log, cleanFor);
+  t.is(ct.listings, 2);
+  t.not(after.cleanFor, cleanFor);
+  // 10.0.1.1's flows to the ClusterIP, the externalIP and the NodePort; 10.0.2.1's to shop/odd.
+  t.is(after.deleted, 4);
 });

@@ -162,6 +162,18 @@ test('a fresh start (no state file) keeps every healthy UDP flow', async (t) => 
   );
 });
 
+test('partial syncs list conntrack only when the UDP frontends changed; full syncs always do', async (t) => {
+  const { conntrack, sync } = env(t);
+  await sync(cluster(['10.0.1.1'], ['10.0.1.3']));
+  t.is(conntrack.listings, 1);
+  await sync(cluster(['10.0.1.2'], ['10.0.1.3']));
+  t.is(conntrack.listings, 1, 'a TCP change: the table stays clean for the same UDP frontends');
+  await sync(cluster(['10.0.1.2'], ['10.0.1.3', '10.0.1.4']));
+  t.is(conntrack.listings, 2);
+  await sync(cluster(['10.0.1.2'], ['10.0.1.3', '10.0.1.4']), { forceFull: true });
+  t.is(conntrack.listings, 3);
+});
+
 test("the daemon's adapter: a listing for --dry-run, and syncs reported as the other backends report them", async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-backend-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));

@@ -12,6 +12,7 @@
 // old ones must move. One difference: a port with no serving endpoint loses its
 // DNATed entries (upstream keeps them, so such a flow stays black-holed until it
 // times out instead of being rejected at once).
+import { createHash } from 'node:crypto';
 import type { ProxyModel } from '../../model/types.js';
 import { joinHostPort } from '../../util/ip.js';
 import type { ConntrackEntry } from './listing.js';
@@ -44,6 +45,16 @@ export function udpFrontends(model: ProxyModel): UdpFrontends {
     if (sp.nodePort !== 0) out.nodePorts.set(sp.nodePort, serving);
   }
   return out;
+}
+
+/** A short hash of the frontends: equal hashes judge every entry alike. */
+export function frontendsFingerprint(f: UdpFrontends): string {
+  const sorted = (m: Map<string | number, ReadonlySet<string>>) =>
+    [...m]
+      .map(([k, v]) => [k, [...v].sort()] as const)
+      .sort((a, b) => String(a[0]).localeCompare(String(b[0])));
+  const text = JSON.stringify([sorted(f.vips), sorted(f.nodePorts)]);
+  return createHash('sha256').update(text).digest('hex').slice(0, 16);
 }
 
 /** Whether a flow to a frontend with these serving endpoints must go. */

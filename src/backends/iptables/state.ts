@@ -16,6 +16,8 @@ export interface AppliedState {
   settingsHash: string;
   lastFullSyncMs: number;
   tables: { filter: Record<string, Rule[]>; nat: Record<string, Rule[]> };
+  /** The UDP frontends the last conntrack clean-up left the table clean for (conntrack/clear.ts). */
+  udpCleanFor?: string;
 }
 
 const file = (dir: string, family: IPFamily) =>

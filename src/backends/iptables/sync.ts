@@ -159,7 +159,10 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   }
   if (full) await ensureCanaries(host);
 
-  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log);
+  // A full sync lists the conntrack table whatever the last clean-up left.
+  const cleanFor = full ? undefined : state?.udpCleanFor;
+  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
+  report.conntrackDeleted = udp.deleted;
 
   await saveState(ctx.stateDir, {
     family,
@@ -167,6 +170,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
     tables: { nat: asRecord(desired.ruleset.nat), filter: asRecord(desired.ruleset.filter) },
+    ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
   });
   report.durationMs = now() - started;
   return report;

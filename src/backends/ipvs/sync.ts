@@ -151,7 +151,7 @@ export async function syncIpvs(input: IpvsSyncInput, ctx: IpvsSyncContext): Prom
     sent = '';
     await ctx.link.unbind(toUnbind, DUMMY_DEVICE);
 
-    report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log);
+    report.conntrackDeleted = (await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log)).deleted;
     report.durationMs = now() - started;
     return report;
   } catch (err) {

@@ -14,6 +14,8 @@ export interface NftAppliedState {
   settingsHash: string;
   lastFullSyncMs: number;
   table: SerializedTable;
+  /** The UDP frontends the last conntrack clean-up left the table clean for (conntrack/clear.ts). */
+  udpCleanFor?: string;
   /** Stale chains flushed but not yet deleted (deferred deletes), with when they went stale. */
   staleChains: Record<string, number>;
 }

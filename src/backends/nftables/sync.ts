@@ -143,13 +143,17 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
   }
   for (const c of plan.flushedStale) staleChains[c] ??= started;
 
-  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log);
+  // A full sync lists the conntrack table whatever the last clean-up left.
+  const cleanFor = full ? undefined : state?.udpCleanFor;
+  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
+  report.conntrackDeleted = udp.deleted;
 
   await saveNftState(ctx.stateDir, {
     family,
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
     table: serializeTable(desired.table),
+    ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
     staleChains,
   });
   report.durationMs = now() - started;
