@@ -1,7 +1,7 @@
 // Benchmark of the stale-UDP conntrack clean-up (src/backends/conntrack/) against a
 // real conntrack table, in a throw-away network namespace (run as root):
 //
-//   npx tsx scripts/bench-conntrack.ts [--services 10000] [--flows 20000,100000]
+//   npx tsx scripts/bench-conntrack.ts [--services 10000] [--flows 20000,100000] [--gone 1,10]
 //
 // The cluster is src/bench/generate.ts's (N Services x 3 endpoints) with every
 // tenth Service UDP (about 1,000 UDP Services at 10,000). The table holds F UDP
@@ -9,8 +9,8 @@
 // inserted with `conntrack -I`. Then, through clearStaleUdpFlows and the real
 // conntrack tool, it times:
 //   - a restart: nothing stale (the old state-file clean-up cut every flow here);
-//   - one endpoint gone in each of 10 UDP Services;
-//   - one endpoint gone in every UDP Service.
+//   - then one endpoint gone in each of G more UDP Services, for each G of --gone
+//     (every -D line walks the whole table: the cost grows with G times F).
 // It prints the time, the entries deleted and how many conntrack processes ran.
 // The machine may be shared: run it twice and keep the lower numbers.
 import { randomBytes } from 'node:crypto';
@@ -80,6 +80,7 @@ async function main(): Promise<void> {
     options: {
       services: { type: 'string', default: '10000' },
       flows: { type: 'string', default: '20000,100000' },
+      gone: { type: 'string', default: '1,10' },
     },
   });
   const services = Number(values.services);
@@ -101,7 +102,7 @@ async function main(): Promise<void> {
       const run = async (step: string, m: ProxyModel) => {
         processes = 0;
         const started = performance.now();
-        const deleted = await clearStaleUdpFlows(host, m, log);
+        const { deleted } = await clearStaleUdpFlows(host, m, log);
         const ms = Math.round(performance.now() - started);
         console.log(
           `${String(flows).padEnd(8)} | ${step.padEnd(37)} | ${String(ms).padStart(6)} | ${String(deleted).padStart(7)} | ${processes}`,
@@ -110,8 +111,11 @@ async function main(): Promise<void> {
       const inserted = await tool(['-R'], insertLines(model, flows));
       if (inserted.exitCode !== 0) throw new Error(`conntrack -I: ${inserted.stderr}`);
       await run('restart, nothing stale', model);
-      await run('1 endpoint gone in 10 UDP Services', withoutEndpoints(model, 10));
-      await run(`1 endpoint gone in all ${udpServices} UDP Services`, withoutEndpoints(model, udpServices));
+      let gone = 0;
+      for (const more of values.gone.split(',').map(Number)) {
+        gone += more;
+        await run(`1 endpoint gone in ${more} more UDP Services`, withoutEndpoints(model, gone));
+      }
     } finally {
       await execa('ip', ['netns', 'del', ns], { reject: false });
     }

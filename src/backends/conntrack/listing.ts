@@ -26,43 +26,38 @@ export interface ConntrackEntry {
   zone: number;
 }
 
-const tupleKeys = ['src', 'dst', 'sport', 'dport'] as const;
+// proto, then the original tuple's four fields, then the reply tuple's. Ports are
+// absent for ICMP, so such lines do not match. One regular expression per line:
+// a big table is 100,000 lines.
+const entryLine =
+  /^\s*(?:ipv[46]\s+\d+\s+)?([a-z]\w*)\s+\d+\s.*?\bsrc=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)\s.*?\bsrc=(\S+) dst=(\S+) sport=(\d+) dport=(\d+)/;
+
+// conntrack prints addresses as inet_ntop does: IPv4 as is, IPv6 (almost always)
+// in RFC 5952 form already; canonicalIP settles the rest.
+const address = (s: string): string | undefined => (s.includes(':') ? canonicalIP(s) : s);
 
 /** One entry, or undefined for lines that are not entries (headers, ICMP without ports). */
 export function parseEntry(line: string): ConntrackEntry | undefined {
-  const words = line.trim().split(/\s+/);
-  // `-o extended`: "ipv4 2 udp 17 ..."
-  if (words[0] === 'ipv4' || words[0] === 'ipv6') words.splice(0, 2);
-  const protocol = words[0];
-  if (!protocol || !/^\d+$/.test(words[1] ?? '')) return undefined;
-  const tuples: Partial<Record<(typeof tupleKeys)[number], string>>[] = [{}, {}];
-  let zone = 0;
-  let unreplied = false;
-  for (const word of words.slice(2)) {
-    if (word === '[UNREPLIED]') unreplied = true;
-    const eq = word.indexOf('=');
-    if (eq < 0) continue;
-    const key = word.slice(0, eq);
-    const value = word.slice(eq + 1);
-    if (key === 'zone') zone = Number(value);
-    if (!(tupleKeys as readonly string[]).includes(key)) continue;
-    const k = key as (typeof tupleKeys)[number];
-    // The second time a key appears it belongs to the reply tuple.
-    const t = tuples[0]?.[k] === undefined ? tuples[0] : tuples[1];
-    if (t && t[k] === undefined) t[k] = value;
-  }
-  const [original, reply] = tuples.map(toTuple);
-  if (!original || !reply) return undefined;
-  return { protocol, original, reply, unreplied, zone };
+  const m = entryLine.exec(line);
+  if (!m) return undefined;
+  const [, protocol, osrc, odst, osport, odport, rsrc, rdst, rsport, rdport] = m as unknown as string[];
+  const original = tuple(osrc, odst, osport, odport);
+  const reply = tuple(rsrc, rdst, rsport, rdport);
+  if (!protocol || !original || !reply) return undefined;
+  const zone = /\bzone=(\d+)/.exec(line);
+  return {
+    protocol,
+    original,
+    reply,
+    unreplied: line.includes('[UNREPLIED]'),
+    zone: zone ? Number(zone[1]) : 0,
+  };
 }
 
-function toTuple(t: Partial<Record<(typeof tupleKeys)[number], string>>): Tuple | undefined {
-  const src = canonicalIP(t.src ?? '');
-  const dst = canonicalIP(t.dst ?? '');
-  const sport = Number(t.sport);
-  const dport = Number(t.dport);
-  if (!src || !dst || !Number.isInteger(sport) || !Number.isInteger(dport)) return undefined;
-  return { src, dst, sport, dport };
+function tuple(src = '', dst = '', sport = '', dport = ''): Tuple | undefined {
+  const s = address(src);
+  const d = address(dst);
+  return s && d ? { src: s, dst: d, sport: Number(sport), dport: Number(dport) } : undefined;
 }
 
 /** Every entry of a listing; other lines are skipped. */
