@@ -227,7 +227,10 @@ read -r -t 60 line <&"${HOLD[0]}"
 held=${line#connected }
 if [ -n "${IP[$held]:-}" ]; then ok hold-connection; else fail hold-connection "got '$line'"; fi
 keep=$([ "$held" = p0 ] && echo p1 || echo p0)
-# two UDP "connections" to dns, one per real server (rr)
+# two UDP "connections" to dns, one per real server (rr); the pods do not answer, and
+# an unreplied entry expires after 30 s, less than the syncs below take under TCG: so
+# that only kproxy's clean-up can remove one, they live 10 minutes here
+in_node sysctl -qw net.netfilter.nf_conntrack_udp_timeout=600
 for i in 1 2; do
   echo "udp 10.96.0.40 53" >&"${HOLD[1]}"
   read -r -t 10 line <&"${HOLD[0]}"
