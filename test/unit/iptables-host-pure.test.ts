@@ -1,7 +1,5 @@
 import test from 'ava';
 import { ToolMissingError } from '../../src/backends/common/errors.js';
-import { conntrackArgs } from '../../src/backends/conntrack/host.js';
-import { staleUdpFlows } from '../../src/backends/conntrack/stale-udp.js';
 import { cleanupPlan } from '../../src/backends/iptables/cleanup.js';
 import { chooseFlavour, execIptablesHost, RestoreError } from '../../src/backends/iptables/host.js';
 
@@ -58,40 +56,6 @@ test('a refused restore points at the line with context', (t) => {
     err.excerpt(),
     '  1: *nat\n  2: :KUBE-SVC-X - [0:0]\n> 3: -A KUBE-SVC-X -j KUBE-SEP-GONE\n  4: -A KUBE-SVC-X -j RETURN\n  5: COMMIT',
   );
-});
-
-test('stale UDP flows: removed endpoints on every VIP and the NodePort; first endpoint clears rejected entries', (t) => {
-  const before = {
-    'ns/dns:dns': {
-      vips: ['10.96.0.10', '192.0.2.5'],
-      port: 53,
-      nodePort: 30053,
-      endpoints: ['10.244.1.5:53', '10.244.2.6:53'],
-    },
-  };
-  const after = {
-    'ns/dns:dns': { ...before['ns/dns:dns'], endpoints: ['10.244.1.5:53'] },
-    'ns/new:p': { vips: ['10.96.0.20'], port: 9, nodePort: 0, endpoints: ['10.244.1.9:9'] },
-  };
-  t.deepEqual(staleUdpFlows(before, after), [
-    { origDst: '10.96.0.10', origPortDst: 53, replySrc: '10.244.2.6' },
-    { origDst: '192.0.2.5', origPortDst: 53, replySrc: '10.244.2.6' },
-    { origPortDst: 30053, replySrc: '10.244.2.6' },
-    { origDst: '10.96.0.20', origPortDst: 9 },
-  ]);
-  t.deepEqual(conntrackArgs({ origDst: 'fd00::a', origPortDst: 53, replySrc: 'fd00::5' }, 'IPv6'), [
-    '-D',
-    '-f',
-    'ipv6',
-    '-p',
-    'udp',
-    '--orig-dst',
-    'fd00::a',
-    '--orig-port-dst',
-    '53',
-    '--reply-src',
-    'fd00::5',
-  ]);
 });
 
 test.serial('a missing iptables binary is reported as such, not as a failed restore', async (t) => {

@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
-import type { ConntrackHost } from '../../src/backends/conntrack/host.js';
-import type { FlowFilter } from '../../src/backends/conntrack/stale-udp.js';
+import { FakeConntrack } from '../../src/backends/conntrack/fake.js';
+import type { ConntrackEntry } from '../../src/backends/conntrack/listing.js';
 import { FakeNftHost } from '../../src/backends/nftables/fake.js';
 import {
   desiredNftables,
@@ -51,13 +51,7 @@ function env(t: ExecutionContext) {
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-sync-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const host = new FakeNftHost();
-  const flows: FlowFilter[] = [];
-  const conntrack: ConntrackHost = {
-    async deleteUdp(f) {
-      flows.push(f);
-      return 1;
-    },
-  };
+  const conntrack = new FakeConntrack();
   let clock = 1_000_000;
   const sync = (s: ReturnType<typeof cluster>, extra: { forceFull?: boolean; o?: ProxyOptions } = {}) =>
     syncNftables(desiredNftables(s, extra.o ?? options, node(), 'IPv4'), {
@@ -68,7 +62,7 @@ function env(t: ExecutionContext) {
       now: () => clock,
       ...(extra.forceFull ? { forceFull: true } : {}),
     });
-  return { host, flows, sync, tick: (ms: number) => (clock += ms) };
+  return { host, conntrack, stateDir, sync, tick: (ms: number) => (clock += ms) };
 }
 
 test('first sync is full, then partial with only the changes; the kernel ends up exactly as desired', async (t) => {
@@ -128,14 +122,56 @@ test('settings changes and the hourly resync force full syncs', async (t) => {
   t.is((await sync(s, { o: { ...options, masqueradeAll: true } })).reason, 'periodic full resync');
 });
 
-test('UDP flows to a removed endpoint are cleared; so are rejected flows once a port gets endpoints', async (t) => {
-  const { flows, sync } = env(t);
+/** A UDP flow from a pod to the DNS ClusterIP, answered from `endpoint` (the VIP itself when not DNATed). */
+function dnsFlow(sport: number, endpoint?: string): ConntrackEntry {
+  const reply = endpoint ?? '172.30.0.11';
+  return {
+    protocol: 'udp',
+    original: { src: '10.0.9.9', dst: '172.30.0.11', sport, dport: 53 },
+    reply: { src: reply, dst: '10.0.9.9', sport: 53, dport: sport },
+    unreplied: false,
+    zone: 0,
+  };
+}
+
+test('UDP flows to a removed endpoint are cleared; so are flows sent before the port had endpoints', async (t) => {
+  const { conntrack, sync } = env(t);
   await sync(cluster([], []));
-  await sync(cluster([], ['10.0.1.3', '10.0.1.4']));
-  t.deepEqual(flows.splice(0), [{ origDst: '172.30.0.11', origPortDst: 53 }]);
+  conntrack.entries.push(dnsFlow(40001));
+  t.is((await sync(cluster([], ['10.0.1.3', '10.0.1.4']))).conntrackDeleted, 1);
+  conntrack.entries.push(dnsFlow(40002, '10.0.1.3'), dnsFlow(40003, '10.0.1.4'));
   const r = await sync(cluster([], ['10.0.1.4']));
-  t.deepEqual(flows, [{ origDst: '172.30.0.11', origPortDst: 53, replySrc: '10.0.1.3' }]);
   t.is(r.conntrackDeleted, 1);
+  t.deepEqual(
+    conntrack.entries.map((e) => e.original.sport),
+    [40003],
+  );
+});
+
+test('a fresh start (no state file) keeps every healthy UDP flow', async (t) => {
+  const { conntrack, stateDir, sync } = env(t);
+  await sync(cluster([], ['10.0.1.3', '10.0.1.4']));
+  conntrack.entries.push(dnsFlow(40001, '10.0.1.3'), dnsFlow(40002, '10.0.1.4'), dnsFlow(40003, '10.0.1.9'));
+  rmSync(stateDir, { recursive: true, force: true });
+  const r = await sync(cluster([], ['10.0.1.3', '10.0.1.4']));
+  t.is(r.reason, 'no record of a previous sync');
+  t.is(r.conntrackDeleted, 1);
+  t.deepEqual(
+    conntrack.entries.map((e) => e.original.sport),
+    [40001, 40002],
+  );
+});
+
+test('partial syncs list conntrack only when the UDP frontends changed; full syncs always do', async (t) => {
+  const { conntrack, sync } = env(t);
+  await sync(cluster(['10.0.1.1'], ['10.0.1.3']));
+  t.is(conntrack.listings, 1);
+  await sync(cluster(['10.0.1.2'], ['10.0.1.3']));
+  t.is(conntrack.listings, 1, 'a TCP change: the table stays clean for the same UDP frontends');
+  await sync(cluster(['10.0.1.2'], ['10.0.1.3', '10.0.1.4']));
+  t.is(conntrack.listings, 2);
+  await sync(cluster(['10.0.1.2'], ['10.0.1.3', '10.0.1.4']), { forceFull: true });
+  t.is(conntrack.listings, 3);
 });
 
 test("the daemon's adapter: a listing for --dry-run, and syncs reported as the other backends report them", async (t) => {

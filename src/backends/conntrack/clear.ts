@@ -1,27 +1,43 @@
-// Side effect shared by every backend's sync: delete the UDP flows a change left stale.
+// Side effect shared by every backend's sync, after the rules are applied: list
+// the family's UDP conntrack entries once, delete the stale ones (reconcile.ts).
+// Listing a big table costs about a second, so a partial sync may skip it when the
+// UDP frontends are exactly those a previous clean-up left the table clean for:
+// every flow since then went through the current rules, to a serving endpoint.
 import type { Logger } from '../../log.js';
-import type { IPFamily } from '../../util/ip.js';
-import type { UdpPortState } from '../iptables/state.js';
+import type { ProxyModel } from '../../model/types.js';
 import type { ConntrackHost } from './host.js';
-import { staleUdpFlows } from './stale-udp.js';
+import { parseListing } from './listing.js';
+import { frontendsFingerprint, staleFlowFilters, udpFrontends } from './reconcile.js';
 
-/** Deletes the flows stale between `prev` and `next`; returns how many were deleted. Never throws. */
+export interface UdpCleanup {
+  deleted: number;
+  /** The frontends' fingerprint once the table is clean for them; undefined after a failure. */
+  cleanFor?: string;
+}
+
+/**
+ * Deletes the UDP flows stale under `model`. `cleanFor`: the fingerprint a previous
+ * clean-up returned (omit it to always list, as full syncs do). Never throws.
+ */
 export async function clearStaleUdpFlows(
   conntrack: ConntrackHost | undefined,
-  prev: Record<string, UdpPortState>,
-  next: Record<string, UdpPortState>,
-  family: IPFamily,
+  model: ProxyModel,
   log: Logger,
-): Promise<number> {
-  if (!conntrack) return 0;
-  let deleted = 0;
-  for (const flow of staleUdpFlows(prev, next)) {
-    try {
-      deleted += await conntrack.deleteUdp(flow, family);
-    } catch (err) {
-      // The rules are right already; a leftover flow only lingers until it times out.
-      log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
-    }
+  cleanFor?: string,
+): Promise<UdpCleanup> {
+  if (!conntrack) return { deleted: 0 };
+  const frontends = udpFrontends(model);
+  const fingerprint = frontendsFingerprint(frontends);
+  if (fingerprint === cleanFor) return { deleted: 0, cleanFor };
+  if (frontends.vips.size === 0 && frontends.nodePorts.size === 0)
+    return { deleted: 0, cleanFor: fingerprint };
+  try {
+    const entries = parseListing(await conntrack.listUdp(model.family));
+    const filters = staleFlowFilters(entries, frontends);
+    return { deleted: await conntrack.deleteUdp(filters, model.family), cleanFor: fingerprint };
+  } catch (err) {
+    // The rules are right already; a leftover flow only lingers until it times out.
+    log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
+    return { deleted: 0 };
   }
-  return deleted;
 }

@@ -8,14 +8,6 @@ import type { Rule } from './ruleset.js';
 export const defaultStateDir = '/var/lib/kproxy';
 const version = 1;
 
-/** A UDP service port's destinations and endpoints, for conntrack clean-up on the next change. */
-export interface UdpPortState {
-  vips: string[];
-  port: number;
-  nodePort: number;
-  endpoints: string[];
-}
-
 export interface AppliedState {
   version: number;
   family: IPFamily;
@@ -24,7 +16,8 @@ export interface AppliedState {
   settingsHash: string;
   lastFullSyncMs: number;
   tables: { filter: Record<string, Rule[]>; nat: Record<string, Rule[]> };
-  udp: Record<string, UdpPortState>;
+  /** The UDP frontends the last conntrack clean-up left the table clean for (conntrack/clear.ts). */
+  udpCleanFor?: string;
 }
 
 const file = (dir: string, family: IPFamily) =>

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { udpPortStates } from '../conntrack/stale-udp.js';
 import { canonicalRule } from './canonical.js';
 import type { DesiredIptables } from './desired.js';
 import { type IptablesHost, RestoreError } from './host.js';
@@ -160,8 +159,10 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   }
   if (full) await ensureCanaries(host);
 
-  const udp = udpPortStates(desired.model);
-  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, state?.udp ?? {}, udp, family, ctx.log);
+  // A full sync lists the conntrack table whatever the last clean-up left.
+  const cleanFor = full ? undefined : state?.udpCleanFor;
+  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
+  report.conntrackDeleted = udp.deleted;
 
   await saveState(ctx.stateDir, {
     family,
@@ -169,7 +170,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
     tables: { nat: asRecord(desired.ruleset.nat), filter: asRecord(desired.ruleset.filter) },
-    udp,
+    ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
   });
   report.durationMs = now() - started;
   return report;

@@ -3,7 +3,6 @@
 // form one batch for `ipvsadm -R`; every other change is one -E/-a/-e/-d/-D line.
 // Real servers that went away are drained (graceful.ts), and a desired real server
 // found with another weight (left at 0 by a drain a crash interrupted) is reset.
-import type { FlowFilter } from '../conntrack/stale-udp.js';
 import { drainDecision, needsGracefulTermination } from './graceful.js';
 import {
   addServer,
@@ -45,8 +44,6 @@ export interface IpvsPlan {
   serversDeleted: number;
   /** Real servers kept at weight 0 until their connections end (set to 0 now or earlier). */
   draining: Draining[];
-  /** UDP flows to clear from conntrack: they point at real servers that are gone. */
-  staleUdp: FlowFilter[];
 }
 
 const sameService = (a: VirtualServer, b: VirtualServer): boolean =>
@@ -82,10 +79,6 @@ export function planIpvs(input: IpvsPlanInput): IpvsPlan {
     serversEdited: 0,
     serversDeleted: 0,
     draining: [],
-    staleUdp: [],
-  };
-  const udpGone = (vs: VirtualServer, rs: RealServer) => {
-    if (vs.protocol === 'UDP') plan.staleUdp.push({ origDst: vs.ip, origPortDst: vs.port, replySrc: rs.ip });
   };
   const deletes: string[] = [];
   const edits: string[] = [];
@@ -96,7 +89,6 @@ export function planIpvs(input: IpvsPlanInput): IpvsPlan {
     // The service (or this address of it) is gone: its connections go with it, as upstream does.
     deletes.push(deleteService(have));
     plan.servicesDeleted++;
-    for (const rs of have.realServers) udpGone(have, rs);
   }
 
   for (const [key, want] of desired) {
@@ -121,7 +113,6 @@ export function planIpvs(input: IpvsPlanInput): IpvsPlan {
       if (decision === 'delete') {
         servers.push(deleteServer(have, rs));
         plan.serversDeleted++;
-        udpGone(have, rs);
         continue;
       }
       if (decision === 'quiesce') {

@@ -9,6 +9,7 @@ import type { ProxyOptions } from '../../config/options.js';
 import type { Logger } from '../../log.js';
 import type { NodeContext } from '../../model/types.js';
 import { familyOf, type IPFamily } from '../../util/ip.js';
+import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import type { IptablesHost } from '../iptables/host.js';
 import { parseIptablesDump } from '../iptables/parse.js';
@@ -150,15 +151,7 @@ export async function syncIpvs(input: IpvsSyncInput, ctx: IpvsSyncContext): Prom
     sent = '';
     await ctx.link.unbind(toUnbind, DUMMY_DEVICE);
 
-    if (ctx.conntrack) {
-      for (const flow of plan.staleUdp) {
-        try {
-          report.conntrackDeleted += await ctx.conntrack.deleteUdp(flow, family);
-        } catch (err) {
-          ctx.log.warn(`could not clear stale UDP conntrack entries: ${(err as Error).message}`);
-        }
-      }
-    }
+    report.conntrackDeleted = (await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log)).deleted;
     report.durationMs = now() - started;
     return report;
   } catch (err) {

@@ -2,7 +2,6 @@
 // can be partial without reading the kernel. Losing it is harmless: the next sync
 // is full.
 import type { IPFamily } from '../../util/ip.js';
-import type { UdpPortState } from '../iptables/state.js';
 import { stateFile } from '../state-file.js';
 import type { SerializedTable } from './table.js';
 
@@ -15,7 +14,8 @@ export interface NftAppliedState {
   settingsHash: string;
   lastFullSyncMs: number;
   table: SerializedTable;
-  udp: Record<string, UdpPortState>;
+  /** The UDP frontends the last conntrack clean-up left the table clean for (conntrack/clear.ts). */
+  udpCleanFor?: string;
   /** Stale chains flushed but not yet deleted (deferred deletes), with when they went stale. */
   staleChains: Record<string, number>;
 }

@@ -6,7 +6,6 @@ import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { udpPortStates } from '../conntrack/stale-udp.js';
 import { fullSyncPeriodMs, SyncFailure } from '../iptables/sync.js';
 import { normalizeTable } from './canonical.js';
 import type { DesiredNftables } from './desired.js';
@@ -144,15 +143,17 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
   }
   for (const c of plan.flushedStale) staleChains[c] ??= started;
 
-  const udp = udpPortStates(desired.model);
-  report.conntrackDeleted = await clearStaleUdpFlows(ctx.conntrack, state?.udp ?? {}, udp, family, ctx.log);
+  // A full sync lists the conntrack table whatever the last clean-up left.
+  const cleanFor = full ? undefined : state?.udpCleanFor;
+  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
+  report.conntrackDeleted = udp.deleted;
 
   await saveNftState(ctx.stateDir, {
     family,
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
     table: serializeTable(desired.table),
-    udp,
+    ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
     staleChains,
   });
   report.durationMs = now() - started;

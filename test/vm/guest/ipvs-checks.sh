@@ -118,6 +118,10 @@ has_line() { grep -qxF -- "$2" <<<"$1"; }
 lacks() { ! grep -qF -- "$2" <<<"$1"; }
 # conns_of LISTING RS: active+inactive connections of a real server in `ipvsadm -Ln` output
 conns_of() { awk -v rs="$2" '$1 == "->" && $2 == rs { print $5 + $6 }' <<<"$1"; }
+# dns_flows RS: conntrack entries of UDP flows to dns (10.96.0.40:53) that IPVS sent to RS
+dns_flows() {
+  in_node conntrack -L -p udp --orig-dst 10.96.0.40 --orig-port-dst 53 --reply-src "$1" 2>/dev/null | grep -c .
+}
 
 # --- checks ------------------------------------------------------------------
 T0=$(now)
@@ -193,7 +197,10 @@ read -r -t 60 line <&"${HOLD[0]}"
 held=${line#connected }
 if [ -n "${IP[$held]:-}" ]; then ok hold-connection; else fail hold-connection "got '$line'"; fi
 keep=$([ "$held" = p0 ] && echo p1 || echo p0)
-# two UDP "connections" to dns, one per real server (rr)
+# two UDP "connections" to dns, one per real server (rr); the pods do not answer, and
+# an unreplied entry expires after 30 s, less than the syncs below take under TCG: so
+# that only kproxy's clean-up can remove one, they live 10 minutes here
+in_node sysctl -qw net.netfilter.nf_conntrack_udp_timeout=600
 for i in 1 2; do
   echo "udp 10.96.0.40 53" >&"${HOLD[1]}"
   read -r -t 10 line <&"${HOLD[0]}"
@@ -201,6 +208,8 @@ done
 udp_before=$(in_node ipvsadm -Ln -u 10.96.0.40:53)
 check udp-flow-before-removal "$(tr '\n' '|' <<<"$udp_before")" \
   test "$(conns_of "$udp_before" 10.244.1.11:53)" -ge 1
+check udp-conntrack-before-removal "flows to p0: $(dns_flows 10.244.1.10), to p1: $(dns_flows 10.244.1.11)" \
+  test "$(dns_flows 10.244.1.10)" -ge 1 -a "$(dns_flows 10.244.1.11)" -ge 1
 
 objects "$WORK/objects2.json" "$keep" "p0"
 if sync_file sync2 "$WORK/objects2.json"; then ok sync-after-removal; else fail sync-after-removal "$(tail -n 5 "$WORK/sync2.log" | tr '\n' ' ')"; fi
@@ -209,6 +218,10 @@ check drained-real-server-weight-zero "$(grep -- '10.96.0.20:90' <<<"$S" | tr '\
   has_line "$S" "-a -t 10.96.0.20:90 -r ${IP[$held]}:9090 -m -w 0"
 check udp-real-server-deleted-at-once "$(grep -- '10.96.0.40:53' <<<"$S" | tr '\n' '|')" \
   lacks "$S" "-r 10.244.1.11:53"
+check udp-conntrack-of-removed-real-server-cleared "flows to p1: $(dns_flows 10.244.1.11)" \
+  test "$(dns_flows 10.244.1.11)" = 0
+check udp-conntrack-of-kept-real-server-stays "flows to p0: $(dns_flows 10.244.1.10)" \
+  test "$(dns_flows 10.244.1.10)" -ge 1
 echo ping >&"${HOLD[1]}"
 read -r -t 10 line <&"${HOLD[0]}"
 check drained-connection-still-works "held connection said '$line'" test "$line" = pong
