@@ -87,6 +87,48 @@ export function nodePortStory(near: StoryPod, far: StoryPod): StoryObject[] {
   ];
 }
 
+/** A TCP ClusterIP and a UDP one (DNS-like), each spread over three pods of this node. */
+export const clusterIp: Story = {
+  name: 'a ClusterIP spreads TCP and UDP over every endpoint',
+  pods: [{ name: 'a' }, { name: 'b' }, { name: 'c' }],
+  objects: (pods) => [
+    service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
+    tcpSlice('shop/web', pods),
+    service('kube-system/dns', { clusterIP: '10.96.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
+    slice(
+      'kube-system/dns',
+      pods.map((p) => podEndpoint(p)),
+      { ports: [slicePort('dns', podPort, 'UDP')] },
+    ),
+  ],
+  packets: [
+    {
+      name: 'pod to a TCP ClusterIP: every endpoint, the pod address kept',
+      from: 'client',
+      dst: '10.96.0.10',
+      port: 80,
+      fate: ['a', 'b', 'c'],
+      masquerade: false,
+    },
+    {
+      name: 'node to a TCP ClusterIP: every endpoint',
+      from: 'node',
+      dst: '10.96.0.10',
+      port: 80,
+      fate: ['a', 'b', 'c'],
+    },
+    {
+      name: 'pod to a UDP ClusterIP: every endpoint',
+      from: 'client',
+      dst: '10.96.0.11',
+      port: 53,
+      proto: 'udp',
+      fate: ['a', 'b', 'c'],
+      masquerade: false,
+    },
+  ],
+};
+
 /** NodePort story packets: the pods are `near` (this node) and `far` (another node). */
 export const nodePort: Story = {
   name: 'NodePort, externalTrafficPolicy Local, session affinity',
@@ -180,4 +222,4 @@ export const emptyAndLocal: Story = {
   ],
 };
 
-export const stories: Story[] = [nodePort, emptyAndLocal];
+export const stories: Story[] = [clusterIp, nodePort, emptyAndLocal];

@@ -15,7 +15,7 @@ import { endpoint, service, slice, slicePort, snapshot, svcPort } from '../helpe
 import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
 import { checkStoryOnKernel, nftablesTracer } from '../helpers/oracle.js';
 import { missingForKernelTests } from '../helpers/root.js';
-import { emptyAndLocal, names, nodePort, tcpSlice } from '../helpers/stories.js';
+import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice } from '../helpers/stories.js';
 
 const driver = fileURLToPath(new URL('../helpers/nft-sync-driver.ts', import.meta.url));
 const port = 8080;
@@ -79,13 +79,10 @@ async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr
 }
 
 test('a ClusterIP spreads TCP and UDP over every endpoint and only them; the kernel lists exactly the desired table', async (t) => {
-  const { topo, nft } = await setup(t, 4);
+  const { topo, nft } = await setup(t, [...clusterIp.pods, { name: 'd' }]);
   const [a, b, c] = topo.pods as [PodNs, PodNs, PodNs, PodNs];
   const objects: Obj[] = [
-    service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
-    tcpSlice('shop/web', [a, b, c]),
-    service('kube-system/dns', { clusterIP: '10.96.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
-    slice('kube-system/dns', [ep(a), ep(b), ep(c)], { ports: [slicePort('dns', port, 'UDP')] }),
+    ...clusterIp.objects([a, b, c]),
     // Shapes the listing comparison must also cover.
     service(
       'shop/lb',
@@ -118,6 +115,7 @@ test('a ClusterIP spreads TCP and UDP over every endpoint and only them; the ker
   }
   const udp = await tally(topo, topo.client, '10.96.0.11', 53, { proto: 'udp', count: 60, timeoutMs: 3000 });
   t.deepEqual(names(udp.byName), [a.name, b.name, c.name]);
+  await checkStoryOnKernel(t, topo, clusterIp, 'nftables', await liveTracer(nft, topo));
 
   // `kproxy diff --proxy-mode nftables` against this node would show nothing.
   const options = { ...defaultOptions(), hostnameOverride: topo.node.name, clusterCIDRs: [topo.clusterCidr] };
