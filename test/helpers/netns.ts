@@ -38,6 +38,20 @@ const V6 = {
   podIp: (onNode: boolean, host: number) => `fd00:10:244:${onNode ? 1 : 2}::${host}`,
 };
 
+/**
+ * The addresses createTopology gives, for tests that reason about a topology without building it
+ * (test/unit/trace-stories.test.ts): pod i of the specs gets podIp(onNode, 10 + i).
+ */
+export const addressPlan = {
+  localNodeName: LOCAL_NODE_NAME,
+  otherNodeName: OTHER_NODE_NAME,
+  clusterCidr: V4.clusterCidr,
+  nodeIp: V4.nodeIp,
+  remoteIp: V4.remoteIp,
+  clientIp: V4.podIp(true, 2),
+  podIp: (onNode: boolean, i: number) => V4.podIp(onNode, 10 + i),
+};
+
 export interface PodNs {
   /** Pod name; the echo server answers with it. */
   name: string;
@@ -394,14 +408,17 @@ export async function createTopology(opts: TopologyOptions, t?: Teardown): Promi
   const makePod = (name: string, onNode: boolean, i: number, ns: string, hostIf: string): PodNs => ({
     name,
     ns,
-    ip: V4.podIp(onNode, 10 + i),
+    ip: addressPlan.podIp(onNode, i),
     ...(ipv6 ? { ip6: V6.podIp(onNode, 10 + i) } : {}),
     onNode,
     nodeName: onNode ? LOCAL_NODE_NAME : OTHER_NODE_NAME,
     hostIf,
   });
   const pods = specs.map((s, i) => makePod(s.name, s.onNode ?? true, i, `${id}-p${i}`, `vp${i}`));
-  const client: PodNs = { ...makePod('client', true, 0, `${id}-client`, 'vclient'), ip: V4.podIp(true, 2) };
+  const client: PodNs = {
+    ...makePod('client', true, 0, `${id}-client`, 'vclient'),
+    ip: addressPlan.clientIp,
+  };
   if (ipv6) client.ip6 = V6.podIp(true, 2);
   const node = {
     name: LOCAL_NODE_NAME,

@@ -6,8 +6,9 @@ import { serviceChains } from '../../src/backends/iptables/names.js';
 import { endpoint, service, slice, slicePort, svcPort } from '../helpers/builders.js';
 import { type Flavour, kproxyOn } from '../helpers/kproxy-node.js';
 import { createTopology, type PodNs, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
+import { checkStoryOnKernel, iptablesTracer } from '../helpers/oracle.js';
 import { missingForKernelTests } from '../helpers/root.js';
-import { names, nodePortStory, tcpSlice } from '../helpers/stories.js';
+import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice } from '../helpers/stories.js';
 
 const flavours: Flavour[] = ['legacy', 'nft'];
 const port = 8080;
@@ -36,18 +37,10 @@ async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr
 
 for (const flavour of flavours) {
   test(`${flavour}: a ClusterIP spreads TCP and UDP over every endpoint and only them`, async (t) => {
-    const { topo, kproxy } = await setup(t, flavour, 4);
+    // A fourth pod no Service uses: nothing may reach it.
+    const { topo, kproxy } = await setup(t, flavour, [...clusterIp.pods, { name: 'd' }]);
     const [a, b, c] = topo.pods as [PodNs, PodNs, PodNs, PodNs];
-    await synced(
-      t,
-      kproxy.sync([
-        service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
-        tcpSlice('shop/web', [a, b, c]),
-        service('kube-system/dns', { clusterIP: '10.96.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
-        slice('kube-system/dns', [ep(a), ep(b), ep(c)], { ports: [slicePort('dns', port, 'UDP')] }),
-      ]),
-      'full',
-    );
+    await synced(t, kproxy.sync(clusterIp.objects([a, b, c])), 'full');
     for (const from of [topo.client, topo.node]) {
       const r = await tally(topo, from, '10.96.0.10', 80, { count: 60, timeoutMs: 3000 });
       t.is(
@@ -67,6 +60,8 @@ for (const flavour of flavours) {
       timeoutMs: 3000,
     });
     t.deepEqual(names(udp.byName), [a.name, b.name, c.name]);
+    const trace = iptablesTracer(await kproxy.save(), [topo.node.ip]);
+    await checkStoryOnKernel(t, topo, clusterIp, 'iptables', trace);
   });
 
   test(`${flavour}: endpoints scaled away and added; a UDP flow moves after the conntrack clean-up`, async (t) => {
@@ -106,32 +101,19 @@ for (const flavour of flavours) {
   });
 
   test(`${flavour}: no endpoints is refused at once; internalTrafficPolicy Local without a local endpoint is dropped`, async (t) => {
-    const { topo, kproxy } = await setup(t, flavour, [{ name: 'far', onNode: false }]);
-    const far = topo.pod('far');
-    await synced(
-      t,
-      kproxy.sync([
-        service('shop/empty', { clusterIP: '10.96.0.20', ports: [svcPort('p80', 80)] }),
-        slice('shop/empty', [], { ports: [slicePort('p80', port)] }),
-        service('shop/local', {
-          clusterIP: '10.96.0.21',
-          ports: [svcPort('p80', 80)],
-          internalTrafficPolicy: 'Local',
-        }),
-        tcpSlice('shop/local', [far]),
-      ]),
-    );
+    const { topo, kproxy } = await setup(t, flavour, emptyAndLocal.pods);
+    await synced(t, kproxy.sync(emptyAndLocal.objects(topo.pods)));
     const refused = await tcpProbe(topo, topo.client, '10.96.0.20', 80, { timeoutMs: 3000 });
     t.is(refused.kind, 'refused');
     const dropped = await tcpProbe(topo, topo.client, '10.96.0.21', 80, { timeoutMs: 500 });
     t.is(dropped.kind, 'timeout');
+    const trace = iptablesTracer(await kproxy.save(), [topo.node.ip]);
+    await checkStoryOnKernel(t, topo, emptyAndLocal, 'iptables', trace);
   });
 
   test(`${flavour}: NodePort from a remote host; externalTrafficPolicy Local; session affinity`, async (t) => {
-    const { topo, kproxy } = await setup(t, flavour, [{ name: 'near' }, { name: 'far', onNode: false }]);
-    const near = topo.pod('near');
-    const far = topo.pod('far');
-    await synced(t, kproxy.sync(nodePortStory(near, far)));
+    const { topo, kproxy } = await setup(t, flavour, nodePort.pods);
+    await synced(t, kproxy.sync(nodePort.objects(topo.pods)));
     const cluster = await tally(topo, topo.remote, topo.node.ip, 30080, { count: 40, timeoutMs: 3000 });
     t.deepEqual(names(cluster.byName), ['far', 'near']);
     const local = await tally(topo, topo.remote, topo.node.ip, 30081, { count: 40, timeoutMs: 3000 });
@@ -142,6 +124,8 @@ for (const flavour of flavours) {
     const sticky = await tally(topo, topo.client, '10.96.0.32', 80, { count: 20, timeoutMs: 3000 });
     t.is(sticky.byName.size, 1, `affinity spread over ${names(sticky.byName)}`);
     t.is([...sticky.byName.values()][0], 20);
+    const trace = iptablesTracer(await kproxy.save(), [topo.node.ip]);
+    await checkStoryOnKernel(t, topo, nodePort, 'iptables', trace);
   });
 
   test(`${flavour}: other programs' rules survive syncs and cleanup; a rejected restore changes nothing`, async (t) => {

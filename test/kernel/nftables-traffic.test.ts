@@ -13,8 +13,9 @@ import { defaultOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
 import { endpoint, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
 import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
+import { checkStoryOnKernel, nftablesTracer } from '../helpers/oracle.js';
 import { missingForKernelTests } from '../helpers/root.js';
-import { names, nodePortStory, tcpSlice } from '../helpers/stories.js';
+import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice } from '../helpers/stories.js';
 
 const driver = fileURLToPath(new URL('../helpers/nft-sync-driver.ts', import.meta.url));
 const port = 8080;
@@ -61,6 +62,13 @@ async function setup(t: ExecutionContext, pods: Parameters<typeof createTopology
   return { topo, nft: nftOn(t, topo) };
 }
 
+/** The tracer over the table the kernel holds now. */
+async function liveTracer(nft: ReturnType<typeof nftOn>, topo: Topology) {
+  const listed = await nft.nft(['list', 'table', 'ip', 'kube-proxy']);
+  if (listed.exitCode !== 0) throw new Error(listed.stderr);
+  return nftablesTracer(listed.stdout, [topo.node.ip]);
+}
+
 const ep = (p: PodNs) => endpoint(p.ip, { node: p.nodeName });
 
 async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr: string }>, mode?: string) {
@@ -71,13 +79,10 @@ async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr
 }
 
 test('a ClusterIP spreads TCP and UDP over every endpoint and only them; the kernel lists exactly the desired table', async (t) => {
-  const { topo, nft } = await setup(t, 4);
+  const { topo, nft } = await setup(t, [...clusterIp.pods, { name: 'd' }]);
   const [a, b, c] = topo.pods as [PodNs, PodNs, PodNs, PodNs];
   const objects: Obj[] = [
-    service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
-    tcpSlice('shop/web', [a, b, c]),
-    service('kube-system/dns', { clusterIP: '10.96.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
-    slice('kube-system/dns', [ep(a), ep(b), ep(c)], { ports: [slicePort('dns', port, 'UDP')] }),
+    ...clusterIp.objects([a, b, c]),
     // Shapes the listing comparison must also cover.
     service(
       'shop/lb',
@@ -110,6 +115,7 @@ test('a ClusterIP spreads TCP and UDP over every endpoint and only them; the ker
   }
   const udp = await tally(topo, topo.client, '10.96.0.11', 53, { proto: 'udp', count: 60, timeoutMs: 3000 });
   t.deepEqual(names(udp.byName), [a.name, b.name, c.name]);
+  await checkStoryOnKernel(t, topo, clusterIp, 'nftables', await liveTracer(nft, topo));
 
   // `kproxy diff --proxy-mode nftables` against this node would show nothing.
   const options = { ...defaultOptions(), hostnameOverride: topo.node.name, clusterCIDRs: [topo.clusterCidr] };
@@ -184,21 +190,8 @@ test('kernels before 6.2: stale chains are flushed at once and deleted by a late
 });
 
 test('no endpoints is refused at once; internalTrafficPolicy Local without a local endpoint is dropped', async (t) => {
-  const { topo, nft } = await setup(t, [{ name: 'far', onNode: false }]);
-  const far = topo.pod('far');
-  await synced(
-    t,
-    nft.sync([
-      service('shop/empty', { clusterIP: '10.96.0.20', ports: [svcPort('p80', 80)] }),
-      slice('shop/empty', [], { ports: [slicePort('p80', port)] }),
-      service('shop/local', {
-        clusterIP: '10.96.0.21',
-        ports: [svcPort('p80', 80)],
-        internalTrafficPolicy: 'Local',
-      }),
-      tcpSlice('shop/local', [far]),
-    ]),
-  );
+  const { topo, nft } = await setup(t, emptyAndLocal.pods);
+  await synced(t, nft.sync(emptyAndLocal.objects(topo.pods)));
   for (const from of [topo.client, topo.node]) {
     const refused = await tcpProbe(topo, from, '10.96.0.20', 80, { timeoutMs: 3000 });
     t.is(refused.kind, 'refused', `from ${from.ns}`);
@@ -208,13 +201,12 @@ test('no endpoints is refused at once; internalTrafficPolicy Local without a loc
   // A port the ClusterIP does not serve is refused; an unallocated ClusterIP is dropped.
   t.is((await tcpProbe(topo, topo.client, '10.96.0.21', 81, { timeoutMs: 3000 })).kind, 'refused');
   t.is((await tcpProbe(topo, topo.client, '10.96.0.99', 80, { timeoutMs: 500 })).kind, 'timeout');
+  await checkStoryOnKernel(t, topo, emptyAndLocal, 'nftables', await liveTracer(nft, topo));
 });
 
 test('NodePort from a remote host; externalTrafficPolicy Local keeps the client address; session affinity', async (t) => {
-  const { topo, nft } = await setup(t, [{ name: 'near' }, { name: 'far', onNode: false }]);
-  const near = topo.pod('near');
-  const far = topo.pod('far');
-  await synced(t, nft.sync(nodePortStory(near, far)));
+  const { topo, nft } = await setup(t, nodePort.pods);
+  await synced(t, nft.sync(nodePort.objects(topo.pods)));
   const cluster = await tally(topo, topo.remote, topo.node.ip, 30080, { count: 40, timeoutMs: 3000 });
   t.deepEqual(names(cluster.byName), ['far', 'near']);
   const seenCluster = cluster.outcomes.find((o) => o.kind === 'ok');
@@ -234,6 +226,7 @@ test('NodePort from a remote host; externalTrafficPolicy Local keeps the client 
   const sticky = await tally(topo, topo.client, '10.96.0.32', 80, { count: 20, timeoutMs: 3000 });
   t.is(sticky.byName.size, 1, `affinity spread over ${names(sticky.byName)}`);
   t.is([...sticky.byName.values()][0], 20);
+  await checkStoryOnKernel(t, topo, nodePort, 'nftables', await liveTracer(nft, topo));
 });
 
 test("another program's nftables table and iptables rules survive syncs and cleanup; a rejected transaction changes nothing", async (t) => {

@@ -2,11 +2,11 @@
 // namespace, the trace reads that namespace's iptables-save, and real TCP
 // probes from a pod and from a remote host meet the fate the trace printed.
 import test, { type ExecutionContext } from 'ava';
-import { endpoint, service, slice, slicePort, svcPort } from '../helpers/builders.js';
+import { service, svcPort } from '../helpers/builders.js';
 import { type Flavour, type KproxyNode, kproxyOn } from '../helpers/kproxy-node.js';
 import { createTopology, type NsRef, type PodNs, type Topology, tally, tcpProbe } from '../helpers/netns.js';
 import { missingForKernelTests } from '../helpers/root.js';
-import { names, nodePortStory, podPort, tcpSlice } from '../helpers/stories.js';
+import { emptyAndLocalStory, names, nodePortStory, podPort, tcpSlice } from '../helpers/stories.js';
 
 interface TraceJson {
   outcomes: { verdict: string; destination: string; probability: number; masquerade: { done: boolean } }[];
@@ -74,16 +74,7 @@ for (const mode of modes) {
       [
         service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
         tcpSlice('shop/web', [a, b, far]),
-        service('shop/empty', { clusterIP: '10.96.0.20', ports: [svcPort('p80', 80)] }),
-        slice('shop/empty', [], { ports: [slicePort('p80', podPort)] }),
-        service('shop/local', {
-          clusterIP: '10.96.0.21',
-          ports: [svcPort('p80', 80)],
-          internalTrafficPolicy: 'Local',
-        }),
-        slice('shop/local', [endpoint(far.ip, { node: far.nodeName })], {
-          ports: [slicePort('p80', podPort)],
-        }),
+        ...emptyAndLocalStory(far),
         ...nodePortStory(a, far),
       ],
       [...mode.args],
