@@ -319,6 +319,7 @@ async function startPod(t: ExecutionContext, dir: string, apiAddressFromManifest
     (await fetch(`${api.url}${path}`, { dispatcher, headers: { authorization: `Bearer ${token}` } })).status;
   t.is(await asPod('/api/v1/services'), 200);
   t.is(await asPod('/apis/discovery.k8s.io/v1/endpointslices'), 200);
+  t.is(await asPod('/apis/networking.k8s.io/v1/servicecidrs'), 200);
   t.is(await asPod(`/api/v1/nodes/${topo.node.name}`), 404, 'may get nodes (none exists yet)');
   t.is(await asPod('/api/v1/pods'), 403, 'may not list pods');
   t.is(await asPod('/api/v1/secrets'), 403, 'may not list secrets');
