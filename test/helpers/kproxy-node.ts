@@ -16,6 +16,8 @@ export interface KproxyNode {
   sync(objects: ClusterObject[], extra?: string[]): Promise<ExecResult>;
   /** Writes the objects (plus this node's Node object) to a new file; returns its path. */
   write(objects: ClusterObject[]): string;
+  /** `kproxy diff` of the objects against a dump file, for this node. */
+  diff(objects: ClusterObject[], against: string, extra?: string[]): Promise<ExecResult>;
   run(args: string[]): Promise<ExecResult>;
   /** iptables-save of the node namespace for this flavour. */
   save(): Promise<string>;
@@ -45,6 +47,11 @@ export function kproxyOn(topo: Topology, flavour: Flavour, teardown?: (fn: () =>
     stateDir,
     run,
     write,
+    diff(objects, against, extra = []) {
+      const file = write(objects);
+      const node = ['--hostname-override', topo.node.name, '--cluster-cidr', topo.clusterCidr];
+      return run(['diff', '--from-file', file, ...node, '--against', against, ...extra]);
+    },
     async sync(objects, extra = []) {
       const file = write(objects);
       return run([

@@ -165,19 +165,7 @@ test('an unallocated ClusterIP in the service CIDRs is dropped on the node; allo
     /ip daddr \{ 10\.96\.0\.0\/15 \} drop comment "Drop traffic to unallocated ClusterIPs"/,
   );
   writeFileSync(dump, listed.stdout);
-  const diff = await kproxy.run([
-    'diff',
-    '--proxy-mode',
-    'nftables',
-    '--from-file',
-    kproxy.write(objects),
-    '--hostname-override',
-    topo.node.name,
-    '--cluster-cidr',
-    topo.clusterCidr,
-    '--against',
-    dump,
-  ]);
+  const diff = await kproxy.diff(objects, dump, ['--proxy-mode', 'nftables']);
   t.is(diff.stdout, '', 'the kernel holds exactly the desired table');
   t.is(diff.exitCode, 0, diff.stderr);
 
