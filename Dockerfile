@@ -19,10 +19,12 @@ RUN npm ci --no-audit --no-fund --ignore-scripts \
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # Compile (tsc leaves the bin without its execute bit), then drop the
-# devDependencies (TypeScript, tsx, ava, biome...).
+# devDependencies (TypeScript, tsx, ava, biome...) and the empty scope
+# directories (@biomejs/, @esbuild/...) npm prune leaves behind.
 RUN npm run build \
   && chmod 0755 dist/cli.js \
-  && npm prune --omit=dev --no-audit --no-fund
+  && npm prune --omit=dev --no-audit --no-fund \
+  && find node_modules -mindepth 1 -maxdepth 1 -type d -empty -delete
 
 # ---- run --------------------------------------------------------------------
 FROM node:20.20.2-bookworm-slim

@@ -7,8 +7,9 @@
 #   scripts/fresh-machine-check.sh --yes [--keep-cache] [--keep-packages]
 #
 # Destructive on purpose (it purges packages from this machine), hence --yes.
-# --keep-cache reuses ${KPROXY_CACHE:-/var/cache/kproxy} (the Go builds and the IPVS
-# VM image) to check only the package install path quickly; without it, every
+# --keep-cache reuses ${KPROXY_CACHE:-/var/cache/kproxy} (the Go builds, the IPVS VM
+# image, the image tier's Debian tarball and docker data) to check only the package
+# install path quickly; without it, every
 # build runs cold, as on a new machine (expect 30-50 minutes on 2 cores).
 # See docs/testing-fresh-machine.md.
 set -euo pipefail
@@ -40,12 +41,16 @@ if [ "$keep_packages" -eq 0 ]; then
     [[ " ${base[*]} " == *" $p "* ]] && continue
     dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed && purge+=("$p")
   done
+  # The image tier's docker engine runs from docker.io, and a running one would be
+  # reused (with its images) by the run below: stop it before its package goes.
+  bash "$repo/scripts/image/docker-daemon.sh" stop
   if [ ${#purge[@]} -gt 0 ]; then
     log "purging ${purge[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq "${purge[@]}" >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get autoremove --purge -y -qq >/dev/null
   fi
-  for f in /usr/sbin/nft /usr/sbin/iptables-legacy-restore /usr/sbin/conntrack /usr/sbin/ipset /usr/sbin/ipvsadm; do
+  for f in /usr/sbin/nft /usr/sbin/iptables-legacy-restore /usr/sbin/conntrack /usr/sbin/ipset /usr/sbin/ipvsadm \
+    /usr/sbin/dockerd /usr/sbin/debootstrap; do
     [ ! -e "$f" ] || { log "ERROR: $f is still there after the purge"; exit 1; }
   done
 fi
@@ -53,6 +58,8 @@ fi
 if [ "$keep_cache" -eq 0 ]; then
   export KPROXY_CACHE="$work/cache"
   mkdir -p "$KPROXY_CACHE"
+  # The image tier's engine keeps its images in the cache: a new one for the new cache.
+  bash "$repo/scripts/image/docker-daemon.sh" stop
 fi
 # npm's cache too: a new machine downloads every package.
 export npm_config_cache="$work/npm-cache"

@@ -24,6 +24,11 @@ declare -A pkgs=(
   [shellcheck]=/usr/bin/shellcheck
   [python3]=/usr/bin/python3
   [python3-venv]=/usr/bin/python3  # ensurepip, for the hadolint venv
+  # The image tier (test/image): Debian's docker engine builds and runs the
+  # shipping Dockerfile; debootstrap makes the stand-ins for its FROM images
+  # (scripts/image/). Absolute paths: another `docker` may be in /usr/local/bin.
+  [docker.io]=/usr/sbin/dockerd
+  [debootstrap]=/usr/sbin/debootstrap
 )
 
 # --packages: print the package list (scripts/fresh-machine-check.sh purges these).

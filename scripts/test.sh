@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test tier (pure, kernel, VM, API server) after installing what they
+# Runs every test tier (pure, kernel, VM, API server, image) after installing what they
 # need, and ends with one line: "tests: N passed, N failed". Extra arguments go to ava
 # (e.g. a file or --match).
 set -euo pipefail
@@ -15,7 +15,13 @@ npm run --silent build
 npm run --silent typecheck
 
 tap=$(mktemp)
-trap 'rm -f "$tap"' EXIT
+# The image tier (test/image): a docker engine of its own (stopped at the end if this
+# run started it), local stand-ins for the Dockerfile's FROM images, and the shipping
+# Dockerfile built as kproxy:test. A failed start or build leaves no image, and the
+# image tests then fail saying so; the other tiers still run.
+image_engine=$(bash scripts/image/docker-daemon.sh start) || image_engine=failed
+trap 'rm -f "$tap"; [ "$image_engine" != started ] || bash scripts/image/docker-daemon.sh stop' EXIT
+bash scripts/image/prepare.sh >/dev/null || echo "test.sh: the image build failed (above)" >&2
 set +e
 npx ava --tap "$@" | tee "$tap"
 status=${PIPESTATUS[0]}

@@ -4,13 +4,14 @@
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
+import { type NoLocalEndpoints, noLocalEndpoints } from '../model/no-local-endpoints.js';
 import type { NodeContext } from '../model/types.js';
 import type { IPFamily } from '../util/ip.js';
 import type { ConntrackHost } from './conntrack/host.js';
 import { desiredIptables, type KernelFeatures } from './iptables/desired.js';
 import type { IptablesHost } from './iptables/host.js';
 import { listingFromDesired, listingText } from './iptables/listing.js';
-import { countRules } from './iptables/ruleset.js';
+import { countRules, countWrittenRules } from './iptables/ruleset.js';
 import { syncIptables } from './iptables/sync.js';
 
 export interface BackendSync {
@@ -19,8 +20,12 @@ export interface BackendSync {
   durationMs: number;
   /** What was written, per target ('' when unchanged): nat and filter, plus ipvs and ipset in IPVS mode. */
   restoreInput: Record<string, string>;
-  /** Rules per table after the sync (the iptables rules-total metrics). */
+  /** iptables mode: rules kproxy owns per table after the sync (kubeproxy_sync_proxy_rules_iptables_total). */
   rulesTotal?: Record<'nat' | 'filter', number>;
+  /** iptables mode: rules this sync wrote into kproxy's chains per table (..._iptables_last). */
+  rulesWritten?: Record<'nat' | 'filter', number>;
+  /** Service ports (IPVS: Services) whose Local policy finds no endpoint here (..._no_local_endpoints_total). */
+  noLocalEndpoints?: NoLocalEndpoints;
   /** Fields of the daemon's "synced" log line. */
   details: Record<string, number | string>;
 }
@@ -66,6 +71,11 @@ export function iptablesBackend(d: IptablesBackendDeps): Backend {
         durationMs: report.durationMs,
         restoreInput: report.restoreInput,
         rulesTotal: { nat: countRules(desired.ruleset.nat), filter: countRules(desired.ruleset.filter) },
+        rulesWritten: {
+          nat: countWrittenRules(report.restoreInput.nat),
+          filter: countWrittenRules(report.restoreInput.filter),
+        },
+        noLocalEndpoints: noLocalEndpoints(desired.model, 'servicePort'),
         details: {
           servicePorts: desired.model.servicePorts.length,
           chainsWritten: report.chainsWritten,

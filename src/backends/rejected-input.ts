@@ -1,8 +1,11 @@
+import { OperatorError } from './common/errors.js';
+
 /**
- * The kernel tool refused an input (iptables-restore, nft -f); nothing of it was
- * applied, since both are atomic. Keeps the input to point at the refused line.
+ * The kernel tool refused an input (iptables-restore, nft -f, ipvsadm -R); nothing of
+ * it was applied with the first two, which are atomic. Keeps the input to point at
+ * the refused line. An operator error: the previous rules stay and the tool says why.
  */
-export class RejectedInputError extends Error {
+export class RejectedInputError extends OperatorError {
   constructor(
     message: string,
     /** 1-based line of the input the tool complained about, when it said so. */

@@ -2,6 +2,7 @@
 // can be partial. Losing or failing to read it is harmless: the next sync is full.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { OperatorError } from './common/errors.js';
 
 export interface StateFile<T> {
   path: string;
@@ -31,10 +32,19 @@ export function stateFile<T extends object>(
       }
     },
     async save(state) {
-      await mkdir(dir, { recursive: true });
-      // Write then rename: a crash mid-write leaves the old state, never a torn one.
-      await writeFile(`${path}.tmp`, JSON.stringify({ version, ...state }));
-      await rename(`${path}.tmp`, path);
+      try {
+        await mkdir(dir, { recursive: true });
+        // Write then rename: a crash mid-write leaves the old state, never a torn one.
+        await writeFile(`${path}.tmp`, JSON.stringify({ version, ...state }));
+        await rename(`${path}.tmp`, path);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (!['EROFS', 'EACCES', 'EPERM', 'ENOSPC', 'ENOTDIR'].includes(code ?? '')) throw err;
+        // The rules are applied; without the record the next sync is full, and fails here again.
+        throw new OperatorError(
+          `cannot write kproxy's sync state to ${dir} (${code}): give --state-dir a writable directory`,
+        );
+      }
     },
     async clear() {
       await rm(path, { force: true });

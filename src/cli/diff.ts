@@ -2,7 +2,13 @@
 // against an empty kernel or an iptables-save dump. Exits like diff(1).
 import { readFile } from 'node:fs/promises';
 import { desiredIptables } from '../backends/iptables/desired.js';
-import { listingFromDesired, listingFromDump, listingText } from '../backends/iptables/listing.js';
+import {
+  type Listing,
+  listingFromDesired,
+  listingFromDump,
+  listingText,
+} from '../backends/iptables/listing.js';
+import { KUBE_PROXY_CANARY } from '../backends/iptables/names.js';
 import { parseIptablesDump } from '../backends/iptables/parse.js';
 import { quote, rulesetRestoreText } from '../backends/iptables/ruleset.js';
 import type { IpvsOptions } from '../backends/ipvs/config.js';
@@ -128,6 +134,16 @@ async function runNftablesDiff(req: DiffRequest): Promise<DiffResult> {
   return { text, exitCode: text === '' ? 0 : 1 };
 }
 
+/**
+ * A node kproxy synced also holds the empty KUBE-PROXY-CANARY chains, which a sync
+ * adds outside its rule set to notice when someone flushes the tables: markers, not
+ * rules, so the comparison leaves them out rather than report them as removed.
+ */
+function withoutCanaries(listing: Listing): Listing {
+  for (const chains of listing.values()) chains.delete(KUBE_PROXY_CANARY);
+  return listing;
+}
+
 export async function readAgainst(path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
@@ -162,7 +178,7 @@ export async function runDiff(req: DiffRequest): Promise<DiffResult> {
     let currentName = `${familyLabel(family)}: empty kernel`;
     if (req.against) {
       const dumpText = await readAgainst(req.against);
-      currentText = listingText(listingFromDump(parseIptablesDump(dumpText, req.against)));
+      currentText = listingText(withoutCanaries(listingFromDump(parseIptablesDump(dumpText, req.against))));
       currentName = `${familyLabel(family)}: ${req.against}`;
     }
     const desiredText = listingText(listingFromDesired(d, family));

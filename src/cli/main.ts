@@ -1,18 +1,15 @@
 // The kproxy command line. Each command is a thin shell around pure functions;
-// exit codes: 0 success (or no difference), 1 difference found, 2 usage or input error.
+// exit codes (errors.ts): 0 success or no difference, 1 difference found or an
+// expected failure, 2 usage or input error, 70 internal error.
 import { parseArgs } from 'node:util';
-import { MissingBinaryError } from '../backends/iptables/host.js';
-import { SyncFailure } from '../backends/iptables/sync.js';
-import { IpvsUnavailableError } from '../backends/ipvs/preflight.js';
-import { LoadError } from '../cluster/load.js';
+import { firstLine, operatorCause } from '../backends/common/errors.js';
 import { loadDaemonConfig } from '../config/daemon-config.js';
 import { daemonFlagSpecs } from '../config/daemon-options.js';
-import { OptionError, proxyFlagSpecs } from '../config/options.js';
+import { proxyFlagSpecs } from '../config/options.js';
 import { createLogger } from '../log.js';
-import { TargetError } from '../trace/target.js';
 import { type CliIO, kernelFlags, loadInput, parseCommand } from './command.js';
 import { type DiffOutput, runDiff } from './diff.js';
-import { UsageError } from './errors.js';
+import { failureOutcome, UsageError } from './errors.js';
 import { traceCommand, verifyCommand } from './inspect.js';
 import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
 
@@ -75,6 +72,10 @@ sync and cleanup flags:
   --full                        compare with the kernel and repair everything, not only what changed
                                 (ipvs syncs always compare with the kernel)
   --ipvs-strict-arp             sync: set arp_ignore=1 and arp_announce=2, as kube-proxy's --ipvs-strict-arp
+
+Exit codes: 0 done (diff: no change); 1 diff: changes, or an expected failure, said in one line
+  (a missing tool, no CAP_NET_ADMIN, a read-only /proc/sys, a kernel feature missing); 2 a bad
+  command line, config, kubeconfig or objects file; 70 a bug in kproxy (with a stack trace).
 `;
 
 async function syncCommand(args: string[], io: CliIO): Promise<number> {
@@ -85,45 +86,25 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
   );
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
   const { snapshot, node } = await loadInput(flags['from-file'] as string | undefined, options, log);
-  try {
-    await runSync({
-      snapshot,
-      options,
-      node,
-      stateDir: flags['state-dir'] as string,
-      flavour,
-      full: flags.full === true,
-      log,
-      ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
-    });
-  } catch (err) {
-    if (
-      err instanceof SyncFailure ||
-      err instanceof MissingBinaryError ||
-      err instanceof IpvsUnavailableError
-    ) {
-      log.error(`sync failed: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
+  await runSync({
+    snapshot,
+    options,
+    node,
+    stateDir: flags['state-dir'] as string,
+    flavour,
+    full: flags.full === true,
+    log,
+    ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
+  });
   return 0;
 }
 
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options } = parseCommand(args, kernelFlags, io);
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
-  try {
-    if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
-    else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
-    else await runCleanup(options.ipFamilies, flavour, log);
-  } catch (err) {
-    if (err instanceof MissingBinaryError) {
-      log.error(`cleanup failed: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  }
+  if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
+  else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
+  else await runCleanup(options.ipFamilies, flavour, log);
   return 0;
 }
 
@@ -165,11 +146,11 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   try {
     agent = await startAgent(proxy, daemon, log);
   } catch (err) {
-    if (err instanceof IpvsUnavailableError) {
-      log.error(err.message);
-      return 1;
-    }
-    throw err;
+    // Said through the log, as everything the daemon says: one JSON line in a pod's log.
+    const expected = operatorCause(err);
+    if (!expected) throw err;
+    log.error(firstLine(expected.message));
+    return expected.exitCode;
   }
   const signal = await terminationSignal();
   log.info(`${signal}: stopping; the sync in flight finishes and the rules stay in place`);
@@ -232,21 +213,8 @@ export async function main(
         throw new UsageError(`unknown command "${command}" (try "kproxy help")`);
     }
   } catch (err) {
-    if (
-      err instanceof UsageError ||
-      err instanceof OptionError ||
-      err instanceof LoadError ||
-      err instanceof TargetError
-    ) {
-      io.stderr.write(`kproxy: ${err.message}\n`);
-      return 2;
-    }
-    // parseArgs reports unknown or malformed flags with these codes.
-    const code = (err as { code?: string }).code;
-    if (code?.startsWith('ERR_PARSE_ARGS')) {
-      io.stderr.write(`kproxy: ${(err as Error).message}\n`);
-      return 2;
-    }
-    throw err;
+    const outcome = failureOutcome(err);
+    io.stderr.write(outcome.text);
+    return outcome.code;
   }
 }

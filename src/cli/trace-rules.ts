@@ -1,10 +1,11 @@
 // Which rules `kproxy trace` evaluates, per mode: this namespace's kernel, a dump
 // given with --against, or what kproxy would write for the node. Each loader
 // returns the mode's evaluator bound to those rules.
+
+import { OperatorError } from '../backends/common/errors.js';
 import { desiredIptables } from '../backends/iptables/desired.js';
-import { MissingBinaryError } from '../backends/iptables/host.js';
 import { ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
-import { NftError, NftUnavailableError } from '../backends/nftables/host.js';
+import { NftError } from '../backends/nftables/host.js';
 import { desiredNftables, kubeProxyTable, nftFamily } from '../backends/nftables/index.js';
 import { NftParseError } from '../backends/nftables/parse.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
@@ -53,7 +54,8 @@ async function fromKernel<T>(read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (err) {
-    if (err instanceof MissingBinaryError || err instanceof NftUnavailableError) {
+    // A missing tool, no CAP_NET_ADMIN...: say so, and what else can be traced.
+    if (err instanceof OperatorError) {
       throw new UsageError(
         `cannot read this namespace's rules: ${err.message} (or trace a dump with --against DUMP)`,
       );

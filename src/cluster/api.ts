@@ -14,6 +14,16 @@ export class ApiError extends Error {
   }
 }
 
+/** undici says only "fetch failed"; the reason (ECONNREFUSED, a certificate...) is in its cause. */
+export function unreachable(server: string, err: unknown): ApiError {
+  const cause = (err as { cause?: { message?: string } }).cause;
+  const reason = cause?.message ?? (err as Error).message;
+  return new ApiError(
+    `cannot reach the API server at ${server}: ${reason} (is it running, and is the kubeconfig's server address right?)`,
+    undefined,
+  );
+}
+
 export interface ListResult<T> {
   items: T[];
   resourceVersion: string;
@@ -57,11 +67,17 @@ export function apiClient(kc: KubeConfig): ApiClient {
       for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
       const ctx = new RequestContext(url.toString(), HttpMethod.GET);
       await kc.applySecurityAuthentication(ctx);
-      const res = await fetch(url, {
-        headers: ctx.getHeaders(),
-        dispatcher: ctx.getDispatcher(),
-        ...(signal ? { signal } : {}),
-      });
+      let res: Awaited<ReturnType<typeof fetch>>;
+      try {
+        res = await fetch(url, {
+          headers: ctx.getHeaders(),
+          dispatcher: ctx.getDispatcher(),
+          ...(signal ? { signal } : {}),
+        });
+      } catch (err) {
+        if (signal?.aborted) throw err;
+        throw unreachable(server, err);
+      }
       if (res.status !== 200) {
         const body = await res.text().catch(() => '');
         throw new ApiError(`GET ${path}: ${res.status} ${body.slice(0, 200)}`, res.status);

@@ -2,6 +2,9 @@
 // on any error and its informer can stall silently; this supervisor relists on
 // 410 Gone, resumes from the last resourceVersion after other errors with capped,
 // jittered backoff, and restarts a watch that has been quiet for too long.
+// A watch that ends the normal way (the server's timeout, or the client library's
+// 30 s without data, which is most watches on a quiet cluster) is re-opened at once:
+// backoff is for real errors, and starts from its shortest again after a healthy watch.
 import type { Logger } from '../log.js';
 import { type ApiClient, ApiError, type WatchEvent } from './api.js';
 import { backoffDelay, sleep } from './backoff.js';
@@ -30,7 +33,26 @@ export function describeError(err: unknown): string {
   return `${e?.message ?? String(err)}${cause ? ` (${cause})` : ''}`;
 }
 
-type WatchEnd = { kind: 'closed' } | { kind: 'gone' } | { kind: 'quiet' } | { kind: 'error'; error: unknown };
+/** How one watch ended: the server closed it, it was idle, too old, stalled (our watchdog) or failed. */
+export type WatchEnd =
+  | { kind: 'closed' }
+  | { kind: 'idle' }
+  | { kind: 'gone' }
+  | { kind: 'quiet' }
+  | { kind: 'error'; error: unknown };
+
+/** The end of a watch from what its `done` callback received (null/undefined: a normal close). */
+export function watchEnd(err: unknown): WatchEnd {
+  if (!err) return { kind: 'closed' };
+  if ((err as ApiError).statusCode === 410) return { kind: 'gone' };
+  // @kubernetes/client-node's Watch aborts a request that sends nothing for 30 s (its
+  // requestTimeoutMs) with a TimeoutError. The API server sends bookmarks only about once
+  // a minute, so on a quiet cluster this is how nearly every watch ends: not a failure.
+  // (A server that accepts the connection and never answers ends the same way, after
+  // 30 s each time: slow enough without backoff.)
+  if ((err as Error).name === 'TimeoutError') return { kind: 'idle' };
+  return { kind: 'error', error: err };
+}
 
 export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
   private readonly stopper = new AbortController();
@@ -80,7 +102,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
       } catch (err) {
         if (this.stopped) return;
         this.o.log.warn(`listing ${this.o.name} failed, retrying`, {
-          error: String((err as Error).message ?? err),
+          error: describeError(err),
           attempt,
         });
         await this.backoff(attempt++);
@@ -88,7 +110,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
       }
       // Watch from the listed version until the server says it is too old.
       while (!this.stopped) {
-        const end = await this.watchOnce(resourceVersion, (rv) => {
+        const { end, delivered } = await this.watchOnce(resourceVersion, (rv) => {
           resourceVersion = rv;
         });
         if (this.stopped) return;
@@ -97,24 +119,33 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
           break;
         }
         this.restarts++;
-        if (end.kind === 'quiet') {
-          this.o.log.warn(`watch of ${this.o.name} was quiet too long, restarting it`);
-        } else if (end.kind === 'error') {
+        // A watch that delivered events or ended the normal way worked: errors count from 0 again.
+        if (delivered || end.kind !== 'error') attempt = 0;
+        if (end.kind === 'error') {
           this.o.log.warn(`watch of ${this.o.name} failed, resuming`, {
-            error: String((end.error as Error)?.message ?? end.error),
+            error: describeError(end.error),
             attempt,
           });
           await this.backoff(attempt++);
+        } else if (end.kind === 'quiet') {
+          this.o.log.warn(`watch of ${this.o.name} was quiet too long, restarting it`);
         } else {
-          attempt = 0; // a normal server-side close: resume at once
+          this.o.log.debug(`watch of ${this.o.name} ended (${end.kind}), resuming at once`, {
+            resourceVersion,
+          });
         }
       }
     }
   }
 
-  private watchOnce(resourceVersion: string, advance: (rv: string) => void): Promise<WatchEnd> {
-    return new Promise<WatchEnd>((resolve) => {
+  /** One watch from `resourceVersion`; `delivered` says whether any event or bookmark arrived. */
+  private watchOnce(
+    resourceVersion: string,
+    advance: (rv: string) => void,
+  ): Promise<{ end: WatchEnd; delivered: boolean }> {
+    return new Promise((resolve) => {
       let settled = false;
+      let delivered = false;
       let abort: (() => void) | undefined;
       const quietMs = this.o.quietTimeoutMs ?? 5 * 60_000;
       const finish = (end: WatchEnd) => {
@@ -123,7 +154,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
         clearInterval(watchdog);
         this.stopper.signal.removeEventListener('abort', onStop);
         abort?.();
-        resolve(end);
+        resolve({ end, delivered });
       };
       const onStop = () => finish({ kind: 'closed' });
       this.stopper.signal.addEventListener('abort', onStop, { once: true });
@@ -146,6 +177,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
           );
           return;
         }
+        delivered = true;
         const rv = e.object.metadata?.resourceVersion;
         if (rv) advance(rv);
         if (e.type !== 'BOOKMARK') this.o.onEvent(e.type, e.object);
@@ -158,11 +190,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
         timeoutSeconds: 300 + Math.floor(Math.random() * 300),
       };
       this.o.api
-        .watch<T>(this.o.path, query, onEvent, (err) => {
-          if (!err) finish({ kind: 'closed' });
-          else if ((err as ApiError).statusCode === 410) finish({ kind: 'gone' });
-          else finish({ kind: 'error', error: err });
-        })
+        .watch<T>(this.o.path, query, onEvent, (err) => finish(watchEnd(err)))
         .then(
           (a) => {
             abort = a;

@@ -3,12 +3,13 @@
 import { readFile } from 'node:fs/promises';
 import type { V1EndpointSlice, V1Node, V1Service, V1ServiceCIDR } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
+import { InputError } from '../backends/common/errors.js';
 import { serviceCIDRApiVersions, validateServiceCIDR } from './service-cidr.js';
 import type { ClusterSnapshot, Problem } from './snapshot.js';
 import { validateEndpointSlice, validateNode, validateService } from './validate.js';
 
 /** The input is not a file of Kubernetes objects at all (as opposed to holding a bad object). */
-export class LoadError extends Error {
+export class LoadError extends InputError {
   override name = 'LoadError';
 }
 
@@ -47,9 +48,10 @@ function parseDocuments(text: string, source: string): unknown[] {
 /** Flattens `kind: List` (and typed lists such as ServiceList) into their items. */
 function flatten(doc: KubeObject, out: KubeObject[]): void {
   const kind = typeof doc.kind === 'string' ? doc.kind : '';
-  if (kind.endsWith('List') && Array.isArray(doc.items)) {
+  // `items:` with nothing after it is null in YAML: an empty list, like kubectl's `items: []`.
+  if (kind.endsWith('List') && (Array.isArray(doc.items) || doc.items == null)) {
     const itemKind = kind === 'List' ? undefined : kind.slice(0, -'List'.length);
-    for (const item of doc.items) {
+    for (const item of (doc.items as unknown[] | null | undefined) ?? []) {
       if (!isObject(item)) continue;
       flatten(itemKind && item.kind === undefined ? { ...item, kind: itemKind } : item, out);
     }

@@ -1,6 +1,9 @@
 // Validation of the fields kproxy reads. The API server validates objects too,
 // but files and older or buggy controllers can hand us anything: an object that
 // would make us program something wrong is left out with one Problem naming it.
+// An optional field may be absent or null: the API server serves Go's nil slices
+// as null where a field has no omitempty (an EndpointSlice's endpoints and ports
+// once its last endpoint is gone), and YAML writes `ports:` with nothing as null.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { dns1035LabelError, dns1123LabelError, dns1123SubdomainError } from '../util/dns.js';
 import { canonicalIP, familyOf } from '../util/ip.js';
@@ -14,6 +17,9 @@ const addressTypes = ['IPv4', 'IPv6', 'FQDN'];
 
 type Check = (field: string, reason: string) => void;
 
+/** Absent or null: both mean "not set" in the API's JSON. */
+const unset = (v: unknown): v is undefined | null => v === undefined || v === null;
+
 function objectName(kind: string, meta: { namespace?: string; name?: string } | undefined): string {
   const ns = meta?.namespace ?? 'default';
   return `${kind} ${ns}/${meta?.name ?? '<unnamed>'}`;
@@ -25,7 +31,7 @@ function collector(object: string): { problems: Problem[]; fail: Check } {
 }
 
 function checkPort(fail: Check, field: string, value: unknown, allowZero: boolean): void {
-  if (value === undefined || value === null) return;
+  if (unset(value)) return;
   const min = allowZero ? 0 : 1;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > 65535) {
     fail(field, `port ${JSON.stringify(value)} is out of range (${min}-65535)`);
@@ -33,7 +39,7 @@ function checkPort(fail: Check, field: string, value: unknown, allowZero: boolea
 }
 
 function checkProtocol(fail: Check, field: string, value: unknown): void {
-  if (value === undefined || value === null) return;
+  if (unset(value)) return;
   if (!protocols.includes(value as Protocol)) {
     fail(field, `unknown protocol ${JSON.stringify(value)} (want one of ${protocols.join(', ')})`);
   }
@@ -56,7 +62,7 @@ function checkMeta(
   }
   const nameError = nameRule(meta.name);
   if (nameError) fail('metadata.name', `${JSON.stringify(meta.name)} ${nameError}`);
-  if (meta.namespace !== undefined) {
+  if (!unset(meta.namespace)) {
     const nsError = dns1123LabelError(meta.namespace);
     if (nsError) fail('metadata.namespace', `${JSON.stringify(meta.namespace)} ${nsError}`);
   }
@@ -67,11 +73,11 @@ export function validateService(svc: V1Service): Problem[] {
   const { problems, fail } = collector(objectName('Service', svc.metadata));
   checkMeta(fail, svc.metadata, dns1035LabelError);
   const spec = svc.spec ?? {};
-  if (spec.type !== undefined && !serviceTypes.includes(spec.type)) {
+  if (!unset(spec.type) && !serviceTypes.includes(spec.type)) {
     fail('spec.type', `unknown type ${JSON.stringify(spec.type)} (want one of ${serviceTypes.join(', ')})`);
   }
   if (spec.type === 'ExternalName') return problems; // nothing else is read
-  const clusterIPs = spec.clusterIPs ?? (spec.clusterIP !== undefined ? [spec.clusterIP] : []);
+  const clusterIPs = spec.clusterIPs ?? (unset(spec.clusterIP) ? [] : [spec.clusterIP]);
   clusterIPs.forEach((ip, i) => {
     if (ip !== 'None' && ip !== '')
       checkIP(fail, spec.clusterIPs ? `spec.clusterIPs[${i}]` : 'spec.clusterIP', ip);
@@ -82,7 +88,7 @@ export function validateService(svc: V1Service): Problem[] {
   if (!Array.isArray(spec.ports ?? [])) fail('spec.ports', 'must be a list');
   (spec.ports ?? []).forEach((port, i) => {
     const at = `spec.ports[${i}]`;
-    if (port.port === undefined) fail(`${at}.port`, 'is required');
+    if (unset(port.port)) fail(`${at}.port`, 'is required');
     checkPort(fail, `${at}.port`, port.port, false);
     checkPort(fail, `${at}.nodePort`, port.nodePort, true);
     checkProtocol(fail, `${at}.protocol`, port.protocol);
@@ -96,23 +102,23 @@ export function validateService(svc: V1Service): Problem[] {
     ['spec.externalTrafficPolicy', spec.externalTrafficPolicy],
     ['spec.internalTrafficPolicy', spec.internalTrafficPolicy],
   ] as const) {
-    if (value !== undefined && value !== '' && !trafficPolicies.includes(value)) {
+    if (!unset(value) && value !== '' && !trafficPolicies.includes(value)) {
       fail(field, `unknown traffic policy ${JSON.stringify(value)} (want Cluster or Local)`);
     }
   }
-  if (spec.sessionAffinity !== undefined && !['None', 'ClientIP'].includes(spec.sessionAffinity)) {
+  if (!unset(spec.sessionAffinity) && !['None', 'ClientIP'].includes(spec.sessionAffinity)) {
     fail(
       'spec.sessionAffinity',
       `unknown session affinity ${JSON.stringify(spec.sessionAffinity)} (want None or ClientIP)`,
     );
   }
   const timeout = spec.sessionAffinityConfig?.clientIP?.timeoutSeconds;
-  if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 1 || timeout > 86400)) {
+  if (!unset(timeout) && (!Number.isInteger(timeout) || timeout < 1 || timeout > 86400)) {
     fail('spec.sessionAffinityConfig.clientIP.timeoutSeconds', `${timeout} is out of range (1-86400)`);
   }
   checkPort(fail, 'spec.healthCheckNodePort', spec.healthCheckNodePort, true);
   (svc.status?.loadBalancer?.ingress ?? []).forEach((ing, i) => {
-    if (ing.ip !== undefined && ing.ip !== '') checkIP(fail, `status.loadBalancer.ingress[${i}].ip`, ing.ip);
+    if (!unset(ing.ip) && ing.ip !== '') checkIP(fail, `status.loadBalancer.ingress[${i}].ip`, ing.ip);
   });
   return problems;
 }
@@ -132,11 +138,12 @@ export function validateEndpointSlice(slice: V1EndpointSlice): Problem[] {
     return problems;
   }
   if (slice.addressType === 'FQDN') return problems; // kube-proxy ignores FQDN slices
-  if (!Array.isArray(slice.endpoints)) {
+  const endpoints = slice.endpoints ?? [];
+  if (!Array.isArray(endpoints)) {
     fail('endpoints', 'must be a list');
     return problems;
   }
-  slice.endpoints.forEach((ep, i) => {
+  endpoints.forEach((ep, i) => {
     if (!Array.isArray(ep.addresses) || ep.addresses.length === 0) {
       fail(`endpoints[${i}].addresses`, 'must hold at least one address');
       return;

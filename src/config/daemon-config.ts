@@ -1,6 +1,7 @@
 // The settings of `kproxy run`: defaults, overridden by the --config file (a
 // KubeProxyConfiguration, read by kubeproxy-config.ts), overridden by the flags.
 import { readFile } from 'node:fs/promises';
+import { parseBindAddress } from './bind-address.js';
 import {
   type DaemonOptions,
   type DaemonOptionsPatch,
@@ -11,11 +12,7 @@ import {
   ipvsSchedulers,
 } from './daemon-options.js';
 import { DurationError, formatDuration, parseDuration } from './duration.js';
-import {
-  type LoadedKubeProxyConfiguration,
-  loadKubeProxyConfiguration,
-  parseBindAddress,
-} from './kubeproxy-config.js';
+import { type LoadedKubeProxyConfiguration, loadKubeProxyConfiguration } from './kubeproxy-config.js';
 import {
   defaultOptions,
   OptionError,

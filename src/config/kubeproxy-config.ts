@@ -9,7 +9,8 @@
 // Unlike upstream, which decodes leniently when strict decoding fails and only logs, a
 // field upstream does not define stops start-up, naming the field.
 import yaml from 'js-yaml';
-import { canonicalIP, joinHostPort, parseCidr } from '../util/ip.js';
+import { canonicalIP, parseCidr } from '../util/ip.js';
+import { parseBindAddress } from './bind-address.js';
 import {
   type DaemonOptions,
   type DaemonOptionsPatch,
@@ -37,42 +38,6 @@ import {
 } from './options.js';
 export const kubeProxyConfigAPIVersion = 'kubeproxy.config.k8s.io/v1alpha1';
 export const kubeProxyConfigKind = 'KubeProxyConfiguration';
-
-// --- host:port ----------------------------------------------------------------------------
-
-/**
- * Validates a bind address the way kube-proxy's --healthz-bind-address and
- * healthzBindAddress take it: `IP:port`, `[IPv6]:port`, `:port` (every address), or an
- * IP alone (the default port is added). Returns the canonical `host:port`.
- * `label` names the flag or field in the error.
- */
-export function parseBindAddress(label: string, value: string, defaultPort: number): string {
-  const bad = (why: string) => new OptionError(`${label}: ${JSON.stringify(value)} ${why}`);
-  const text = value.trim();
-  let host: string;
-  let port: string;
-  const bracketed = /^\[([^\]]*)\](?::(.*))?$/.exec(text);
-  if (bracketed) {
-    host = bracketed[1] ?? '';
-    port = bracketed[2] ?? String(defaultPort);
-    if (!host.includes(':')) throw bad('puts brackets around something that is not an IPv6 address');
-  } else if (canonicalIP(text)) {
-    host = text;
-    port = String(defaultPort);
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon < 0) throw bad('is not IP:port (e.g. 0.0.0.0:10256)');
-    host = text.slice(0, colon);
-    port = text.slice(colon + 1);
-    if (host.includes(':')) throw bad('is not IP:port: write an IPv6 address in brackets, e.g. [::]:10256');
-  }
-  const ip = host === '' ? '' : canonicalIP(host);
-  if (ip === undefined) throw bad(`is not IP:port: "${host}" is not an IP address`);
-  if (!/^\d{1,5}$/.test(port) || Number(port) > 65535) {
-    throw bad(`is not IP:port: "${port}" is not a port from 0 to 65535`);
-  }
-  return ip === '' ? `:${Number(port)}` : joinHostPort(ip, Number(port));
-}
 
 // --- the file -------------------------------------------------------------------------------
 

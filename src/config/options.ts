@@ -1,6 +1,7 @@
 // kproxy's settings, with kube-proxy's flag names and defaults where the meaning
 // is the same. Parsed from argv by the CLI (and later from a KubeProxyConfiguration).
 import { hostname } from 'node:os';
+import { InputError } from '../backends/common/errors.js';
 import type { IPFamily } from '../util/ip.js';
 import { canonicalIP, parseCidr } from '../util/ip.js';
 
@@ -38,7 +39,7 @@ export interface ProxyOptions {
 }
 
 /** A flag or config value that cannot be used; start-up stops with this message. */
-export class OptionError extends Error {
+export class OptionError extends InputError {
   override name = 'OptionError';
 }
 

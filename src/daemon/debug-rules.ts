@@ -1,8 +1,11 @@
-// The last ruleset kproxy applied and the last one the kernel refused, with the
-// refusal: what /debug/kproxy/rules serves. Upstream only logs a failed
+// Per IP family, the last ruleset kproxy applied and the last one the kernel
+// refused, with the refusal: what /debug/kproxy/rules serves (one record per family,
+// since each family syncs and fails on its own). Upstream only logs a failed
 // iptables-restore input (at high verbosity); keeping it here answers "what exactly
 // did the proxy try to write?" without raising the log level and waiting for it to
 // fail again.
+import type { IPFamily } from '../util/ip.js';
+import { getOrInsert } from '../util/maps.js';
 
 export interface AppliedRules {
   /** When it was applied (ISO 8601, UTC). */
@@ -19,10 +22,13 @@ export interface FailedRules {
   text: string;
 }
 
-export interface DebugRulesSnapshot {
+export interface FamilyRules {
   lastApplied: AppliedRules | null;
   lastFailed: FailedRules | null;
 }
+
+/** Families that synced or failed at least once; the others are absent. */
+export type DebugRulesSnapshot = Partial<Record<IPFamily, FamilyRules>>;
 
 /** The part of a sync report this store reads (src/backends/iptables/sync.ts SyncReport fits). */
 export interface AppliedReport {
@@ -38,36 +44,42 @@ export function restoreInputText(restoreInput: Readonly<Record<string, string>>)
 }
 
 export class DebugRules {
-  private applied: AppliedRules | null = null;
-  private failedRules: FailedRules | null = null;
+  private readonly families = new Map<IPFamily, FamilyRules>();
 
   constructor(private readonly now: () => number = Date.now) {}
 
-  /** A sync succeeded and wrote `text`. */
-  recordApplied(text: string, mode: string): void {
-    this.applied = { at: new Date(this.now()).toISOString(), mode, text };
+  private record(family: IPFamily): FamilyRules {
+    return getOrInsert(this.families, family, () => ({ lastApplied: null, lastFailed: null }));
+  }
+
+  /** A sync of `family` succeeded and wrote `text`. */
+  recordApplied(family: IPFamily, text: string, mode: string): void {
+    this.record(family).lastApplied = { at: new Date(this.now()).toISOString(), mode, text };
   }
 
   /** Records what a successful sync wrote; a sync that wrote nothing leaves the record as is. */
-  recordSync(report: AppliedReport): void {
+  recordSync(family: IPFamily, report: AppliedReport): void {
     const text = restoreInputText(report.restoreInput);
-    if (text !== '') this.recordApplied(text, report.mode);
+    if (text !== '') this.recordApplied(family, text, report.mode);
   }
 
   /**
    * A write was refused. `text` defaults to the error's own `input` (RestoreError of
    * src/backends/iptables/host.ts carries the refused restore input).
    */
-  recordFailed(error: unknown, text?: string): void {
+  recordFailed(family: IPFamily, error: unknown, text?: string): void {
     const input = (error as { input?: unknown } | null)?.input;
-    this.failedRules = {
+    this.record(family).lastFailed = {
       at: new Date(this.now()).toISOString(),
       error: error instanceof Error ? error.message : String(error),
       text: text ?? (typeof input === 'string' ? input : ''),
     };
   }
 
+  /** Every family's record, in family order (IPv4 before IPv6). */
   snapshot(): DebugRulesSnapshot {
-    return { lastApplied: this.applied, lastFailed: this.failedRules };
+    const out: DebugRulesSnapshot = {};
+    for (const family of [...this.families.keys()].sort()) out[family] = this.families.get(family);
+    return out;
   }
 }

@@ -39,38 +39,42 @@ export const NETWORK_PROGRAMMING_BUCKETS = [
 
 type Table = 'nat' | 'filter';
 
-/** The part of a sync report the metrics read (SyncReport of src/backends/iptables/sync.ts fits). */
+/** The part of a sync report the metrics read (BackendSync of src/backends/backend.ts fits). */
 export interface SyncObservation {
   mode: 'full' | 'partial';
   durationMs: number;
-  /** iptables-restore input per table: its rule lines are "rules written in the last sync". */
-  restoreInput?: Partial<Record<Table, string>>;
+  /** iptables mode only (upstream's other modes leave these series out): rules owned per table. */
+  rulesTotal?: Record<Table, number>;
+  /** iptables mode only: rules the sync wrote per table. */
+  rulesWritten?: Record<Table, number>;
+  /** Local-policy service ports (IPVS: Services) without an endpoint on this node. */
+  noLocalEndpoints?: { internal: number; external: number };
 }
 
-export interface SyncFailure {
-  /** How long the failed sync ran (upstream observes the durations of failed syncs too). */
-  durationMs?: number;
-  /** The kernel refused the restore (the default); false for failures before the write. */
-  restoreFailed?: boolean;
+export interface FailedSync {
+  /** What the failed sync was (upstream times failed syncs too, and counts failed partial ones). */
+  mode: 'full' | 'partial';
+  durationMs: number;
+  /** iptables-restore refused the input (iptables mode, or IPVS mode's iptables part). */
+  restoreFailed: boolean;
 }
 
 export interface MetricsOptions {
+  /**
+   * The proxy mode, for upstream's per-mode rules: only the iptables and nftables
+   * proxiers have full/partial duration histograms, only the iptables one counts
+   * failed partial syncs. Default iptables.
+   */
+  proxyMode?: 'iptables' | 'ipvs' | 'nftables';
   /** prom-client's process_* and nodejs_* metrics (default true). */
   defaultMetrics?: boolean;
   /** Clock in epoch ms for the *_timestamp_seconds gauges. */
   now?: () => number;
 }
 
-/** Rule lines in an iptables-restore input (appends and inserts; not chain declarations or deletes). */
-export function countRuleLines(text: string | undefined): number {
-  if (!text) return 0;
-  let n = 0;
-  for (const line of text.split('\n')) if (line.startsWith('-A ') || line.startsWith('-I ')) n++;
-  return n;
-}
-
 export function createMetrics(opts: MetricsOptions = {}) {
   const now = opts.now ?? Date.now;
+  const mode = opts.proxyMode ?? 'iptables';
   const registry = new Registry();
   const registers = [registry];
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
@@ -168,33 +172,31 @@ export function createMetrics(opts: MetricsOptions = {}) {
 
     /**
      * A sync of `family` succeeded: its duration in the overall and the full/partial
-     * histograms, the last-synced timestamp, the rules it wrote per table and, when
-     * given, the rules kproxy now owns per table (countRules() of the desired ruleset).
+     * histograms, the last-synced timestamp, and what the report carries of the
+     * iptables rule counts and the Local-policy ports without a local endpoint.
      */
-    observeSync(report: SyncObservation, family: IPFamily, rulesTotal?: Record<Table, number>): void {
+    observeSync(report: SyncObservation, family: IPFamily): void {
       observeDuration(report.mode === 'partial', family, report.durationMs);
       m.syncProxyRulesLastTimestamp.set({ ip_family: family }, now() / 1000);
-      if (report.restoreInput) {
-        for (const table of ['filter', 'nat'] as const) {
-          const written = countRuleLines(report.restoreInput[table]);
-          m.iptablesRulesLast.set({ table, ip_family: family }, written);
-        }
+      for (const table of ['filter', 'nat'] as const) {
+        const labels = { table, ip_family: family };
+        if (report.rulesWritten) m.iptablesRulesLast.set(labels, report.rulesWritten[table]);
+        if (report.rulesTotal) m.iptablesRulesTotal.set(labels, report.rulesTotal[table]);
       }
-      if (rulesTotal) {
-        for (const table of ['filter', 'nat'] as const) {
-          m.iptablesRulesTotal.set({ table, ip_family: family }, rulesTotal[table]);
-        }
-      }
+      if (report.noLocalEndpoints) m.noLocalEndpoints(family, report.noLocalEndpoints);
     },
 
     /**
-     * A sync of `family` failed. Upstream counts every failed restore, and every
-     * failed partial sync separately (the next sync is then full).
+     * A sync of `family` failed: timed like a successful one; a refused
+     * iptables-restore counted; a failed partial sync counted (iptables mode, where
+     * the next sync is full).
      */
-    syncFailed(partial: boolean, family: IPFamily, failure: SyncFailure = {}): void {
-      if (failure.durationMs !== undefined) observeDuration(partial, family, failure.durationMs);
-      if (failure.restoreFailed ?? true) m.iptablesRestoreFailuresTotal.inc({ ip_family: family });
-      if (partial) m.iptablesPartialRestoreFailuresTotal.inc({ ip_family: family });
+    syncFailed(family: IPFamily, failure: FailedSync): void {
+      observeDuration(failure.mode === 'partial', family, failure.durationMs);
+      if (failure.restoreFailed) m.iptablesRestoreFailuresTotal.inc({ ip_family: family });
+      if (failure.mode === 'partial' && mode === 'iptables') {
+        m.iptablesPartialRestoreFailuresTotal.inc({ ip_family: family });
+      }
     },
 
     /** A sync of `family` was asked for (also call it when the sync loop starts, as upstream does). */
@@ -208,7 +210,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
       if (pending !== undefined) m.serviceChangesPending.set(pending);
     },
 
-    /** `n` EndpointSlice events were seen; `pending`, when given, is how many changes wait for a sync. */
+    /** `n` EndpointSlice events were seen; `pending`, when given, is how many changes now wait for a sync. */
     endpointChanges(n: number, pending?: number): void {
       m.endpointChangesTotal.inc(n);
       if (pending !== undefined) m.endpointChangesPending.set(pending);
@@ -245,6 +247,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
   function observeDuration(partial: boolean, family: IPFamily, durationMs: number): void {
     const seconds = durationMs / 1000;
     m.syncProxyRulesDuration.observe({ ip_family: family }, seconds);
+    if (mode === 'ipvs') return; // upstream's IPVS proxier has only the overall histogram
     (partial ? m.syncPartialProxyRulesDuration : m.syncFullProxyRulesDuration).observe(
       { ip_family: family },
       seconds,

@@ -1,7 +1,9 @@
 // One sync of the running daemon: take the store's current objects and, per IP
 // family, have the proxy mode's backend apply them (or, with --dry-run, log the
-// diff of its desired state and touch nothing). Reports to metrics, health and the
-// debug store.
+// diff of its desired state and touch nothing). Each family syncs on its own, as
+// upstream's one proxier per family does: a failure of one neither skips nor
+// fails the other, and only the failed family's next sync is full. Reports to
+// metrics, health and the debug store, one record per family.
 import type { Backend } from '../backends/backend.js';
 import { SyncFailure } from '../backends/iptables/sync.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
@@ -12,6 +14,7 @@ import type { Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
 import type { IPFamily } from '../util/ip.js';
+import type { ChangeTracker, TakenChanges } from './changes.js';
 import type { DebugRules } from './debug-rules.js';
 import type { ProxyHealth } from './health.js';
 import type { KproxyMetrics } from './metrics.js';
@@ -21,10 +24,12 @@ export interface ProxierDeps {
   store: ClusterStore;
   options: ProxyOptions;
   log: Logger;
-  /** The proxy mode's backend (iptables or IPVS). */
+  /** The proxy mode's backend (iptables, IPVS or nftables). */
   backend: Backend;
   /** --dry-run: log what would change, never call the backend's sync. */
   dryRun: boolean;
+  /** The change counts, for the log, the change metrics and the network programming latency. */
+  changes?: ChangeTracker;
   metrics?: KproxyMetrics;
   health?: ProxyHealth;
   debug?: DebugRules;
@@ -34,65 +39,102 @@ export interface ProxierDeps {
    * Not called in dry run: nothing was programmed.
    */
   afterSync?: (family: IPFamily, snapshot: ClusterSnapshot, node: NodeContext) => Promise<void>;
+  /** Clock in epoch ms, for the network programming latency and failed syncs' durations. */
+  now?: () => number;
+}
+
+const noChanges = (): TakenChanges => ({ services: 0, endpoints: 0, triggerTimes: new Map() });
+
+/** One or more families failed to sync (the others synced); the runner retries. */
+export class FamilySyncError extends Error {
+  override name = 'FamilySyncError';
+  constructor(readonly failures: ReadonlyMap<IPFamily, unknown>) {
+    super(
+      [...failures].map(([family, err]) => `${family}: ${(err as Error)?.message ?? String(err)}`).join('; '),
+    );
+  }
 }
 
 export class Proxier {
-  /** The next sync compares with the kernel: at start and after any failure. */
-  private needFull = true;
+  /** Families whose next sync compares with the kernel: all at start, then each after its own failure. */
+  private readonly needFull: Set<IPFamily>;
   /** Dry run: what the previous sync would have left, per family. */
   private readonly previous = new Map<IPFamily, string>();
 
-  constructor(private readonly d: ProxierDeps) {}
+  constructor(private readonly d: ProxierDeps) {
+    this.needFull = new Set(d.options.ipFamilies);
+  }
 
-  /** Runs one sync; throws when it failed (the runner then retries). */
+  /** Syncs every family; throws FamilySyncError, after trying all, when any of them failed. */
   async sync(reason: RunReason): Promise<void> {
-    const { store, options, log, backend } = this.d;
-    const { snapshot, changes } = store.take();
+    const { store, options } = this.d;
+    const { snapshot } = store.take();
+    const changes: TakenChanges = this.d.changes?.take() ?? noChanges();
     const node = nodeContext(options.hostnameOverride, store.node(options.hostnameOverride), {
       addresses: options.nodeIPs,
     });
     this.d.health?.syncNode(store.node(options.hostnameOverride));
-    // The periodic sync is the full resync against the kernel.
-    const full = this.needFull || reason === 'periodic';
+    const failures = new Map<IPFamily, unknown>();
     for (const family of options.ipFamilies) {
-      const started = Date.now();
       if (this.d.dryRun) {
-        this.dryRun(family, backend.desiredText(snapshot, node, family), node.name);
+        this.dryRun(family, this.d.backend.desiredText(snapshot, node, family), node.name);
         this.d.health?.updated(family);
         continue;
       }
-      try {
-        const report = await backend.sync(snapshot, node, family, full);
-        this.d.metrics?.observeSync(report, family, report.rulesTotal);
-        this.d.debug?.recordSync(report);
-        this.d.health?.updated(family);
-        log.info(`synced ${family} rules`, {
-          mode: report.mode,
-          ...(report.reason ? { reason: report.reason } : {}),
-          durationMs: report.durationMs,
-          ...report.details,
-          serviceChanges: changes.services,
-          endpointChanges: changes.endpoints,
-        });
-      } catch (err) {
-        this.needFull = true;
-        const partial = err instanceof SyncFailure && err.mode === 'partial';
-        this.d.metrics?.syncFailed(partial, family, { durationMs: Date.now() - started });
-        this.d.debug?.recordFailed(err, err instanceof SyncFailure ? err.input : undefined);
-        log.error(`sync of ${family} rules failed; retrying with a full sync`, {
-          error: (err as Error).message,
-        });
-        throw err;
+      const err = await this.syncFamily(family, reason, snapshot, node, changes);
+      if (err !== undefined) failures.set(family, err);
+    }
+    if (failures.size > 0) throw new FamilySyncError(failures);
+  }
+
+  /** One family's sync; returns its error, or undefined when it succeeded. */
+  private async syncFamily(
+    family: IPFamily,
+    reason: RunReason,
+    snapshot: ClusterSnapshot,
+    node: NodeContext,
+    changes: TakenChanges,
+  ): Promise<unknown> {
+    const { log, backend, metrics } = this.d;
+    const now = this.d.now ?? Date.now;
+    // The periodic sync is the full resync against the kernel.
+    const full = this.needFull.has(family) || reason === 'periodic';
+    const started = now();
+    try {
+      const report = await backend.sync(snapshot, node, family, full);
+      this.needFull.delete(family);
+      metrics?.observeSync(report, family);
+      this.d.debug?.recordSync(family, report);
+      this.d.health?.updated(family);
+      log.info(`synced ${family} rules`, {
+        mode: report.mode,
+        ...(report.reason ? { reason: report.reason } : {}),
+        durationMs: report.durationMs,
+        ...report.details,
+        serviceChanges: changes.services,
+        endpointChanges: changes.endpoints,
+      });
+      // Network programming latency: from the change behind an EndpointSlice of this family to its rules.
+      for (const t of changes.triggerTimes.get(family) ?? []) {
+        metrics?.networkProgramming((now() - t.getTime()) / 1000, family);
       }
-      await this.d.afterSync?.(family, snapshot, node);
+    } catch (err) {
+      this.needFull.add(family);
+      const refused = err instanceof SyncFailure ? err : undefined;
+      metrics?.syncFailed(family, {
+        mode: refused?.mode ?? (full ? 'full' : 'partial'),
+        durationMs: now() - started,
+        // iptables mode, or IPVS mode's iptables step: the refused input is iptables-restore's.
+        restoreFailed: /^\*(nat|filter)\n/.test(refused?.input ?? ''),
+      });
+      this.d.debug?.recordFailed(family, err, refused?.input);
+      log.error(`sync of ${family} rules failed; retrying with a full sync`, {
+        error: (err as Error).message,
+      });
+      return err ?? new Error('sync failed');
     }
-    this.needFull = false;
-    this.d.metrics?.changesApplied();
-    // Network programming latency: from the change behind an EndpointSlice to its rules.
-    for (const t of changes.triggerTimes) {
-      for (const family of options.ipFamilies)
-        this.d.metrics?.networkProgramming((Date.now() - t.getTime()) / 1000, family);
-    }
+    await this.d.afterSync?.(family, snapshot, node);
+    return undefined;
   }
 
   private dryRun(family: IPFamily, next: string, nodeName: string): void {

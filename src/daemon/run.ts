@@ -5,14 +5,20 @@
 // in flight and exits, leaving the rules in place for its successor.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { type Backend, iptablesBackend } from '../backends/backend.js';
+import { firstLine } from '../backends/common/errors.js';
 import { execConntrackHost } from '../backends/conntrack/host.js';
-import { detectFlavour, execIptablesHost, type IptablesHost } from '../backends/iptables/host.js';
+import {
+  checkIptables,
+  detectFlavour,
+  execIptablesHost,
+  type IptablesHost,
+} from '../backends/iptables/host.js';
 import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
 import { ipvsBackend } from '../backends/ipvs/backend.js';
 import { execIpvsHost } from '../backends/ipvs/host.js';
 import { netlinkLinkHost } from '../backends/ipvs/link.js';
 import { prepareIpvs } from '../backends/ipvs/setup.js';
-import { execNftHost, nftablesBackend, nftKernelFeatures } from '../backends/nftables/index.js';
+import { checkNft, execNftHost, nftablesBackend, nftKernelFeatures } from '../backends/nftables/index.js';
 import { apiClient, loadKubeConfig } from '../cluster/api.js';
 import { ListWatch } from '../cluster/list-watch.js';
 import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
@@ -21,6 +27,7 @@ import type { DaemonOptions } from '../config/daemon-options.js';
 import { OptionError, type ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import type { IPFamily } from '../util/ip.js';
+import { ChangeTracker } from './changes.js';
 import { DebugRules } from './debug-rules.js';
 import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
@@ -43,12 +50,15 @@ export interface Agent {
   stop(): Promise<void>;
 }
 
+/** The iptables of each family, each checked once: a host kproxy cannot program stops start-up. */
 async function hostsFor(families: IPFamily[], choice: DaemonOptions['iptablesFlavour'], log: Logger) {
   const hosts = new Map<IPFamily, IptablesHost>();
   for (const family of families) {
     const flavour = choice === 'auto' ? await detectFlavour(family) : choice;
+    const host = execIptablesHost(flavour, family);
+    await checkIptables(host);
     log.info(`using iptables-${flavour} for ${family}`);
-    hosts.set(family, execIptablesHost(flavour, family));
+    hosts.set(family, host);
   }
   return hosts;
 }
@@ -78,6 +88,7 @@ async function createBackend(proxy: ProxyOptions, daemon: DaemonOptions, log: Lo
     });
   }
   if (proxy.proxyMode === 'nftables') {
+    if (!daemon.dryRun) for (const f of families) await checkNft(f);
     const nftHosts = daemon.dryRun ? undefined : new Map(families.map((f) => [f, execNftHost(f)] as const));
     return nftablesBackend({
       options: proxy,
@@ -105,7 +116,7 @@ function apiFor(daemon: DaemonOptions) {
     const where = daemon.kubeconfig
       ? `--kubeconfig ${daemon.kubeconfig}`
       : 'in-cluster or default kubeconfig';
-    throw new OptionError(`${where}: ${(err as Error).message}`);
+    throw new OptionError(`${where}: ${firstLine((err as Error).message)}`);
   }
 }
 
@@ -113,7 +124,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   const families = proxy.ipFamilies;
   // A bad kubeconfig stops start-up before anything listens or touches the kernel.
   const api = apiFor(daemon);
-  const metrics = createMetrics();
+  const metrics = createMetrics({ proxyMode: proxy.proxyMode });
   const debug = new DebugRules();
   const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
   const servers: RunningServer[] = [];
@@ -138,14 +149,21 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     startMetricsServer(daemon.metricsBindAddress, { metrics, proxyMode: proxy.proxyMode, debugRules: debug }),
   );
 
-  const backend = await createBackend(proxy, daemon, log);
-  if (
-    !daemon.dryRun &&
-    proxy.localhostNodePorts &&
-    families.includes('IPv4') &&
-    proxy.proxyMode === 'iptables'
-  )
-    await enableRouteLocalnet();
+  let backend: Backend;
+  try {
+    backend = await createBackend(proxy, daemon, log);
+    if (
+      !daemon.dryRun &&
+      proxy.localhostNodePorts &&
+      families.includes('IPv4') &&
+      proxy.proxyMode === 'iptables'
+    )
+      await enableRouteLocalnet();
+  } catch (err) {
+    // Start-up failed: close the servers so the process can exit with the error.
+    await Promise.all(servers.map((s) => s.stop()));
+    throw err;
+  }
 
   // --dry-run programs nothing, so it opens no health-check node port either: a load
   // balancer must not send traffic here on kproxy's word while another proxy (or none)
@@ -155,13 +173,9 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     : serviceHealthServers({ families, options: proxy, log, proxyHealthy: () => health.isHealthy() });
 
   let runner: BoundedFrequencyRunner | undefined;
+  const changes = new ChangeTracker({ families, metrics, health });
   const store = new ClusterStore(log, (kind) => {
-    if (kind === 'service') metrics.serviceChanges(1, store.pending.services);
-    if (kind === 'endpoints') metrics.endpointChanges(1, store.pending.endpoints);
-    for (const f of families) {
-      health.queuedUpdate(f);
-      metrics.syncQueued(f);
-    }
+    if (kind === 'node') changes.nodeChanged();
     runner?.request();
   });
 
@@ -171,6 +185,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     log,
     backend,
     dryRun: daemon.dryRun,
+    changes,
     metrics,
     health,
     debug,
@@ -188,8 +203,14 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       name: 'services',
       path: '/api/v1/services',
       query: { labelSelector: proxyLabelSelector },
-      onReplace: (items) => store.replaceServices(items),
-      onEvent: (type, obj) => store.serviceEvent(type, obj),
+      onReplace: (items) => {
+        changes.servicesListed(items);
+        store.replaceServices(items);
+      },
+      onEvent: (type, obj) => {
+        changes.serviceEvent(type, obj);
+        store.serviceEvent(type, obj);
+      },
     }),
     new ListWatch<V1EndpointSlice>({
       api,
@@ -197,8 +218,14 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       name: 'endpointslices',
       path: '/apis/discovery.k8s.io/v1/endpointslices',
       query: { labelSelector: proxyLabelSelector },
-      onReplace: (items) => store.replaceSlices(items),
-      onEvent: (type, obj) => store.sliceEvent(type, obj),
+      onReplace: (items) => {
+        changes.slicesListed(items);
+        store.replaceSlices(items);
+      },
+      onEvent: (type, obj) => {
+        changes.sliceEvent(type, obj);
+        store.sliceEvent(type, obj);
+      },
     }),
     new ListWatch<V1Node>({
       api,
@@ -232,6 +259,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
         resolveFirst();
       },
     });
+    changes.loopStarted();
     runner.start();
   });
 

@@ -1,8 +1,9 @@
 // The trace's only contact with the host: the rules and addresses of the
 // network namespace it runs in. Everything else in src/trace is pure.
 import { networkInterfaces } from 'node:os';
+import { runTool, toolFailed } from '../backends/common/exec.js';
 import { execIptablesHost, type Flavour } from '../backends/iptables/host.js';
-import { NftUnavailableError, nftBinary } from '../backends/nftables/host.js';
+import { nftBinary } from '../backends/nftables/host.js';
 import type { IPFamily } from '../util/ip.js';
 
 /** iptables-save of this namespace, and words naming it. */
@@ -25,13 +26,11 @@ export function kernelLocalAddresses(): string[] {
 
 /** `nft list ruleset` of this namespace: kube-proxy's table and every other table. */
 export async function kernelNftRuleset(): Promise<{ text: string; source: string }> {
-  const { execa } = await import('execa');
   const nft = nftBinary();
-  const r = await execa(nft, ['list', 'ruleset'], { reject: false });
-  if (r.exitCode !== 0)
-    throw new NftUnavailableError(`${nft} list ruleset failed: ${String(r.stderr).trim()}`);
+  const r = await runTool(nft, ['list', 'ruleset']);
+  if (r.exitCode !== 0) throw toolFailed(nft, ['list', 'ruleset'], r);
   return {
-    text: String(r.stdout),
+    text: r.stdout,
     source: "nft list ruleset of this network namespace (the kernel's rules)",
   };
 }

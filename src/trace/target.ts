@@ -1,10 +1,12 @@
 // `kproxy trace TARGET`: a Service name as a pod writes it, or an address, with
 // an optional port (number or name) and protocol. Pure parsing; names are
 // resolved in dns.ts.
+import { InputError } from '../backends/common/errors.js';
 import { canonicalIP } from '../util/ip.js';
 import type { L4Protocol } from './types.js';
 
-export class TargetError extends Error {
+/** A TARGET that names nothing traceable: bad input, exit 2. */
+export class TargetError extends InputError {
   override name = 'TargetError';
 }
 

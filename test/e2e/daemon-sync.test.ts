@@ -71,7 +71,7 @@ test.serial(
       t.true(Number(line?.split(' ').pop()) > 0, `${line}`);
     }
     const debug = JSON.parse((await agent.get(10249, '/debug/kproxy/rules')).body);
-    t.regex(debug.lastApplied.text, /KUBE-SVC-/);
+    t.regex(debug.IPv4.lastApplied.text, /KUBE-SVC-/);
 
     // SIGTERM: exit 0, rules left in place for the successor.
     t.is(await agent.stop(), 0);

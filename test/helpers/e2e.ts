@@ -4,7 +4,7 @@ import type { ExecutionContext } from 'ava';
 import { type ApiServer, startApiServer } from './apiserver.js';
 import { endpoint, service, slice, slicePort, svcPort } from './builders.js';
 import { prepareNode } from './kproxy-agent.js';
-import { kube } from './kube.js';
+import { type Kube, kube } from './kube.js';
 import { createTopology, type PodNs, type PodSpec, type Topology, tcpProbe } from './netns.js';
 import { missingForKernelTests } from './root.js';
 
@@ -24,6 +24,12 @@ export async function e2eSetup(t: ExecutionContext, pods: PodSpec[]) {
   const topo: Topology = await createTopology({ pods }, t);
   const k = kube(api);
   const startAgent = await prepareNode(t, topo, api);
+  await registerNode(k, topo);
+  return { api, topo, k, startAgent };
+}
+
+/** The topology's node as a Node object (its address), and the tests' namespace "shop". */
+export async function registerNode(k: Kube, topo: Topology): Promise<void> {
   await k.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
   await k.apply({
     apiVersion: 'v1',
@@ -31,7 +37,6 @@ export async function e2eSetup(t: ExecutionContext, pods: PodSpec[]) {
     metadata: { name: topo.node.name },
     status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
   } as never);
-  return { api, topo, k, startAgent };
 }
 
 export const webService = (vip = '10.96.0.10') =>
@@ -83,4 +88,44 @@ export async function eventually(check: () => Promise<boolean>, timeoutMs = 30_0
     await new Promise((res) => setTimeout(res, 100));
   }
   return false;
+}
+
+/**
+ * What the EndpointSlice controller writes when a Service's last pod goes away: it
+ * updates the Service's slice in place (an unconditional PUT) to a placeholder with no
+ * endpoints and no ports, labelled and owned like any slice of it (upstream
+ * k8s.io/endpointslice reconciler: the placeholder of reconcileByAddressType, turned
+ * into an update by finalize). The API server then serves both lists as null.
+ */
+export function controllerPlaceholder(
+  svc: { namespace: string; name: string; uid: string },
+  sliceName: string,
+  addressType = 'IPv4',
+) {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: {
+      name: sliceName,
+      namespace: svc.namespace,
+      labels: {
+        'kubernetes.io/service-name': svc.name,
+        'endpointslice.kubernetes.io/managed-by': 'endpointslice-controller.k8s.io',
+      },
+      annotations: { 'endpoints.kubernetes.io/last-change-trigger-time': new Date().toISOString() },
+      ownerReferences: [
+        {
+          apiVersion: 'v1',
+          kind: 'Service',
+          name: svc.name,
+          uid: svc.uid,
+          controller: true,
+          blockOwnerDeletion: true,
+        },
+      ],
+    },
+    addressType,
+    endpoints: [],
+    ports: [],
+  };
 }

@@ -1,5 +1,6 @@
 // Writes objects to the test API server over its real HTTPS API (TLS verified
-// with the server's CA), with server-side apply so one call creates or updates.
+// with the server's CA), with server-side apply so one call creates or updates;
+// create (POST) and replace (PUT) write an object the way a controller does.
 import { readFileSync } from 'node:fs';
 import { Agent, fetch } from 'undici';
 import type { ApiServer } from './apiserver.js';
@@ -13,17 +14,24 @@ const plural: Record<string, string> = {
   Node: 'nodes',
 };
 
-function pathOf(o: Obj): string {
+/** The collection's path (for POST). */
+function collectionOf(o: Obj): string {
   const group = o.apiVersion === 'v1' ? '/api/v1' : `/apis/${o.apiVersion}`;
   const ns =
     o.metadata?.namespace && o.kind !== 'Namespace' && o.kind !== 'Node'
       ? `/namespaces/${o.metadata.namespace}`
       : '';
-  return `${group}${ns}/${plural[o.kind ?? ''] ?? ''}/${o.metadata?.name}`;
+  return `${group}${ns}/${plural[o.kind ?? ''] ?? ''}`;
 }
+
+const pathOf = (o: Obj): string => `${collectionOf(o)}/${o.metadata?.name}`;
 
 export interface Kube {
   apply(o: Obj): Promise<void>;
+  /** POST; resolves with the object as the server stored it. */
+  create(o: Obj): Promise<unknown>;
+  /** PUT without a resourceVersion (an unconditional update, as the EndpointSlice controller sends). */
+  replace(o: Obj): Promise<unknown>;
   remove(o: Obj): Promise<void>;
   get(o: Obj): Promise<unknown>;
 }
@@ -55,6 +63,8 @@ export function kube(api: ApiServer): Kube {
         'application/apply-patch+yaml',
       );
     },
+    create: (o) => call('POST', collectionOf(o), JSON.stringify(o), 'application/json'),
+    replace: (o) => call('PUT', pathOf(o), JSON.stringify(o), 'application/json'),
     async remove(o) {
       await call('DELETE', pathOf(o));
     },

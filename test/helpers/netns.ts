@@ -141,6 +141,12 @@ export interface TopologyOptions {
   udpPort?: number | number[];
   /** Also give every namespace IPv6 addresses and routes (dual-stack). Default false. */
   ipv6?: boolean;
+  /**
+   * The node namespace is this process's network namespace (e.g. a container's), attached
+   * under the topology's name instead of created: the topology is built around it, and
+   * destroy() detaches the name (the namespace lives as long as the process).
+   */
+  nodeNetnsOf?: number;
 }
 
 /** Anything with ava's `t.teardown`. */
@@ -419,14 +425,23 @@ export async function createTopology(opts: TopologyOptions, t?: Teardown): Promi
   t?.teardown(destroy);
 
   try {
-    await execa('ip', ['-batch', '-'], { input: namespaces.map((ns) => `netns add ${ns}\n`).join('') });
+    const create = (ns: string) =>
+      ns === node.ns && opts.nodeNetnsOf !== undefined
+        ? `netns attach ${ns} ${opts.nodeNetnsOf}\n`
+        : `netns add ${ns}\n`;
+    await execa('ip', ['-batch', '-'], { input: namespaces.map(create).join('') });
 
     // Before any interface exists: IPv6 DAD off, or addresses stay "tentative" (unusable) for a second.
     const noDad = ipv6 ? ['net.ipv6.conf.all.accept_dad=0', 'net.ipv6.conf.default.accept_dad=0'] : [];
-    const nodeForwarding = ['net.ipv4.ip_forward=1', ...(ipv6 ? ['net.ipv6.conf.all.forwarding=1'] : [])];
-    await Promise.all(
-      namespaces.map((ns) => sysctls(ns, ns === node.ns ? [...noDad, ...nodeForwarding] : noDad)),
-    );
+    // Only the node routes. Set both ways: a new namespace copies its IPv4 settings from
+    // the host's, so a host with ip_forward=1 (Docker sets it) would make `remote` a
+    // router, answering packets to unrouted addresses (a Service IP without rules) with
+    // ICMP unreachable where a lone host lets them time out.
+    const forwarding = (on: 0 | 1) => [
+      `net.ipv4.ip_forward=${on}`,
+      ...(ipv6 ? [`net.ipv6.conf.all.forwarding=${on}`] : []),
+    ];
+    await Promise.all(namespaces.map((ns) => sysctls(ns, [...noDad, ...forwarding(ns === node.ns ? 1 : 0)])));
 
     // The node creates every veth pair, putting the far end straight into the peer namespace as eth0, so
     // no interface ever appears in the root namespace. Routes: ptp, one host route per pod (like Calico).

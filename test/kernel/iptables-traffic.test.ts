@@ -123,7 +123,6 @@ for (const flavour of flavours) {
     );
     const refused = await tcpProbe(topo, topo.client, '10.96.0.20', 80, { timeoutMs: 3000 });
     t.is(refused.kind, 'refused');
-    t.true(refused.ms < 1000, `refused after ${refused.ms} ms`);
     const dropped = await tcpProbe(topo, topo.client, '10.96.0.21', 80, { timeoutMs: 500 });
     t.is(dropped.kind, 'timeout');
   });

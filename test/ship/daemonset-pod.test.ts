@@ -20,76 +20,28 @@
 // with only the ClusterRole's permissions, programs a Service written through the
 // API (rules in the node's kernel, packets reaching the endpoint), answers the
 // manifest's liveness probe with 200 on the node's address, and exits 0 on SIGTERM.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import test, { type ExecutionContext } from 'ava';
-import { execa } from 'execa';
-import yaml from 'js-yaml';
-import { fetch, Agent as HttpAgent } from 'undici';
-import { type ApiServer, kubectlPath, startApiServer } from '../helpers/apiserver.js';
+import type { ApiServer } from '../helpers/apiserver.js';
+import {
+  commandLine,
+  containerEnv,
+  type K8sObject,
+  livenessCode,
+  podOnNode,
+  ROOT,
+  renderPod,
+  SA_DIR,
+} from '../helpers/daemonset.js';
 import { waitForAnswer, webService, webSlice } from '../helpers/e2e.js';
-import { kube } from '../helpers/kube.js';
+import type { kube } from '../helpers/kube.js';
 import { createTopology, type PodNs, type Topology } from '../helpers/netns.js';
-import { bridgeLoopbackPort } from '../helpers/ns-bridge.js';
 import { missingForKernelTests } from '../helpers/root.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'src', 'cli.ts');
 /** The node image's PATH (the Dockerfile adds /usr/local/bin/kproxy to it). */
 const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
-const SA_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
-
-// biome-ignore lint/suspicious/noExplicitAny: rendered Kubernetes objects are free-form YAML
-type K8sObject = any;
-
-async function render(dir: string): Promise<K8sObject[]> {
-  const bin = kubectlPath();
-  const r = await execa(bin, ['kustomize', join(ROOT, dir)], { reject: false });
-  if (r.exitCode !== 0) {
-    throw new Error(
-      `${bin} kustomize ${dir} failed (kubectl 1.21+ needed; scripts/test-infra/build-k8s.sh builds one):\n${r.stderr}`,
-    );
-  }
-  return yaml.loadAll(r.stdout) as K8sObject[];
-}
-
-const one = (objs: K8sObject[], kind: string): K8sObject => {
-  const found = objs.filter((o) => o?.kind === kind);
-  if (found.length !== 1) throw new Error(`expected one ${kind} in daemonset/, found ${found.length}`);
-  return found[0];
-};
-
-/** Kubernetes' $(VAR) expansion: defined variables are replaced, `$$` is a literal `$`, the rest stays. */
-function expand(s: string, env: Map<string, string>): string {
-  return s.replace(/\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (all, name: string | undefined) =>
-    name === undefined ? '$' : (env.get(name) ?? all),
-  );
-}
-
-/** The container's environment as the kubelet builds it: service variables, then the manifest's env in order. */
-function containerEnv(
-  container: K8sObject,
-  configMaps: K8sObject[],
-  nodeName: string,
-  serviceEnv: Record<string, string>,
-): Map<string, string> {
-  const env = new Map(Object.entries(serviceEnv));
-  for (const e of container.env ?? []) {
-    let value: string;
-    if (e.value !== undefined) value = expand(String(e.value), env);
-    else if (e.valueFrom?.fieldRef?.fieldPath === 'spec.nodeName') value = nodeName;
-    else if (e.valueFrom?.configMapKeyRef) {
-      const { name, key } = e.valueFrom.configMapKeyRef;
-      const cm = configMaps.find((c) => c.metadata.name === name);
-      if (cm?.data?.[key] === undefined) throw new Error(`env ${e.name}: no key ${key} in ConfigMap ${name}`);
-      value = cm.data[key];
-    } else throw new Error(`env ${e.name}: the test does not know ${JSON.stringify(e.valueFrom)}`);
-    env.set(e.name, value);
-  }
-  return env;
-}
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
@@ -165,9 +117,7 @@ function containerScript(
       lines.push(...mount);
     }
   }
-  const command = [...(container.command ?? []), ...(container.args ?? [])].map((a: string) =>
-    expand(a, env),
-  );
+  const command = commandLine(container, env);
   if (command[0] !== 'kproxy') throw new Error(`the container runs ${command[0]}, not the kproxy bin`);
   const argv = [process.execPath, '--import', 'tsx', CLI, ...command.slice(1)];
   const assignments = [...env].map(([k, v]) => quote(`${k}=${v}`));
@@ -272,96 +222,23 @@ async function startPod(t: ExecutionContext, dir: string, apiAddressFromManifest
     'setpriv',
   ]);
   if (missing) throw new Error(missing);
-  const objs = await render(dir);
-  const ds = one(objs, 'DaemonSet');
-  const pod = ds.spec.template.spec;
-  t.is(pod.containers.length, 1);
-  const container = pod.containers[0];
-  const configMaps = objs.filter((o) => o.kind === 'ConfigMap');
+  const rendered = await renderPod(t, dir);
+  const { pod, container, configMaps } = rendered;
 
-  const api: ApiServer = await startApiServer();
-  t.teardown(() => api.stop());
-  const apiPort = Number(new URL(api.url).port);
   const topo = await createTopology({ pods: [{ name: 'a' }, { name: 'b' }] }, t);
-  const k = kube(api);
-
-  // The ServiceAccount, ClusterRole and binding, exactly as rendered.
-  const rbac = objs.filter((o) => ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding'].includes(o.kind));
-  t.is(rbac.length, 3);
-  const applied = await execa(kubectlPath(), ['--kubeconfig', api.kubeconfigPath, 'apply', '-f', '-'], {
-    input: rbac.map((o) => yaml.dump(o)).join('---\n'),
-    reject: false,
-  });
-  t.is(applied.exitCode, 0, applied.stderr);
-
-  // A token for the pod's service account, as the kubelet gets it (TokenRequest).
-  const sa = one(objs, 'ServiceAccount');
-  t.is(pod.serviceAccountName, sa.metadata.name);
-  const dispatcher = new HttpAgent({ connect: { ca: readFileSync(api.caFile) } });
-  const tokenRes = await fetch(
-    `${api.url}/api/v1/namespaces/${sa.metadata.namespace}/serviceaccounts/${sa.metadata.name}/token`,
-    {
-      method: 'POST',
-      dispatcher,
-      headers: { authorization: `Bearer ${api.token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({
-        apiVersion: 'authentication.k8s.io/v1',
-        kind: 'TokenRequest',
-        spec: { expirationSeconds: 3600 },
-      }),
-    },
-  );
-  const tokenBody = (await tokenRes.json()) as { status?: { token?: string } };
-  t.is(tokenRes.status, 201, JSON.stringify(tokenBody));
-  const token = tokenBody.status?.token ?? '';
-  // The token has the ClusterRole's rights and no more.
-  const asPod = async (path: string) =>
-    (await fetch(`${api.url}${path}`, { dispatcher, headers: { authorization: `Bearer ${token}` } })).status;
-  t.is(await asPod('/api/v1/services'), 200);
-  t.is(await asPod('/apis/discovery.k8s.io/v1/endpointslices'), 200);
-  t.is(await asPod('/apis/networking.k8s.io/v1/servicecidrs'), 200);
-  t.is(await asPod(`/api/v1/nodes/${topo.node.name}`), 404, 'may get nodes (none exists yet)');
-  t.is(await asPod('/api/v1/pods'), 403, 'may not list pods');
-  t.is(await asPod('/api/v1/secrets'), 403, 'may not list secrets');
-
-  // The node, a namespace, and the API server on the node's loopback.
-  await k.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'shop' } });
-  await k.apply({
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: topo.node.name },
-    status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
-  } as never);
-  t.teardown(await bridgeLoopbackPort(topo, topo.node.ns, apiPort));
-
-  // The container's file system: service account files and the ConfigMap volumes.
-  const fsDir = mkdtempSync(join(tmpdir(), 'kpt-pod-'));
-  t.teardown(() => rmSync(fsDir, { recursive: true, force: true }));
-  mkdirSync(join(fsDir, 'serviceaccount'));
-  writeFileSync(join(fsDir, 'serviceaccount', 'token'), token);
-  writeFileSync(join(fsDir, 'serviceaccount', 'ca.crt'), readFileSync(api.caFile));
-  writeFileSync(join(fsDir, 'serviceaccount', 'namespace'), sa.metadata.namespace);
-  for (const v of pod.volumes) {
-    if (!v.configMap) continue;
-    const cm = configMaps.find((c) => c.metadata.name === v.configMap.name);
-    if (!cm) throw new Error(`volume ${v.name}: no ConfigMap ${v.configMap.name} in ${dir}`);
-    mkdirSync(join(fsDir, 'volumes', v.name), { recursive: true });
-    for (const [key, value] of Object.entries(cm.data as Record<string, string>)) {
-      writeFileSync(join(fsDir, 'volumes', v.name, key), value);
-    }
-  }
+  // The API server, the RBAC exactly as rendered and the pod's token, the node, and the
+  // files the kubelet projects (service account, ConfigMap volumes).
+  const { api, k, fsDir, apiAddress } = await podOnNode(t, rendered, topo);
 
   // The environment: the image's (Dockerfile ENV, the node image's PATH), the
   // kubelet's variables for the "kubernetes" Service (its address is the test API
   // server's: no Service proxy runs in the node namespace), then the manifest's env.
-  const apiAddress = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: String(apiPort) };
   const env = containerEnv(container, configMaps, topo.node.name, {
     PATH: IMAGE_PATH,
     NODE_ENV: 'production',
     HOSTNAME: topo.node.name,
     HOME: '/root',
     ...apiAddress,
-    KUBERNETES_SERVICE_PORT_HTTPS: String(apiPort),
   });
   if (apiAddressFromManifest) {
     // The manifest points KUBERNETES_SERVICE_HOST/PORT at kind's control plane:
@@ -378,18 +255,10 @@ async function startPod(t: ExecutionContext, dir: string, apiAddressFromManifest
   const watching = await agent.waitForLog(/watching the API server at/);
   t.regex(
     watching,
-    new RegExp(`https://127\\.0\\.0\\.1:${apiPort}`),
+    new RegExp(`https://127\\.0\\.0\\.1:${apiAddress.KUBERNETES_SERVICE_PORT}`),
     'the in-cluster config found the API server',
   );
-  const probe = container.livenessProbe.httpGet;
-  const url = `http://${probe.host ?? topo.node.ip}:${probe.port}${probe.path}`;
-  const livenessCode = async () =>
-    (
-      await topo.exec(topo.node.ns, ['curl', '-s', '-m', '5', '-o', '/dev/null', '-w', '%{http_code}', url], {
-        reject: false,
-      })
-    ).stdout;
-  return { topo, api, k, container, agent, livenessCode };
+  return { topo, api, k, container, agent, livenessCode: () => livenessCode(topo, container) };
 }
 
 test.serial('the DaemonSet pod spec runs as it stands: service account, rules, liveness probe', async (t) => {

@@ -80,6 +80,19 @@ test('diff against a dump that already holds the desired rules is empty and exit
   t.is(r.code, 0);
 });
 
+test('the canary chains a sync adds are not reported as removed', async (t) => {
+  const dump = join(tmp, 'canary.dump');
+  writeFileSync(
+    dump,
+    '*mangle\n:KUBE-PROXY-CANARY - [0:0]\nCOMMIT\n' +
+      '*filter\n:KUBE-PROXY-CANARY - [0:0]\nCOMMIT\n*nat\n:KUBE-PROXY-CANARY - [0:0]\nCOMMIT\n',
+  );
+  const r = await runCli(...base, '--against', dump);
+  t.is(r.code, 1);
+  t.regex(r.stdout, /^\+-A KUBE-SERVICES /m, 'the rules are still to be added');
+  t.false(r.stdout.includes('KUBE-PROXY-CANARY'));
+});
+
 test('a rule changed in the dump shows as one removed and one added line', async (t) => {
   const dump = join(tmp, 'changed.dump');
   writeFileSync(

@@ -1,13 +1,9 @@
 import test from 'ava';
+import { ToolMissingError } from '../../src/backends/common/errors.js';
 import { conntrackArgs } from '../../src/backends/conntrack/host.js';
 import { staleUdpFlows } from '../../src/backends/conntrack/stale-udp.js';
 import { cleanupPlan } from '../../src/backends/iptables/cleanup.js';
-import {
-  chooseFlavour,
-  execIptablesHost,
-  MissingBinaryError,
-  RestoreError,
-} from '../../src/backends/iptables/host.js';
+import { chooseFlavour, execIptablesHost, RestoreError } from '../../src/backends/iptables/host.js';
 
 test('the flavour with more rules wins, nft on a tie (as upstream iptables-wrapper)', (t) => {
   const legacy = '*nat\n-A PREROUTING -j DOCKER\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n';
@@ -104,12 +100,12 @@ test.serial('a missing iptables binary is reported as such, not as a failed rest
   try {
     const host = execIptablesHost('legacy', 'IPv4');
     const err = await t.throwsAsync(host.restore('*nat\nCOMMIT\n'));
-    t.true(err instanceof MissingBinaryError, String(err));
+    t.true(err instanceof ToolMissingError, String(err));
     t.regex(
       err?.message ?? '',
-      /iptables-legacy-restore is not installed \(Debian\/Ubuntu package: iptables\)/,
+      /iptables-legacy-restore is not installed: install it \(Debian\/Ubuntu package: iptables\)/,
     );
-    await t.throwsAsync(host.run(['-S']), { instanceOf: MissingBinaryError });
+    await t.throwsAsync(host.run(['-S']), { instanceOf: ToolMissingError });
   } finally {
     process.env.PATH = path;
   }

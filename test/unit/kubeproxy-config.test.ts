@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import test from 'ava';
+import { parseBindAddress } from '../../src/config/bind-address.js';
 import { loadDaemonConfig, resolveDaemonConfig } from '../../src/config/daemon-config.js';
 import {
   type DaemonOptions,
@@ -18,7 +19,7 @@ import {
   minute,
   second,
 } from '../../src/config/daemon-options.js';
-import { loadKubeProxyConfiguration, parseBindAddress } from '../../src/config/kubeproxy-config.js';
+import { loadKubeProxyConfiguration } from '../../src/config/kubeproxy-config.js';
 import { defaultOptions, OptionError, type ProxyOptions, proxyFlagSpecs } from '../../src/config/options.js';
 
 const header = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n';

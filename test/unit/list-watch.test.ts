@@ -1,10 +1,11 @@
 // The watch supervisor against a scripted API: it must relist on 410 Gone,
-// resume from the last resourceVersion after errors, and restart a quiet watch.
+// resume from the last resourceVersion after errors, restart a quiet watch, re-open
+// at once a watch the client library ended for idleness, and back off only on errors.
 
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import type { ApiClient, WatchEvent } from '../../src/cluster/api.js';
-import { ListWatch } from '../../src/cluster/list-watch.js';
+import { ListWatch, type ListWatchOptions, watchEnd } from '../../src/cluster/list-watch.js';
 import { createLogger } from '../../src/log.js';
 
 type Obj = { metadata: { name: string; resourceVersion: string } };
@@ -38,6 +39,26 @@ function scriptedApi(
 
 const quietLog = createLogger({ stream: new PassThrough(), json: true });
 
+/** A ListWatch of /things on `api` that ignores what it sees unless `o` says otherwise. */
+function things(api: ApiClient, o: Partial<ListWatchOptions<Obj>> = {}): ListWatch<Obj> {
+  return new ListWatch<Obj>({
+    api,
+    log: quietLog,
+    name: 'things',
+    path: '/things',
+    query: {},
+    onReplace: () => {},
+    onEvent: () => {},
+    ...o,
+  });
+}
+
+/** Resolves once `n` watches were opened (or after 10 s, for the assertions to report). */
+async function watchesOpened(calls: { watches: string[] }, n: number): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (calls.watches.length < n && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+}
+
 test('relists on 410 Gone and resumes from the last resourceVersion after an error', async (t) => {
   const events: string[] = [];
   const { api, calls } = scriptedApi([
@@ -49,12 +70,7 @@ test('relists on 410 Gone and resumes from the last resourceVersion after an err
     (emit) => emit({ type: 'MODIFIED', object: obj('b', 25) }),
   ]);
   let replaced = 0;
-  const lw = new ListWatch<Obj>({
-    api,
-    log: quietLog,
-    name: 'things',
-    path: '/things',
-    query: {},
+  const lw = things(api, {
     initialBackoffMs: 5,
     onReplace: () => replaced++,
     onEvent: (type, o) => events.push(`${type} ${o.metadata.name}@${o.metadata.resourceVersion}`),
@@ -72,19 +88,68 @@ test('relists on 410 Gone and resumes from the last resourceVersion after an err
 
 test('restarts a watch that stays quiet longer than the watchdog allows', async (t) => {
   const { api, calls } = scriptedApi([() => {}, () => {}, () => {}]);
-  const lw = new ListWatch<Obj>({
-    api,
-    log: quietLog,
-    name: 'things',
-    path: '/things',
-    query: {},
-    quietTimeoutMs: 100,
-    onReplace: () => {},
-    onEvent: () => {},
-  });
+  const lw = things(api, { quietTimeoutMs: 100 });
   lw.start();
   await new Promise((r) => setTimeout(r, 450));
   await lw.stop();
   t.true(calls.watches.length >= 3, `${calls.watches.length} watches`);
   t.is(calls.lists, 1, 'a quiet watch is resumed, not relisted');
+});
+
+/** What @kubernetes/client-node's Watch passes to `done` after 30 s without data. */
+const idleTimeout = () => new DOMException('The operation was aborted due to timeout', 'TimeoutError');
+const failure = () => Object.assign(new Error('connection reset'), { statusCode: undefined });
+
+test('watchEnd: normal close, idle timeout, 410 and real errors', (t) => {
+  t.is(watchEnd(null).kind, 'closed');
+  t.is(watchEnd(undefined).kind, 'closed');
+  t.is(watchEnd(idleTimeout()).kind, 'idle');
+  t.is(watchEnd(Object.assign(new Error('Gone'), { statusCode: 410 })).kind, 'gone');
+  t.is(watchEnd(Object.assign(new Error('Internal Server Error'), { statusCode: 500 })).kind, 'error');
+  t.is(watchEnd(failure()).kind, 'error');
+});
+
+test('a watch ended for idleness is re-opened at once from its resourceVersion', async (t) => {
+  const idle = (_emit: unknown, done: (err: unknown) => void) => done(idleTimeout());
+  const { api, calls } = scriptedApi([idle, idle, idle, idle, idle, idle]);
+  // Any backoff at all would hold the second watch back far longer than this test runs.
+  const lw = things(api, { initialBackoffMs: 60_000 });
+  lw.start();
+  await watchesOpened(calls, 7);
+  await lw.stop();
+  t.deepEqual(calls.watches, ['10', '10', '10', '10', '10', '10', '10']);
+  t.is(calls.lists, 1);
+});
+
+test('backoff is for errors only and starts over after a healthy watch', async (t) => {
+  const out = new PassThrough();
+  const lines: { message: string; attempt?: number }[] = [];
+  out.on('data', (d: Buffer) => {
+    for (const l of d.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+  });
+  const fail = (_emit: unknown, done: (err: unknown) => void) => done(failure());
+  const { api, calls } = scriptedApi([
+    fail,
+    fail,
+    (_emit, done) => done(idleTimeout()),
+    fail,
+    fail,
+    (emit, done) => {
+      emit({ type: 'MODIFIED', object: obj('a', 11) });
+      done(failure());
+    },
+    fail,
+  ]);
+  const lw = things(api, { log: createLogger({ stream: out, json: true }), initialBackoffMs: 4 });
+  lw.start();
+  await watchesOpened(calls, 8);
+  await lw.stop();
+  const attempts = lines.filter((l) => l.message.includes('failed, resuming')).map((l) => l.attempt);
+  // The idle end and the watch that delivered an event both reset the count.
+  t.deepEqual(attempts, [0, 1, 0, 1, 0, 1]);
+  t.deepEqual(calls.watches, ['10', '10', '10', '10', '10', '10', '11', '11']);
+  t.false(
+    lines.some((l) => /idle|timeout/i.test(JSON.stringify(l)) && l.message.includes('failed')),
+    'an idle end is not logged as a failure',
+  );
 });

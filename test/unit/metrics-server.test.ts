@@ -2,15 +2,11 @@
 // kube-proxy's names, types, labels and buckets (pkg/proxy/metrics/metrics.go), the
 // helpers' rules of when each metric moves, /proxyMode, the debug rules endpoint.
 import test from 'ava';
+import { countWrittenRules } from '../../src/backends/iptables/ruleset.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
-import {
-  countRuleLines,
-  createMetrics,
-  type KproxyMetrics,
-  NETWORK_PROGRAMMING_BUCKETS,
-  SYNC_BUCKETS,
-} from '../../src/daemon/metrics.js';
+import { createMetrics, NETWORK_PROGRAMMING_BUCKETS, SYNC_BUCKETS } from '../../src/daemon/metrics.js';
 import { startMetricsServer } from '../../src/daemon/metrics-server.js';
+import { metricValue } from '../helpers/metrics.js';
 
 const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
 
@@ -35,18 +31,7 @@ const UPSTREAM: Record<string, [string, string[]]> = {
   kubeproxy_proxy_livez_total: ['counter', ['code']],
 };
 
-async function value(m: KproxyMetrics, name: string, labels: Record<string, string> = {}, suffix = '') {
-  const metric = m.registry.getSingleMetric(name);
-  if (!metric) throw new Error(`no metric ${name}`);
-  const want = Object.entries(labels);
-  const hit = (await metric.get()).values.find(
-    (v) =>
-      ((v as { metricName?: string }).metricName ?? name) === name + suffix &&
-      Object.keys(v.labels).length === want.length &&
-      want.every(([k, val]) => v.labels[k] === val),
-  );
-  return hit?.value;
-}
+const value = metricValue;
 
 test('buckets are upstream: 1ms doubling x15; network programming 0, 0.25, 0.5, 1..59, 60..115, 120..300', (t) => {
   t.deepEqual(
@@ -59,19 +44,17 @@ test('buckets are upstream: 1ms doubling x15; network programming 0, 0.25, 0.5, 
   t.deepEqual(NETWORK_PROGRAMMING_BUCKETS.slice(-8), [115, 120, 150, 180, 210, 240, 270, 300]);
 });
 
-test('observeSync: durations by mode, last timestamp, rules written and owned per table', async (t) => {
+test('observeSync: durations by mode, last timestamp, rules written and owned per table, no local endpoints', async (t) => {
   const m = createMetrics({ defaultMetrics: false, now: () => T0 });
   m.observeSync(
     {
       mode: 'full',
       durationMs: 30,
-      restoreInput: {
-        nat: '*nat\n:KUBE-SERVICES - [0:0]\n-A KUBE-SERVICES -j X\n-I KUBE-SERVICES 1 -j Y\n-X KUBE-OLD\nCOMMIT\n',
-        filter: '',
-      },
+      rulesWritten: { nat: 2, filter: 0 },
+      rulesTotal: { nat: 120, filter: 7 },
+      noLocalEndpoints: { internal: 1, external: 2 },
     },
     'IPv4',
-    { nat: 120, filter: 7 },
   );
   m.observeSync({ mode: 'partial', durationMs: 2 }, 'IPv6');
   const v4 = { ip_family: 'IPv4' };
@@ -91,38 +74,52 @@ test('observeSync: durations by mode, last timestamp, rules written and owned pe
     await value(m, 'kubeproxy_sync_proxy_rules_iptables_total', { table: 'filter', ip_family: 'IPv4' }),
     7,
   );
-});
-
-test('syncFailed: restore failures, partial failures, no last timestamp', async (t) => {
-  const m = createMetrics({ defaultMetrics: false });
-  m.syncFailed(true, 'IPv4', { durationMs: 5 });
-  m.syncFailed(false, 'IPv4');
-  m.syncFailed(true, 'IPv6', { restoreFailed: false });
   t.is(
-    await value(m, 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total', { ip_family: 'IPv4' }),
-    2,
-  );
-  t.is(
-    await value(m, 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total', { ip_family: 'IPv6' }),
+    await value(m, 'kubeproxy_sync_proxy_rules_iptables_total', { table: 'nat', ip_family: 'IPv6' }),
     undefined,
+    'a report without rule counts (IPVS, nftables) leaves the iptables series out',
   );
   t.is(
-    await value(m, 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total', {
+    await value(m, 'kubeproxy_sync_proxy_rules_no_local_endpoints_total', {
+      traffic_policy: 'external',
       ip_family: 'IPv4',
     }),
-    1,
+    2,
   );
-  t.is(
-    await value(m, 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total', {
-      ip_family: 'IPv6',
-    }),
-    1,
-  );
+});
+
+test('syncFailed: timed, restore failures, partial failures (iptables mode only), no last timestamp', async (t) => {
+  const m = createMetrics({ defaultMetrics: false });
+  m.syncFailed('IPv4', { mode: 'partial', durationMs: 5, restoreFailed: true });
+  m.syncFailed('IPv4', { mode: 'full', durationMs: 5, restoreFailed: true });
+  m.syncFailed('IPv6', { mode: 'partial', durationMs: 5, restoreFailed: false });
+  const rf = 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total';
+  const pf = 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total';
+  t.is(await value(m, rf, { ip_family: 'IPv4' }), 2);
+  t.is(await value(m, rf, { ip_family: 'IPv6' }), undefined);
+  t.is(await value(m, pf, { ip_family: 'IPv4' }), 1);
+  t.is(await value(m, pf, { ip_family: 'IPv6' }), 1, 'a partial sync that failed before the write');
   t.is(
     await value(m, 'kubeproxy_sync_partial_proxy_rules_duration_seconds', { ip_family: 'IPv4' }, '_count'),
     1,
   );
   t.is(await value(m, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', { ip_family: 'IPv4' }), undefined);
+
+  const nft = createMetrics({ defaultMetrics: false, proxyMode: 'nftables' });
+  nft.syncFailed('IPv4', { mode: 'partial', durationMs: 5, restoreFailed: false });
+  t.is(await value(nft, pf, { ip_family: 'IPv4' }), undefined, 'nftables mode counts no partial failure');
+  t.is(
+    await value(nft, 'kubeproxy_sync_partial_proxy_rules_duration_seconds', { ip_family: 'IPv4' }, '_count'),
+    1,
+  );
+  const ipvs = createMetrics({ defaultMetrics: false, proxyMode: 'ipvs' });
+  ipvs.observeSync({ mode: 'full', durationMs: 5 }, 'IPv4');
+  t.is(await value(ipvs, 'kubeproxy_sync_proxy_rules_duration_seconds', { ip_family: 'IPv4' }, '_count'), 1);
+  t.is(
+    await value(ipvs, 'kubeproxy_sync_full_proxy_rules_duration_seconds', { ip_family: 'IPv4' }, '_count'),
+    undefined,
+    "upstream's IPVS proxier has only the overall histogram",
+  );
 });
 
 test('changes, queued time, network programming, no-local-endpoints, probes', async (t) => {
@@ -173,9 +170,19 @@ test('changes, queued time, network programming, no-local-endpoints, probes', as
   t.is(await value(m, 'kubeproxy_proxy_livez_total', { code: '200' }), 1);
 });
 
-test('countRuleLines counts appends and inserts only', (t) => {
-  t.is(countRuleLines(undefined), 0);
-  t.is(countRuleLines('*filter\n:A - [0:0]\n-A A -j B\n-D A -j C\n-X D\n-F E\nCOMMIT\n'), 1);
+test("countWrittenRules counts appends and inserts into kproxy's chains only", (t) => {
+  t.is(countWrittenRules(''), 0);
+  const input = [
+    '*nat',
+    ':KUBE-SERVICES - [0:0]',
+    '-A KUBE-SERVICES -j X',
+    '-I KUBE-NODEPORTS 1 -j Y',
+    '-D KUBE-SERVICES -j Z',
+    '-I PREROUTING -m comment --comment "kubernetes service portals" -j KUBE-SERVICES',
+    '-X KUBE-SVC-OLD',
+    'COMMIT',
+  ];
+  t.is(countWrittenRules(`${input.join('\n')}\n`), 2);
 });
 
 test('separate registries: two metric sets in one process', async (t) => {
@@ -189,16 +196,12 @@ test('separate registries: two metric sets in one process', async (t) => {
 test('/metrics: Prometheus text with every kube-proxy metric, its type, help and labels', async (t) => {
   const metrics = createMetrics();
   metrics.observeSync(
-    { mode: 'full', durationMs: 12, restoreInput: { nat: '-A X -j Y\n', filter: '' } },
+    { mode: 'full', durationMs: 12, rulesWritten: { nat: 1, filter: 0 }, rulesTotal: { nat: 1, filter: 0 } },
     'IPv4',
-    {
-      nat: 1,
-      filter: 0,
-    },
   );
   metrics.syncQueued('IPv4');
   metrics.networkProgramming(1.2, 'IPv4');
-  metrics.syncFailed(true, 'IPv4', { durationMs: 3 });
+  metrics.syncFailed('IPv4', { mode: 'partial', durationMs: 3, restoreFailed: true });
   metrics.noLocalEndpoints('IPv4', { internal: 0, external: 0 });
   metrics.healthProbe('healthz', 200);
   metrics.healthProbe('livez', 200);
@@ -258,28 +261,36 @@ test('/proxyMode, /healthz, /debug/kproxy/rules, 404', async (t) => {
   r = await fetch(`${base}/debug/kproxy/rules`);
   t.is(r.status, 200);
   t.is(r.headers.get('content-type'), 'application/json');
-  t.deepEqual(await r.json(), { lastApplied: null, lastFailed: null });
+  t.deepEqual(await r.json(), {}, 'no family synced yet');
 
-  debugRules.recordSync({ mode: 'partial', restoreInput: { nat: '', filter: '' } }); // nothing written: kept
-  debugRules.recordSync({
+  debugRules.recordSync('IPv4', { mode: 'partial', restoreInput: { nat: '', filter: '' } }); // nothing written
+  debugRules.recordSync('IPv4', {
     mode: 'full',
     restoreInput: { nat: '*nat\nCOMMIT\n', filter: '*filter\nCOMMIT\n' },
   });
-  const refused = Object.assign(new Error('iptables-restore: line 2 failed'), {
+  debugRules.recordSync('IPv4', { mode: 'partial', restoreInput: { nat: '', filter: '' } }); // kept
+  const refused = Object.assign(new Error('ip6tables-restore: line 2 failed'), {
     input: '*nat\n-A BAD\nCOMMIT\n',
   });
-  debugRules.recordFailed(refused);
+  debugRules.recordFailed('IPv6', refused);
   r = await fetch(`${base}/debug/kproxy/rules`);
   t.deepEqual(await r.json(), {
-    lastApplied: { at: '2024-05-01T10:00:00.000Z', mode: 'full', text: '*nat\nCOMMIT\n*filter\nCOMMIT\n' },
-    lastFailed: {
-      at: '2024-05-01T10:00:00.000Z',
-      error: 'iptables-restore: line 2 failed',
-      text: '*nat\n-A BAD\nCOMMIT\n',
+    IPv4: {
+      lastApplied: { at: '2024-05-01T10:00:00.000Z', mode: 'full', text: '*nat\nCOMMIT\n*filter\nCOMMIT\n' },
+      lastFailed: null,
+    },
+    IPv6: {
+      lastApplied: null,
+      lastFailed: {
+        at: '2024-05-01T10:00:00.000Z',
+        error: 'ip6tables-restore: line 2 failed',
+        text: '*nat\n-A BAD\nCOMMIT\n',
+      },
     },
   });
-  debugRules.recordFailed('boom', 'text given');
-  t.like(debugRules.snapshot().lastFailed, { error: 'boom', text: 'text given' });
+  debugRules.recordFailed('IPv4', 'boom', 'text given');
+  t.like(debugRules.snapshot().IPv4?.lastFailed, { error: 'boom', text: 'text given' });
+  t.truthy(debugRules.snapshot().IPv4?.lastApplied, 'a failure keeps the last applied record');
 
   for (const path of ['/', '/metricsx', '/debug/kproxy', '/proxymode']) {
     r = await fetch(`${base}${path}`);

@@ -1,8 +1,10 @@
 import { PassThrough } from 'node:stream';
+import type { V1EndpointSlice } from '@kubernetes/client-node';
 import test from 'ava';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { createLogger } from '../../src/log.js';
-import { endpoint, service, slice } from '../helpers/builders.js';
+import { buildProxyModel } from '../../src/model/build.js';
+import { endpoint, keys, node, service, slice } from '../helpers/builders.js';
 
 function store() {
   const out = new PassThrough();
@@ -55,4 +57,19 @@ test('take() hands over the pending change counters once', (t) => {
   t.deepEqual(s.take().changes, { services: 0, endpoints: 0, triggerTimes: [] });
   t.deepEqual(changes, ['service', 'endpoints', 'endpoints']);
   t.is(first.snapshot.endpointSlices.length, 0);
+});
+
+test('scale to zero: the slice served with endpoints and ports null replaces the old one', (t) => {
+  const { s, changes, log } = store();
+  s.serviceEvent('ADDED', service('ns/web'));
+  s.sliceEvent('ADDED', slice('ns/web', [endpoint('10.180.0.1')]));
+  const before = buildProxyModel(s.take().snapshot, node(), 'IPv4');
+  t.deepEqual(keys(before.servicePorts[0]?.endpoints.all ?? []), ['10.180.0.1:80']);
+  // The controller's in-place update to its placeholder, read back from the API server.
+  const placeholder = { ...slice('ns/web', []), endpoints: null, ports: null } as unknown as V1EndpointSlice;
+  s.sliceEvent('MODIFIED', placeholder);
+  const after = buildProxyModel(s.take().snapshot, node(), 'IPv4');
+  t.deepEqual(after.servicePorts[0]?.endpoints.all, []);
+  t.deepEqual(changes, ['service', 'endpoints', 'endpoints']);
+  t.is(log(), '', 'nothing to warn about');
 });

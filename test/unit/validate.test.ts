@@ -399,6 +399,31 @@ test('loadObjects: empty input is an empty snapshot, not an error', (t) => {
   t.deepEqual(problems, []);
 });
 
+test('loadObjects: null lists are empty (a List with `items:`, a Service with `ports:`)', (t) => {
+  const text = `apiVersion: v1
+kind: List
+items:
+---
+apiVersion: v1
+kind: ServiceList
+---
+apiVersion: v1
+kind: Service
+metadata: {namespace: ns1, name: headless}
+spec:
+  clusterIP: None
+  ports:
+  externalIPs:
+`;
+  const { snapshot, problems, ignoredKinds } = loadObjects(text);
+  t.deepEqual(problems, []);
+  t.deepEqual([...ignoredKinds.keys()], []);
+  t.deepEqual(
+    snapshot.services.map((s) => s.metadata?.name),
+    ['headless'],
+  );
+});
+
 const notObjects: [string, string, RegExp][] = [
   ['text that is not YAML', '{{{ not yaml', /^input: not valid YAML or JSON/],
   ['a bare word', 'hello', /document 1 is not a Kubernetes object \(got string\)/],

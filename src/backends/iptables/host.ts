@@ -1,6 +1,7 @@
-// The only place that runs iptables binaries. Everything else in the backend is pure.
-import { execa } from 'execa';
+// The iptables host: iptables-save, iptables-restore and iptables, run through
+// common/exec.ts. Everything else in the backend is pure.
 import type { IPFamily } from '../../util/ip.js';
+import { runTool, toolFailed } from '../common/exec.js';
 import { RejectedInputError } from '../rejected-input.js';
 import type { TableName } from './ruleset.js';
 
@@ -9,11 +10,6 @@ export type Flavour = 'legacy' | 'nft';
 /** iptables-restore refused the input; nothing of it was applied (the table is atomic). */
 export class RestoreError extends RejectedInputError {
   override name = 'RestoreError';
-}
-
-/** A binary kproxy needs is not installed. */
-export class MissingBinaryError extends Error {
-  override name = 'MissingBinaryError';
 }
 
 export interface IptablesHost {
@@ -31,18 +27,6 @@ export function binary(flavour: Flavour, family: IPFamily, tool: '' | '-save' | 
   return `${family === 'IPv4' ? 'iptables' : 'ip6tables'}-${flavour}${tool}`;
 }
 
-/** With reject: false execa reports a binary that cannot be started as a result, not a throw. */
-function notStarted(bin: string, r: { failed?: boolean; exitCode?: number; code?: string }): void {
-  if (r.failed && r.exitCode === undefined) throw missing(bin, r);
-}
-
-function missing(bin: string, err: unknown): Error {
-  if ((err as { code?: string }).code === 'ENOENT') {
-    return new MissingBinaryError(`${bin} is not installed (Debian/Ubuntu package: iptables)`);
-  }
-  return err as Error;
-}
-
 export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHost {
   const saveBin = binary(flavour, family, '-save');
   const restoreBin = binary(flavour, family, '-restore');
@@ -51,30 +35,17 @@ export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHo
     flavour,
     family,
     async save(table) {
-      try {
-        const r = await execa(saveBin, table ? ['-t', table] : [], { stripFinalNewline: false });
-        return r.stdout;
-      } catch (err) {
-        throw missing(saveBin, err);
-      }
+      const args = table ? ['-t', table] : [];
+      const r = await runTool(saveBin, args);
+      if (r.exitCode !== 0) throw toolFailed(saveBin, args, r);
+      return r.stdout;
     },
     async restore(input) {
-      let r: { exitCode?: number; stderr: string };
-      try {
-        // -w: wait for the xtables lock rather than fail when another program holds it.
-        // stdout ignored: an input may start with -S (split.ts), which prints the whole table.
-        const result = await execa(restoreBin, ['--noflush', '-w', '5'], {
-          input,
-          reject: false,
-          stdout: 'ignore',
-        });
-        notStarted(restoreBin, result);
-        r = result;
-      } catch (err) {
-        throw missing(restoreBin, err);
-      }
+      // -w: wait for the xtables lock rather than fail when another program holds it.
+      // stdout ignored: an input may start with -S (split.ts), which prints the whole table.
+      const r = await runTool(restoreBin, ['--noflush', '-w', '5'], { input, ignoreStdout: true });
       if (r.exitCode !== 0) {
-        const stderr = String(r.stderr).trim();
+        const stderr = r.stderr.trim();
         const m = /line (\d+) failed/.exec(stderr);
         throw new RestoreError(
           `${restoreBin} failed: ${stderr || `exit code ${r.exitCode}`}`,
@@ -83,16 +54,15 @@ export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHo
         );
       }
     },
-    async run(args) {
-      try {
-        const r = await execa(bin, ['-w', '5', ...args], { reject: false });
-        notStarted(bin, r);
-        return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
-      } catch (err) {
-        throw missing(bin, err);
-      }
-    },
+    run: (args) => runTool(bin, ['-w', '5', ...args]),
   };
+}
+
+/** Start-up check that this iptables runs and may read the nat table; throws an OperatorError saying why not. */
+export async function checkIptables(host: IptablesHost): Promise<void> {
+  const args = ['-t', 'nat', '-S', 'POSTROUTING'];
+  const r = await host.run(args);
+  if (r.exitCode !== 0) throw toolFailed(binary(host.flavour, host.family, ''), args, r);
 }
 
 /**
@@ -107,8 +77,9 @@ export function chooseFlavour(legacySave: string, nftSave: string): Flavour {
 export async function detectFlavour(family: IPFamily): Promise<Flavour> {
   const dump = async (f: Flavour) => {
     try {
-      return (await execa(binary(f, family, '-save'), [], { reject: false, timeout: 10_000 })).stdout;
+      return (await runTool(binary(f, family, '-save'), [], { timeoutMs: 10_000 })).stdout;
     } catch {
+      // Not installed or not permitted: the sync that follows says so.
       return '';
     }
   };

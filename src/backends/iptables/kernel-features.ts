@@ -1,10 +1,18 @@
 // Reads and sets the few sysctls the iptables mode depends on, in the network
 // namespace kproxy runs in (these sysctls are per namespace).
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { ensureSysctl, type Sysctl } from '../common/sysctl.js';
 import type { KernelFeatures } from './desired.js';
 
 const beLiberal = '/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal';
-const routeLocalnet = '/proc/sys/net/ipv4/conf/all/route_localnet';
+
+/** Only with --iptables-localhost-nodeports (the default): with false it is never touched. */
+export const routeLocalnet: Sysctl = {
+  path: 'net/ipv4/conf/all/route_localnet',
+  value: '1',
+  why: 'so that NodePorts answer on 127.0.0.1 (--iptables-localhost-nodeports, default true)',
+  otherwise: 'pass --iptables-localhost-nodeports=false',
+};
 
 export async function readKernelFeatures(): Promise<KernelFeatures> {
   let liberal = false;
@@ -19,5 +27,5 @@ export async function readKernelFeatures(): Promise<KernelFeatures> {
 
 /** NodePorts on 127.0.0.1 need route_localnet, as upstream sets it (and guards it with KUBE-FIREWALL). */
 export async function enableRouteLocalnet(): Promise<void> {
-  if ((await readFile(routeLocalnet, 'utf8')).trim() !== '1') await writeFile(routeLocalnet, '1');
+  await ensureSysctl(routeLocalnet);
 }

@@ -2,9 +2,10 @@
 // Pure. The layout, names, comments and argument order follow upstream's
 // syncProxyRules, so that dumps, goldens and users' muscle memory carry over.
 
-import type { Endpoint, ProxyModel, ServicePort } from '../../model/types.js';
+import type { ProxyModel, ServicePort } from '../../model/types.js';
 import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
 import { isLoopback, parseCidr } from '../../util/ip.js';
+import { writeBalancing } from './balancing.js';
 import type { IptablesConfig } from './config.js';
 import { masqueradeMark } from './config.js';
 import { jumpRules } from './jumps.js';
@@ -29,11 +30,6 @@ export interface RenderedIptables {
   jumps: JumpRule[];
   /** service port id + protocol -> the nat chains it owns (for partial syncs). */
   chainsByServicePort: Map<string, string[]>;
-}
-
-/** `1/n` with ten decimals, as upstream formats statistic probabilities. */
-export function probability(n: number): string {
-  return (1 / n).toFixed(10);
 }
 
 const nfacctLocalhostNodePorts = 'localhost_nps_accepted_pkts';
@@ -372,43 +368,6 @@ function renderServicePort(sp: ServicePort, ctx: Context): string[] {
     nat.append(chain, head, affinity, l4, '-j', 'DNAT', '--to-destination', ep.key);
   }
   return owned;
-}
-
-/** Rules from a policy chain to its endpoints: affinity first, then a random pick. */
-function writeBalancing(
-  nat: TableBuilder,
-  sp: ServicePort,
-  chain: string,
-  endpoints: readonly Endpoint[],
-  largeCluster: boolean,
-): void {
-  nat.declare(chain);
-  const proto = sp.protocol.toLowerCase();
-  const head = (ep: Endpoint): string[] => (largeCluster ? [] : comment(`${sp.id} -> ${ep.key}`));
-  if (sp.sessionAffinity) {
-    for (const ep of endpoints) {
-      const target = endpointChain(sp.id, proto, ep.key);
-      nat.append(
-        chain,
-        head(ep),
-        '-m recent --name',
-        target,
-        '--rcheck --seconds',
-        String(sp.sessionAffinity.timeoutSeconds),
-        '--reap -j',
-        target,
-      );
-    }
-  }
-  endpoints.forEach((ep, i) => {
-    const target = endpointChain(sp.id, proto, ep.key);
-    // Rule i matches 1/(n-i) of what reaches it, so every endpoint gets 1/n overall.
-    const stat =
-      i < endpoints.length - 1
-        ? ['-m statistic --mode random --probability', probability(endpoints.length - i)]
-        : [];
-    nat.append(chain, head(ep), stat, '-j', target);
-  });
 }
 
 function cidrContains(cidr: string, ip: string): boolean {

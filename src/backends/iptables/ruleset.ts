@@ -85,3 +85,14 @@ export function countRules(table: Table): number {
   for (const rules of table.chains.values()) n += rules.length;
   return n;
 }
+
+/**
+ * Rules an iptables-restore input writes into kproxy's own (KUBE-) chains: its
+ * appends and inserts. Upstream counts the rules of its restore input, which never
+ * holds the jumps from built-in chains (it adds those one by one), so neither do we.
+ */
+export function countWrittenRules(restoreInput: string): number {
+  let n = 0;
+  for (const line of restoreInput.split('\n')) if (/^-[AI] KUBE-/.test(line)) n++;
+  return n;
+}

@@ -2,6 +2,7 @@
 
 import type { ProxyOptions } from '../../config/options.js';
 import type { Logger } from '../../log.js';
+import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
 import type { IPFamily } from '../../util/ip.js';
 import type { Backend } from '../backend.js';
 import type { ConntrackHost } from '../conntrack/host.js';
@@ -46,6 +47,7 @@ export function ipvsBackend(d: IpvsBackendDeps): Backend {
         mode: r.mode,
         durationMs: r.durationMs,
         restoreInput: r.restoreInput,
+        noLocalEndpoints: noLocalEndpoints(r.desired.model, 'service'),
         details: {
           servicePorts: r.servicePorts,
           virtualServersAdded: p.servicesAdded,

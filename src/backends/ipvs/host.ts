@@ -1,17 +1,14 @@
-// The only place the IPVS backend runs binaries: ipvsadm, ipset and modprobe.
+// The IPVS backend's tools: ipvsadm, ipset and modprobe, run through common/exec.ts.
 // Everything else is pure or goes through link.ts (netlink, no binary).
-import { execa } from 'execa';
-import { MissingBinaryError } from '../iptables/host.js';
+import { runTool, type ToolResult } from '../common/exec.js';
+import { RejectedInputError } from '../rejected-input.js';
 import { serviceArgs, type VirtualServer } from './ipvsadm.js';
 
 /** ipvsadm or ipset refused a command; `input` is what was sent. */
-export class IpvsCommandError extends Error {
+export class IpvsCommandError extends RejectedInputError {
   override name = 'IpvsCommandError';
-  constructor(
-    message: string,
-    readonly input: string,
-  ) {
-    super(message);
+  constructor(message: string, input: string) {
+    super(message, undefined, input);
   }
 }
 
@@ -31,36 +28,9 @@ export interface IpvsHost {
   ipsetDestroy(name: string): Promise<boolean>;
 }
 
-const packages: Record<string, string> = { ipvsadm: 'ipvsadm', ipset: 'ipset', modprobe: 'kmod' };
-
-function missing(bin: string, err: unknown): Error {
-  if ((err as { code?: string }).code === 'ENOENT') {
-    return new MissingBinaryError(
-      `${bin} is not installed (Debian/Ubuntu package: ${packages[bin] ?? bin}); IPVS mode needs it`,
-    );
-  }
-  return err as Error;
-}
-
-/** Runs a binary; never throws on a non-zero exit, only when it cannot be started. */
-export async function run(
-  bin: string,
-  args: readonly string[],
-  input?: string,
-): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  let r: Awaited<ReturnType<typeof execa>>;
-  try {
-    r = await execa(bin, args, {
-      reject: false,
-      stripFinalNewline: false,
-      ...(input !== undefined ? { input } : {}),
-    });
-  } catch (err) {
-    throw missing(bin, err);
-  }
-  // With reject: false a binary that cannot be started is reported in the result, not thrown.
-  if ((r as { code?: string }).code === 'ENOENT') throw missing(bin, r);
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+/** Runs a binary; never throws on a non-zero exit, only on what the operator must fix (common/exec.ts). */
+export function run(bin: string, args: readonly string[], input?: string): Promise<ToolResult> {
+  return runTool(bin, args, input !== undefined ? { input } : {});
 }
 
 async function checked(bin: string, args: readonly string[], input?: string): Promise<string> {

@@ -1,11 +1,11 @@
 // Start-up checks of the IPVS mode. When something is missing kproxy stops with
 // one message naming every missing piece and how to get it; it never falls back
 // to the iptables mode on its own.
-import { MissingBinaryError } from '../iptables/host.js';
+import { KernelFeatureError, OperatorError, ToolMissingError } from '../common/errors.js';
 import { run } from './host.js';
 import { ipvsLoaded, modprobe } from './kernel-module.js';
 
-export class IpvsUnavailableError extends Error {
+export class IpvsUnavailableError extends OperatorError {
   override name = 'IpvsUnavailableError';
 }
 
@@ -31,7 +31,7 @@ async function ipvsadm(args: readonly string[]): Promise<string | undefined> {
     const r = await run('ipvsadm', args);
     return r.exitCode === 0 ? undefined : r.stderr.trim().split('\n')[0] || `exit code ${r.exitCode}`;
   } catch (err) {
-    return (err as Error).message;
+    return (err instanceof KernelFeatureError && err.said) || (err as Error).message;
   }
 }
 
@@ -46,7 +46,9 @@ export const hostProbes: Probes = {
       const r = await run(bin, [bin === 'ipvsadm' ? '--version' : 'version']);
       return `${r.stdout}${r.stderr}`.trim();
     } catch (err) {
-      if (err instanceof MissingBinaryError) return undefined;
+      if (err instanceof ToolMissingError) return undefined;
+      // Installed; the kernel check below says what the kernel lacks.
+      if (err instanceof KernelFeatureError) return err.message;
       throw err;
     }
   },

@@ -2,6 +2,7 @@
 // desired table as a listing for --dry-run, and one sync per family.
 
 import type { Logger } from '../../log.js';
+import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
 import type { IPFamily } from '../../util/ip.js';
 import type { Backend } from '../backend.js';
 import type { ConntrackHost } from '../conntrack/host.js';
@@ -43,6 +44,7 @@ export function nftablesBackend(d: NftablesBackendDeps): Backend {
         ...(report.reason ? { reason: report.reason } : {}),
         durationMs: report.durationMs,
         restoreInput: { nftables: report.transaction },
+        noLocalEndpoints: noLocalEndpoints(desired.model, 'servicePort'),
         details: {
           servicePorts: desired.model.servicePorts.length,
           chains: desired.table.chains.size,

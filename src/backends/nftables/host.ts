@@ -1,19 +1,14 @@
-// The only place that runs nft. Everything else in the backend is pure.
+// The nft host: nft, run through common/exec.ts. Everything else in the backend is pure.
 import { existsSync } from 'node:fs';
 import { release } from 'node:os';
-import { execa } from 'execa';
 import type { IPFamily } from '../../util/ip.js';
+import { runTool, type ToolResult, toolFailed } from '../common/exec.js';
 import { RejectedInputError } from '../rejected-input.js';
 import { kubeProxyTable, NO_ENDPOINT_NODEPORTS, nftFamily } from './names.js';
 
 /** nft refused a transaction; nothing of it was applied (a transaction is atomic). */
 export class NftError extends RejectedInputError {
   override name = 'NftError';
-}
-
-/** nft is not installed, or the kernel cannot do nftables at all. */
-export class NftUnavailableError extends Error {
-  override name = 'NftUnavailableError';
 }
 
 export interface NftHost {
@@ -43,46 +38,19 @@ export function nftBinary(): string {
   return process.env.KPROXY_NFT ?? found ?? 'nft';
 }
 
-/** Turns what nft says about a missing kernel feature or privilege into an actionable message. */
-export function unavailableReason(stderr: string): string | undefined {
-  if (/Protocol not supported|Address family not supported|Operation not supported/i.test(stderr)) {
-    return 'the kernel has no nf_tables support (load the nf_tables module, e.g. `modprobe nf_tables`, or use --proxy-mode iptables)';
-  }
-  if (/Operation not permitted/i.test(stderr)) return 'nft needs root (CAP_NET_ADMIN) to change the ruleset';
-  return undefined;
-}
+const run = (args: string[], input?: string): Promise<ToolResult> =>
+  runTool(nftBinary(), args, input !== undefined ? { input } : {});
 
-interface Run {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function run(args: string[], input?: string): Promise<Run> {
-  const bin = nftBinary();
-  const missing = () => new NftUnavailableError(`${bin} is not installed (Debian/Ubuntu package: nftables)`);
-  let r: Awaited<ReturnType<typeof execa>>;
-  try {
-    r = await execa(bin, args, {
-      reject: false,
-      stripFinalNewline: false,
-      maxBuffer: 1024 * 1024 * 1024,
-      ...(input !== undefined ? { input } : {}),
-    });
-  } catch (err) {
-    if ((err as { code?: string }).code === 'ENOENT') throw missing();
-    throw err;
-  }
-  // With reject: false, a binary that cannot be started comes back as a result.
-  if ((r as { code?: string }).code === 'ENOENT') throw missing();
-  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+/** Start-up check that nft runs here and may read the ruleset; throws an OperatorError saying why not. */
+export async function checkNft(family: IPFamily): Promise<void> {
+  const args = ['list', 'tables', nftFamily(family)];
+  const r = await run(args);
+  if (r.exitCode !== 0) throw toolFailed(nftBinary(), args, r);
 }
 
 export function execNftHost(family: IPFamily): NftHost {
   const table = `${nftFamily(family)} ${kubeProxyTable}`;
-  const fail = (what: string, r: Run, input = ''): Error => {
-    const reason = unavailableReason(r.stderr);
-    if (reason) return new NftUnavailableError(`${what}: ${reason}`);
+  const fail = (what: string, r: ToolResult, input = ''): Error => {
     const m = /^[^:\n]+:(\d+):\d+/m.exec(r.stderr);
     return new NftError(
       `${what} failed: ${r.stderr.trim() || `exit code ${r.exitCode}`}`,
@@ -90,7 +58,7 @@ export function execNftHost(family: IPFamily): NftHost {
       input,
     );
   };
-  const missingTable = (r: Run) => r.exitCode !== 0 && /No such file or directory/.test(r.stderr);
+  const missingTable = (r: ToolResult) => r.exitCode !== 0 && /No such file or directory/.test(r.stderr);
   return {
     family,
     async listTable() {

@@ -3,11 +3,11 @@ export { type NftablesBackendDeps, nftablesBackend } from './backend.js';
 export { cleanupNftables, type NftCleanupReport } from './cleanup.js';
 export { type DesiredNftables, desiredNftables, type NftablesOptions, nftablesConfigFor } from './desired.js';
 export {
+  checkNft,
   execNftHost,
   NftError,
   type NftHost,
   type NftKernelFeatures,
-  NftUnavailableError,
   nftKernelFeatures,
 } from './host.js';
 export { listingFromDump, listingText } from './listing.js';

@@ -1,0 +1,227 @@
+// The daemon's Proxier over a fake backend that holds each family's rules like a
+// kernel would: the families sync independently (a failing IPv4 neither skips IPv6
+// nor makes its next sync full), and metrics, health and the debug store keep one
+// record per family.
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import type { Backend, BackendSync } from '../../src/backends/backend.js';
+import { iptablesBackend } from '../../src/backends/backend.js';
+import { SyncFailure } from '../../src/backends/iptables/sync.js';
+import { ClusterStore } from '../../src/cluster/store.js';
+import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
+import { DebugRules } from '../../src/daemon/debug-rules.js';
+import { ProxyHealth } from '../../src/daemon/health.js';
+import { createMetrics, type KproxyMetrics } from '../../src/daemon/metrics.js';
+import { FamilySyncError, Proxier } from '../../src/daemon/proxier.js';
+import { BoundedFrequencyRunner, type RunReason } from '../../src/daemon/runner.js';
+import { createLogger } from '../../src/log.js';
+import type { IPFamily } from '../../src/util/ip.js';
+import { endpoint, service, slice, svcPort } from '../helpers/builders.js';
+import { metricValue } from '../helpers/metrics.js';
+
+const T0 = Date.UTC(2024, 4, 1, 10, 0, 0);
+const options: ProxyOptions = {
+  ...defaultOptions(),
+  hostnameOverride: 'node-a',
+  nodeIPs: ['192.168.0.2', 'fd00:1::2'],
+  ipFamilies: ['IPv4', 'IPv6'],
+};
+const log = createLogger({ stream: new PassThrough(), json: true });
+
+interface Call {
+  family: IPFamily;
+  full: boolean;
+}
+
+/**
+ * A backend whose "kernel" is a map of family -> applied rules (the iptables
+ * backend's desired listing). `refuse(call, n)` (n counts calls from 1) says which
+ * calls fail: like a refused iptables-restore, a refused call changes nothing.
+ */
+function fakeBackend(refuse: (call: Call, n: number) => boolean) {
+  const render = iptablesBackend({ options, log, stateDir: '/nonexistent' });
+  const kernel = new Map<IPFamily, string>();
+  const calls: Call[] = [];
+  let attempts = 0;
+  const backend: Backend = {
+    desiredText: render.desiredText,
+    async sync(snapshot, node, family, full): Promise<BackendSync> {
+      const call = { family, full };
+      calls.push(call);
+      const text = render.desiredText(snapshot, node, family);
+      const mode = full ? 'full' : 'partial';
+      if (refuse(call, ++attempts)) {
+        throw new SyncFailure(mode, text, new Error(`${family} restore: line 3 failed`));
+      }
+      const changed = kernel.get(family) !== text;
+      kernel.set(family, text);
+      return {
+        mode,
+        durationMs: 4,
+        restoreInput: { nat: changed ? text : '', filter: '' },
+        rulesTotal: { nat: 10, filter: 2 },
+        details: {},
+      };
+    },
+  };
+  return { backend, kernel, calls };
+}
+
+function dualStackStore(): ClusterStore {
+  const store = new ClusterStore(log, () => {});
+  store.replaceServices([
+    service('ns/web', {
+      clusterIP: '172.30.0.41',
+      clusterIPs: ['172.30.0.41', 'fd00:30::41'],
+      ipFamilies: ['IPv4', 'IPv6'],
+      ports: [svcPort('p80', 80)],
+    }),
+  ]);
+  store.replaceSlices([
+    slice('ns/web', [endpoint('10.0.1.1', { node: 'node-a' })]),
+    slice('ns/web', [endpoint('fd00:10::1', { node: 'node-a' })], { name: 'web-6', addressType: 'IPv6' }),
+  ]);
+  store.replaceNodes([{ metadata: { name: 'node-a' } }]);
+  return store;
+}
+
+interface Harness {
+  proxier: Proxier;
+  metrics: KproxyMetrics;
+  debug: DebugRules;
+  health: ProxyHealth;
+  clock: { now: number };
+}
+
+function harness(backend: Backend, store = dualStackStore()): Harness {
+  const clock = { now: T0 };
+  const now = () => clock.now;
+  const metrics = createMetrics({ defaultMetrics: false, now });
+  const debug = new DebugRules(now);
+  const health = new ProxyHealth({ healthTimeoutMs: 60_000, now, families: options.ipFamilies });
+  const proxier = new Proxier({ store, options, log, backend, dryRun: false, metrics, debug, health });
+  return { proxier, metrics, debug, health, clock };
+}
+
+const metric = (m: KproxyMetrics, name: string, family: IPFamily, suffix = '') =>
+  metricValue(m, name, { ip_family: family }, suffix);
+
+test('IPv4 refused: IPv6 is still applied, only IPv4 fails, and only IPv4 retries with a full sync', async (t) => {
+  const { backend, kernel, calls } = fakeBackend((c, n) => c.family === 'IPv4' && n === 1);
+  const { proxier, metrics, debug, health, clock } = harness(backend);
+
+  const err = await t.throwsAsync(proxier.sync('change'), { instanceOf: FamilySyncError });
+  t.deepEqual([...(err as FamilySyncError).failures.keys()], ['IPv4']);
+  t.regex((err as FamilySyncError).message, /^IPv4: IPv4 restore: line 3 failed$/);
+  t.deepEqual(calls, [
+    { family: 'IPv4', full: true },
+    { family: 'IPv6', full: true },
+  ]);
+  t.false(kernel.has('IPv4'), 'the refused family holds nothing');
+  t.regex(kernel.get('IPv6') ?? '', /-d fd00:30::41\/128 -p tcp .*--dport 80/, 'IPv6 rules applied');
+
+  // One record per family, in metrics, the debug store and health.
+  const rf = 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total';
+  t.is(await metric(metrics, rf, 'IPv4'), 1);
+  t.is(await metric(metrics, rf, 'IPv6'), undefined);
+  const last = 'kubeproxy_sync_proxy_rules_last_timestamp_seconds';
+  t.is(await metric(metrics, last, 'IPv4'), undefined);
+  t.is(await metric(metrics, last, 'IPv6'), T0 / 1000);
+  const dur = 'kubeproxy_sync_full_proxy_rules_duration_seconds';
+  t.is(await metric(metrics, dur, 'IPv4', '_count'), 1, 'the failed sync is timed too');
+  t.is(await metric(metrics, dur, 'IPv6', '_count'), 1);
+  const snap = debug.snapshot();
+  t.like(snap.IPv4, { lastApplied: null, lastFailed: { error: 'IPv4 restore: line 3 failed' } });
+  t.regex(snap.IPv4?.lastFailed?.text ?? '', /-d 172\.30\.0\.41\/32/);
+  t.like(snap.IPv6, { lastApplied: { mode: 'full' }, lastFailed: null });
+  t.regex(snap.IPv6?.lastApplied?.text ?? '', /fd00:30::41/);
+
+  // Health: a change queued for both; only IPv6 is synced, so IPv4 goes late alone.
+  health.queuedUpdate('IPv4');
+  health.queuedUpdate('IPv6');
+  clock.now += 1000;
+  calls.length = 0;
+  await proxier.sync('retry');
+  t.deepEqual(
+    calls,
+    [
+      { family: 'IPv4', full: true },
+      { family: 'IPv6', full: false },
+    ],
+    'the retry is full for IPv4 only',
+  );
+  t.true(kernel.has('IPv4'));
+  t.like(debug.snapshot().IPv4, { lastApplied: { mode: 'full' } });
+  t.is(debug.snapshot().IPv4?.lastFailed?.error, 'IPv4 restore: line 3 failed', 'the last refusal is kept');
+  t.is(await metric(metrics, last, 'IPv4'), T0 / 1000 + 1);
+  t.is(await metric(metrics, 'kubeproxy_sync_partial_proxy_rules_duration_seconds', 'IPv6', '_count'), 1);
+  t.true(health.isHealthy(clock.now + 120_000), 'both families updated');
+
+  calls.length = 0;
+  await proxier.sync('change');
+  t.deepEqual(calls, [
+    { family: 'IPv4', full: false },
+    { family: 'IPv6', full: false },
+  ]);
+});
+
+test('a family that keeps failing goes unhealthy on its own; the other stays healthy', async (t) => {
+  const { backend } = fakeBackend((c) => c.family === 'IPv6');
+  const { proxier, health, clock } = harness(backend);
+  await t.throwsAsync(proxier.sync('change'), { instanceOf: FamilySyncError });
+  health.queuedUpdate('IPv4');
+  health.queuedUpdate('IPv6');
+  await t.throwsAsync(proxier.sync('retry'), { instanceOf: FamilySyncError });
+  clock.now += 60_000;
+  const s = health.state();
+  t.true(s.status.get('IPv4')?.healthy);
+  t.false(s.status.get('IPv6')?.healthy);
+  t.false(s.healthy);
+});
+
+test('a partial sync refused: counted as a partial failure of that family only', async (t) => {
+  let refuse = false;
+  const { backend, calls } = fakeBackend((c) => refuse && c.family === 'IPv6');
+  const { proxier, metrics } = harness(backend);
+  await proxier.sync('change');
+  refuse = true;
+  await t.throwsAsync(proxier.sync('change'));
+  refuse = false;
+  calls.length = 0;
+  await proxier.sync('retry');
+  t.deepEqual(calls, [
+    { family: 'IPv4', full: false },
+    { family: 'IPv6', full: true },
+  ]);
+  const pf = 'kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total';
+  t.is(await metric(metrics, pf, 'IPv6'), 1);
+  t.is(await metric(metrics, pf, 'IPv4'), undefined);
+});
+
+test('the runner retries while a family fails, and stops retrying once both synced', async (t) => {
+  const { backend, calls } = fakeBackend((c, n) => c.family === 'IPv4' && n <= 3);
+  const { proxier } = harness(backend);
+  const reasons: RunReason[] = [];
+  let done!: () => void;
+  const synced = new Promise<void>((r) => {
+    done = r;
+  });
+  const runner = new BoundedFrequencyRunner({
+    minIntervalMs: 5,
+    maxIntervalMs: 60_000,
+    run: async (reason) => {
+      reasons.push(reason);
+      await proxier.sync(reason);
+      done();
+    },
+  });
+  runner.start();
+  await synced;
+  await runner.stop();
+  // Run 1: IPv4 (call 1) fails; run 2: IPv4 (call 3) fails; run 3: both succeed.
+  t.deepEqual(reasons, ['change', 'retry', 'retry']);
+  t.deepEqual(
+    calls.map((c) => `${c.family}:${c.full ? 'full' : 'partial'}`),
+    ['IPv4:full', 'IPv6:full', 'IPv4:full', 'IPv6:partial', 'IPv4:full', 'IPv6:partial'],
+  );
+});
