@@ -11,6 +11,7 @@ import { ClusterStore } from '../../src/cluster/store.js';
 import { defaultOptions, OptionError, optionsFromFlags } from '../../src/config/options.js';
 import { serviceCIDRWatch } from '../../src/daemon/service-cidr-watch.js';
 import { createLogger } from '../../src/log.js';
+import { freeAddressIn } from '../../src/util/ip.js';
 import { node, service, snapshot, svcPort } from '../helpers/builders.js';
 
 const cidrObject = (name: string, cidrs: unknown, rv = '1', ready = true): V1ServiceCIDR => ({
@@ -52,6 +53,14 @@ test('service CIDRs: flag and objects together, canonical, each once, in a stabl
   ]);
   t.deepEqual(serviceCIDRsOf([], [...objects].reverse()), serviceCIDRsOf([], objects));
   t.deepEqual(serviceCIDRsOf([]), []);
+});
+
+test('an unallocated address of a service CIDR, for kproxy verify: from the top, never network or broadcast', (t) => {
+  t.is(freeAddressIn('10.96.0.0/16', new Set()), '10.96.255.254');
+  t.is(freeAddressIn('10.96.0.0/30', new Set(['10.96.0.2'])), '10.96.0.1');
+  t.is(freeAddressIn('10.96.0.0/30', new Set(['10.96.0.2', '10.96.0.1'])), undefined);
+  t.is(freeAddressIn('fd00:10:96::/112', new Set(['fd00:10:96::fffe'])), 'fd00:10:96::fffd');
+  t.is(freeAddressIn('nope', new Set()), undefined);
 });
 
 test('a file: networking.k8s.io v1 and v1beta1 ServiceCIDRs are read; a bad one is skipped with its reason', (t) => {
