@@ -29,7 +29,7 @@ Usage:
   kproxy help                             show this text
 
 Flags (kube-proxy's names and defaults):
-  --from-file FILE              Services, EndpointSlices and Nodes (YAML or JSON, kubectl -o yaml output)
+  --from-file FILE              Services, EndpointSlices, Nodes and ServiceCIDRs (YAML or JSON, kubectl -o yaml)
   --proxy-mode MODE             iptables (default), ipvs or nftables
   --ipvs-scheduler S            IPVS scheduler: rr (default), wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh
   --hostname-override NAME      the node to compute rules for (default: this host's name)
@@ -41,6 +41,8 @@ Flags (kube-proxy's names and defaults):
   --detect-local-mode MODE      ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix
   --node-ip IP[,IP]             the node's addresses when the file has no Node object for it
   --ip-family F[,F]             IPv4 (default), IPv6, or IPv4,IPv6
+  --service-cidrs CIDR[,CIDR]   (kproxy's own) service CIDRs besides the cluster's ServiceCIDR objects;
+                                nftables mode drops traffic to their addresses no Service holds
   --v N                         log verbosity
 
 diff flags:

@@ -2,6 +2,7 @@
 // through the rules in DUMP (a node running kube-proxy, say) and through the
 // rules kproxy would write; each class whose fate differs is listed. Exit 0 when
 // none does. The check to run before replacing kube-proxy on a live node, and after.
+import { serviceCIDRsOf } from '../cluster/service-cidr.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import { buildProxyModel } from '../model/build.js';
 import { notEvaluated, type Step } from '../trace/types.js';
@@ -36,7 +37,8 @@ export async function runVerify(req: VerifyRequest): Promise<{ text: string; exi
     const theirs: Rules = await load(req, family);
     const { against: _, ...desired } = req;
     const ours: Rules = await load(desired, family);
-    for (const c of packetClasses(model, req.options.clusterCIDRs)) {
+    const serviceCIDRs = serviceCIDRsOf(req.options.serviceCIDRs, req.snapshot?.serviceCIDRs);
+    for (const c of packetClasses(model, req.options.clusterCIDRs, serviceCIDRs)) {
       classes++;
       const a = theirs.trace(c.packet);
       for (const s of notEvaluated(a)) skipped.set(`${s.table} ${s.chain} ${s.index}`, s);

@@ -1,9 +1,10 @@
-// Reads a file of Kubernetes objects: `kubectl get svc,endpointslices,nodes -A -o yaml`
+// Reads a file of Kubernetes objects: `kubectl get svc,endpointslices,nodes,servicecidrs -A -o yaml`
 // output (a kind: List), multi-document YAML, or the JSON equivalents.
 import { readFile } from 'node:fs/promises';
-import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Service, V1ServiceCIDR } from '@kubernetes/client-node';
 import yaml from 'js-yaml';
 import { InputError } from '../backends/common/errors.js';
+import { serviceCIDRApiVersions, validateServiceCIDR } from './service-cidr.js';
 import type { ClusterSnapshot, Problem } from './snapshot.js';
 import { validateEndpointSlice, validateNode, validateService } from './validate.js';
 
@@ -72,6 +73,7 @@ export function loadObjects(text: string, source = 'input'): LoadResult {
   const services: V1Service[] = [];
   const endpointSlices: V1EndpointSlice[] = [];
   const nodes: V1Node[] = [];
+  const serviceCIDRs: V1ServiceCIDR[] = [];
   const problems: Problem[] = [];
   const ignoredKinds = new Map<string, number>();
   // Keeps a valid object, or records one problem for it.
@@ -86,12 +88,16 @@ export function loadObjects(text: string, source = 'input'): LoadResult {
     else if (kind === 'EndpointSlice' && obj.apiVersion === 'discovery.k8s.io/v1') {
       accept(obj as unknown as V1EndpointSlice, validateEndpointSlice, endpointSlices);
     } else if (kind === 'Node') accept(obj as V1Node, validateNode, nodes);
-    else {
-      const key = kind === 'EndpointSlice' ? `EndpointSlice ${String(obj.apiVersion)}` : kind;
+    else if (kind === 'ServiceCIDR' && serviceCIDRApiVersions.includes(String(obj.apiVersion))) {
+      accept(obj as V1ServiceCIDR, validateServiceCIDR, serviceCIDRs);
+    } else {
+      const key = ['EndpointSlice', 'ServiceCIDR'].includes(kind)
+        ? `${kind} ${String(obj.apiVersion)}`
+        : kind;
       ignoredKinds.set(key, (ignoredKinds.get(key) ?? 0) + 1);
     }
   }
-  return { snapshot: { services, endpointSlices, nodes }, problems, ignoredKinds };
+  return { snapshot: { services, endpointSlices, nodes, serviceCIDRs }, problems, ignoredKinds };
 }
 
 /** One message per object: its first problem, with the others appended. */

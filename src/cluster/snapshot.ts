@@ -1,12 +1,14 @@
 // The cluster snapshot: the Kubernetes objects kproxy reads, exactly as the API
 // serves them. It is the only input of the proxy model, whether it came from a
 // watch or from a file, so every later stage runs without a cluster.
-import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Service, V1ServiceCIDR } from '@kubernetes/client-node';
 
 export interface ClusterSnapshot {
   readonly services: readonly V1Service[];
   readonly endpointSlices: readonly V1EndpointSlice[];
   readonly nodes: readonly V1Node[];
+  /** ServiceCIDR objects (networking.k8s.io); absent where the source has none to give. */
+  readonly serviceCIDRs?: readonly V1ServiceCIDR[];
 }
 
 /** One object that was left out, and why. */

@@ -1,8 +1,9 @@
 // The daemon's view of the cluster, kept up to date by the watches. An object
 // that fails validation is logged once and left out; if an earlier version of it
 // was valid, that version stays, so bad input never removes working rules.
-import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Node, V1Service, V1ServiceCIDR } from '@kubernetes/client-node';
 import type { Logger } from '../log.js';
+import { serviceCIDRsOf, validateServiceCIDR } from './service-cidr.js';
 import { type ClusterSnapshot, formatProblem, type Problem } from './snapshot.js';
 import { validateEndpointSlice, validateNode, validateService } from './validate.js';
 
@@ -63,16 +64,18 @@ export class ClusterStore {
   private readonly services: Collection<V1Service>;
   private readonly slices: Collection<V1EndpointSlice>;
   private readonly nodes: Collection<V1Node>;
+  private readonly serviceCIDRs: Collection<V1ServiceCIDR>;
   pending: PendingChanges = { services: 0, endpoints: 0, triggerTimes: [] };
 
   constructor(
     log: Logger,
     /** Called after every change that may alter the rules. */
-    private readonly onChange: (kind: 'service' | 'endpoints' | 'node') => void,
+    private readonly onChange: (kind: 'service' | 'endpoints' | 'node' | 'servicecidr') => void,
   ) {
     this.services = new Collection(validateService, log);
     this.slices = new Collection(validateEndpointSlice, log);
     this.nodes = new Collection(validateNode, log);
+    this.serviceCIDRs = new Collection(validateServiceCIDR, log);
   }
 
   serviceEvent(type: EventType, svc: V1Service): void {
@@ -96,6 +99,16 @@ export class ClusterStore {
     if (this.nodes.apply(type, node)) this.onChange('node');
   }
 
+  /** Only a change of the ranges matters; status updates (Ready) are not worth a sync. */
+  serviceCIDREvent(type: EventType, obj: V1ServiceCIDR): void {
+    const before = this.cidrs();
+    if (this.serviceCIDRs.apply(type, obj) && this.cidrs() !== before) this.onChange('servicecidr');
+  }
+
+  private cidrs(): string {
+    return serviceCIDRsOf([], [...this.serviceCIDRs.items.values()]).join(',');
+  }
+
   replaceServices(items: V1Service[]): void {
     this.services.replace(items);
     this.onChange('service');
@@ -111,6 +124,11 @@ export class ClusterStore {
     this.onChange('node');
   }
 
+  replaceServiceCIDRs(items: V1ServiceCIDR[]): void {
+    this.serviceCIDRs.replace(items);
+    this.onChange('servicecidr');
+  }
+
   node(name: string): V1Node | undefined {
     return [...this.nodes.items.values()].find((n) => n.metadata?.name === name);
   }
@@ -124,6 +142,7 @@ export class ClusterStore {
         services: [...this.services.items.values()],
         endpointSlices: [...this.slices.items.values()],
         nodes: [...this.nodes.items.values()],
+        serviceCIDRs: [...this.serviceCIDRs.items.values()],
       },
       changes,
     };

@@ -31,6 +31,11 @@ export interface ProxyOptions {
   /** --node-ip: the node's addresses when no Node object says otherwise. */
   nodeIPs: string[];
   ipFamilies: IPFamily[];
+  /**
+   * --service-cidrs (kproxy's own): service CIDRs besides those of ServiceCIDR
+   * objects. nftables mode drops traffic to their unallocated addresses.
+   */
+  serviceCIDRs: string[];
 }
 
 /** A flag or config value that cannot be used; start-up stops with this message. */
@@ -52,6 +57,7 @@ export function defaultOptions(): ProxyOptions {
     podInterfaceNamePrefix: '',
     nodeIPs: [],
     ipFamilies: ['IPv4'],
+    serviceCIDRs: [],
   };
 }
 
@@ -143,6 +149,7 @@ export function optionsFromFlags(flags: RawFlags, base: ProxyOptions = defaultOp
     o.ipFamilies = list(str('ip-family')).map((f) => oneOf('ip-family', f, ['IPv4', 'IPv6'] as const));
     if (o.ipFamilies.length === 0) throw new OptionError('--ip-family: give IPv4, IPv6 or IPv4,IPv6');
   }
+  if (str('service-cidrs') !== undefined) o.serviceCIDRs = cidrs('service-cidrs', str('service-cidrs'));
   if (o.detectLocalMode === 'BridgeInterface' && str('detect-local-mode') && !o.podBridgeInterface) {
     throw new OptionError('--detect-local-mode=BridgeInterface needs --pod-bridge-interface');
   }
@@ -166,4 +173,5 @@ export const proxyFlagSpecs = {
   'pod-interface-name-prefix': { type: 'string' },
   'node-ip': { type: 'string' },
   'ip-family': { type: 'string' },
+  'service-cidrs': { type: 'string' },
 } as const;

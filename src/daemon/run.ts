@@ -1,5 +1,6 @@
 // `kproxy run`: the node agent. Serves health and metrics from the first moment,
-// watches Services, EndpointSlices and its Node, and keeps the kernel in step
+// watches Services, EndpointSlices and its Node (and ServiceCIDRs in nftables
+// mode), and keeps the kernel in step
 // through a bounded-frequency sync loop until SIGTERM, when it finishes the sync
 // in flight and exits, leaving the rules in place for its successor.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
@@ -34,6 +35,7 @@ import { createMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { Proxier } from './proxier.js';
 import { BoundedFrequencyRunner } from './runner.js';
+import { serviceCIDRWatch } from './service-cidr-watch.js';
 import { serviceHealthServers } from './service-health.js';
 
 /** kube-proxy's informer selector: Services another proxy serves, and headless ones, are not ours. */
@@ -235,15 +237,19 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       onEvent: (type, obj) => store.nodeEvent(type, obj),
     }),
   ];
-  for (const w of watches) w.start();
+  // Only the nftables mode has a rule that reads them (as upstream: iptables and IPVS ignore them).
+  const cidrs = proxy.proxyMode === 'nftables' ? serviceCIDRWatch(api, store, log) : undefined;
+  const all = cidrs ? [...watches, cidrs.watch] : watches;
+  for (const w of all) w.start();
 
   let resolveFirst!: () => void;
   const firstSync = new Promise<void>((r) => {
     resolveFirst = r;
   });
   // No sync before Services and EndpointSlices were listed once: a partial view
-  // would delete the rules of everything not yet seen.
-  const started = Promise.all([watches[0]?.synced, watches[1]?.synced]).then(() => {
+  // would delete the rules of everything not yet seen. The service CIDRs' first
+  // list, when it is tried, is awaited too so that the first sync already has them.
+  const started = Promise.all([watches[0]?.synced, watches[1]?.synced, cidrs?.ready]).then(() => {
     log.info('initial list of Services and EndpointSlices done; starting the sync loop');
     runner = new BoundedFrequencyRunner({
       minIntervalMs: daemon.minSyncPeriodMs,
@@ -262,7 +268,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     healthPort,
     metricsPort,
     async stop() {
-      await Promise.all(watches.map((w) => w.stop()));
+      await Promise.all(all.map((w) => w.stop()));
       await Promise.race([started, Promise.resolve()]);
       await runner?.stop();
       await Promise.all([...servers.map((s) => s.stop()), serviceHealth?.stop()]);

@@ -2,7 +2,7 @@
 // address it answers on, every kind of source) and the comparison of their
 // fates under two sets of rules. Pure: the rules are given as trace functions.
 import type { NodeContext, ProxyModel, ServicePort } from '../model/types.js';
-import { isLoopback, parseCidr } from '../util/ip.js';
+import { familyOf, freeAddressIn, isLoopback, parseCidr } from '../util/ip.js';
 import { defaultPodSource, ofFamily } from './source.js';
 import type { Packet, SourceKind, TraceResult } from './types.js';
 
@@ -43,8 +43,16 @@ function sourcesFor(sp: ServicePort, node: NodeContext, pod: string | undefined,
   return out;
 }
 
-/** Every packet class of the model's service ports, as seen from this node. */
-export function packetClasses(model: ProxyModel, clusterCIDRs: readonly string[]): PacketClass[] {
+/**
+ * Every packet class of the model's service ports, as seen from this node; and, per
+ * service CIDR of the family, a pod's packet to an address of it no Service holds
+ * (nftables mode drops it, the other modes route it on).
+ */
+export function packetClasses(
+  model: ProxyModel,
+  clusterCIDRs: readonly string[],
+  serviceCIDRs: readonly string[] = [],
+): PacketClass[] {
   const out: PacketClass[] = [];
   const node = model.node;
   const pod = defaultPodSource(node, clusterCIDRs, model.family)?.ip;
@@ -73,6 +81,16 @@ export function packetClasses(model: ProxyModel, clusterCIDRs: readonly string[]
         });
       }
     }
+  }
+  const taken = new Set(model.servicePorts.map((sp) => sp.clusterIP));
+  for (const cidr of serviceCIDRs.filter((c) => familyOf(c.split('/')[0] as string) === model.family)) {
+    const dst = freeAddressIn(cidr, taken);
+    if (!pod || !dst) continue;
+    out.push({
+      servicePort: `unallocated ClusterIP in ${cidr}`,
+      label: `tcp ${dst}:80 (unallocated ClusterIP) from a pod (${pod})`,
+      packet: { src: pod, dst, dport: 80, proto: 'tcp', from: 'pod' },
+    });
   }
   return out;
 }

@@ -69,3 +69,22 @@ export function joinHostPort(ip: string, port: number): string {
 export function isLoopback(ip: string): boolean {
   return familyOf(ip) === 'IPv4' ? ip.startsWith('127.') : ip === '::1';
 }
+
+/**
+ * An address of `cidr` not in `taken`, from the top down, never the range's first
+ * or last (network and broadcast); undefined when the CIDR is not one or none is free.
+ */
+export function freeAddressIn(cidr: string, taken: ReadonlySet<string>): string | undefined {
+  const c = parseCidr(cidr);
+  if (!c) return undefined;
+  const [base, bits] = c.text.split('/') as [string, string];
+  const bytes = ipaddr.parse(base).toByteArray();
+  const lo = bytes.reduce((n, b) => (n << 8n) | BigInt(b), 0n);
+  const size = 1n << BigInt(bytes.length * 8 - Number(bits));
+  for (let n = lo + size - 2n, tries = 0; n > lo && tries < 1024; n--, tries++) {
+    const out = bytes.map((_, i) => Number((n >> BigInt((bytes.length - 1 - i) * 8)) & 255n));
+    const ip = canonicalIP(ipaddr.fromByteArray(out).toString()) as string;
+    if (!taken.has(ip)) return ip;
+  }
+  return undefined;
+}

@@ -131,6 +131,7 @@ export async function serviceAccountToken(
     (await fetch(`${api.url}${path}`, { dispatcher, headers: { authorization: `Bearer ${token}` } })).status;
   t.is(await asPod('/api/v1/services'), 200);
   t.is(await asPod('/apis/discovery.k8s.io/v1/endpointslices'), 200);
+  t.is(await asPod('/apis/networking.k8s.io/v1/servicecidrs'), 200);
   t.is(await asPod(`/api/v1/nodes/${nodeName}`), 404, 'may get nodes (none exists yet)');
   t.is(await asPod('/api/v1/pods'), 403, 'may not list pods');
   t.is(await asPod('/api/v1/secrets'), 403, 'may not list secrets');

@@ -3,15 +3,21 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import type { V1EndpointSlice, V1Service, V1ServiceCIDR } from '@kubernetes/client-node';
 import { builtCli } from './built-cli.js';
 import type { ExecResult, Topology } from './netns.js';
 
 export type Flavour = 'legacy' | 'nft';
 
+export type ClusterObject = V1Service | V1EndpointSlice | V1ServiceCIDR;
+
 export interface KproxyNode {
   /** Writes the objects (plus this node's Node object) to a file and runs `kproxy sync` on it. */
-  sync(objects: (V1Service | V1EndpointSlice)[], extra?: string[]): Promise<ExecResult>;
+  sync(objects: ClusterObject[], extra?: string[]): Promise<ExecResult>;
+  /** Writes the objects (plus this node's Node object) to a new file; returns its path. */
+  write(objects: ClusterObject[]): string;
+  /** `kproxy diff` of the objects against a dump file, for this node. */
+  diff(objects: ClusterObject[], against: string, extra?: string[]): Promise<ExecResult>;
   run(args: string[]): Promise<ExecResult>;
   /** iptables-save of the node namespace for this flavour. */
   save(): Promise<string>;
@@ -32,15 +38,22 @@ export function kproxyOn(topo: Topology, flavour: Flavour, teardown?: (fn: () =>
   let n = 0;
   const run = (args: string[]) =>
     topo.exec(topo.node.ns, [process.execPath, builtCli(), ...args], { reject: false });
+  const write = (objects: ClusterObject[]) => {
+    const file = join(dir, `objects-${n++}.json`);
+    writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, nodeObject] }));
+    return file;
+  };
   return {
     stateDir,
     run,
+    write,
+    diff(objects, against, extra = []) {
+      const file = write(objects);
+      const node = ['--hostname-override', topo.node.name, '--cluster-cidr', topo.clusterCidr];
+      return run(['diff', '--from-file', file, ...node, '--against', against, ...extra]);
+    },
     async sync(objects, extra = []) {
-      const file = join(dir, `objects-${n++}.json`);
-      writeFileSync(
-        file,
-        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, nodeObject] }),
-      );
+      const file = write(objects);
       return run([
         'sync',
         '--from-file',

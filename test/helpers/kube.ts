@@ -12,6 +12,7 @@ const plural: Record<string, string> = {
   EndpointSlice: 'endpointslices',
   Namespace: 'namespaces',
   Node: 'nodes',
+  ServiceCIDR: 'servicecidrs',
 };
 
 /** The collection's path (for POST). */

@@ -4,7 +4,7 @@
 //   node --import tsx test/helpers/nft-sync-driver.ts <objects.json> <stateDir> [flags]
 //
 // Flags: kube-proxy's (--hostname-override, --cluster-cidr, --masquerade-all,
-// --nodeport-addresses, --ip-family...), plus --full, --service-cidrs CIDR[,CIDR],
+// --nodeport-addresses, --ip-family...) and kproxy's --service-cidrs, plus --full,
 // --defer-chain-deletes (behave as on a kernel before 6.2) and --cleanup (delete the
 // table(s) instead; the objects file is not read). Prints the sync summary on
 // stderr; exit code 1 when a sync fails.
@@ -28,7 +28,6 @@ const { values, positionals } = parseArgs({
     ...proxyFlagSpecs,
     full: { type: 'boolean' },
     cleanup: { type: 'boolean' },
-    'service-cidrs': { type: 'string' },
     'defer-chain-deletes': { type: 'boolean' },
   },
   allowPositionals: true,
@@ -49,9 +48,8 @@ async function main(): Promise<number> {
   const nodeObject = snapshot.nodes.find((n) => n.metadata?.name === options.hostnameOverride);
   const node = nodeContext(options.hostnameOverride, nodeObject, { addresses: options.nodeIPs });
   const kernel = flags['defer-chain-deletes'] ? { deferChainDeletes: true } : nftKernelFeatures();
-  const serviceCIDRs = typeof flags['service-cidrs'] === 'string' ? flags['service-cidrs'].split(',') : [];
   for (const family of options.ipFamilies) {
-    const desired = desiredNftables(snapshot, { ...options, serviceCIDRs }, node, family, kernel);
+    const desired = desiredNftables(snapshot, options, node, family, kernel);
     const report = await syncNftables(desired, {
       host: execNftHost(family),
       stateDir,

@@ -11,7 +11,8 @@
 //   {kind:'refused'}                       TCP RST or ICMP port-unreachable (e.g. iptables REJECT)
 //   {kind:'unreachable', code}             ICMP host/net unreachable (EHOSTUNREACH / ENETUNREACH)
 //   {kind:'timeout'}                       nothing came back within timeoutMs (e.g. DROP)
-//   {kind:'error', message}                anything else (connection reset, closed without answer, ...)
+//   {kind:'error', message}                anything else (connection reset, closed without answer, a
+//                                          datagram the sender's own netfilter dropped: EPERM, ...)
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -76,7 +77,9 @@ function udpOnce({ ip, port, timeoutMs, sourcePort }) {
     // The socket is connected, so an ICMP error for it surfaces here (ECONNREFUSED for port-unreachable).
     sock.on('error', (err) => finish(classify(err)));
     sock.bind(sourcePort ?? 0, () => {
-      sock.connect(port, ip, () => sock.send('probe\n'));
+      // A datagram the node's own netfilter drops on the way out fails here (EPERM): without the
+      // callback Node would swallow that and the probe would look like a timeout.
+      sock.connect(port, ip, () => sock.send('probe\n', (err) => err && finish(classify(err))));
     });
     return () => {
       try {

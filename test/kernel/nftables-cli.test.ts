@@ -35,27 +35,7 @@ test('kproxy sync/diff/cleanup --proxy-mode nftables on a real kernel', async (t
     dump,
     (await topo.exec(topo.node.ns, ['/usr/sbin/nft', 'list', 'table', 'ip', 'kube-proxy'])).stdout,
   );
-  const file = join(tmpdir(), `${topo.id}-objects.json`);
-  const node = {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: topo.node.name },
-    status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
-  };
-  writeFileSync(file, JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, node] }));
-  const diff = await kproxy.run([
-    'diff',
-    '--proxy-mode',
-    'nftables',
-    '--from-file',
-    file,
-    '--hostname-override',
-    topo.node.name,
-    '--cluster-cidr',
-    topo.clusterCidr,
-    '--against',
-    dump,
-  ]);
+  const diff = await kproxy.diff(objects, dump, ['--proxy-mode', 'nftables']);
   t.is(diff.stdout, '', 'the kernel holds exactly the desired table');
   t.is(diff.exitCode, 0, diff.stderr);
 

@@ -198,6 +198,7 @@ test("the DaemonSet runs kproxy the way kubeadm runs kube-proxy, with kube-proxy
     ['', 'services', ['list', 'watch']],
     ['discovery.k8s.io', 'endpointslices', ['list', 'watch']],
     ['', 'nodes', ['get', 'list', 'watch']],
+    ['networking.k8s.io', 'servicecidrs', ['list', 'watch']],
     ['', 'events', ['create', 'patch']],
     ['events.k8s.io', 'events', ['create', 'patch']],
   ] as const) {

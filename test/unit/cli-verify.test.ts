@@ -66,6 +66,35 @@ test('a dump that differs: each packet class whose fate differs, with both fates
   t.deepEqual(reject.ours, ['rejected 172.30.0.46:80 1.000']);
 });
 
+test('nftables: a dump that does not drop unallocated ClusterIPs differs for that packet class only', async (t) => {
+  const dump = join(mkdtempSync(join(tmpdir(), 'kproxy-verify-')), 'node.nft');
+  const golden = readFileSync(upstream('nftables-overall.expected.nft'), 'utf8');
+  writeFileSync(dump, golden.replace(/^.*Drop traffic to unallocated ClusterIPs.*\n/m, ''));
+  const args = ['--proxy-mode', 'nftables', '--against', dump, ...cluster('nftables-overall.yaml')];
+  const r = await verify(...args, '-o', 'json');
+  t.is(r.code, 1, r.stderr);
+  const { differences } = JSON.parse(r.stdout);
+  t.is(differences.length, 1, JSON.stringify(differences));
+  t.like(differences[0], {
+    servicePort: 'unallocated ClusterIP in 172.30.0.0/16',
+    packet: 'tcp 172.30.255.254:80 (unallocated ClusterIP) from a pod (10.255.255.254)',
+    theirs: ['unchanged 172.30.255.254:80 1.000'],
+    ours: ['dropped 172.30.255.254:80 1.000'],
+  });
+  // Against upstream's own table, that class meets the same fate.
+  const same = await verify(
+    '--proxy-mode',
+    'nftables',
+    '--against',
+    upstream('nftables-overall.expected.nft'),
+    ...cluster('nftables-overall.yaml'),
+    '-o',
+    'json',
+  );
+  t.is(same.code, 0, same.stdout);
+  t.true(JSON.parse(same.stdout).classes > 0);
+});
+
 test('verify needs --against and the cluster objects', async (t) => {
   const r = await verify(...cluster('overall.yaml'));
   t.is(r.code, 2);

@@ -3,11 +3,10 @@
 // the objects of upstream's expected dump.
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { cidrDetector, defaultNftablesConfig } from '../../src/backends/nftables/config.js';
-import { renderNftables } from '../../src/backends/nftables/render.js';
+import { desiredNftables } from '../../src/backends/nftables/desired.js';
 import { tableLines } from '../../src/backends/nftables/table.js';
 import { loadObjects } from '../../src/cluster/load.js';
-import { buildProxyModel } from '../../src/model/build.js';
+import { defaultOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
 
 const fixture = (name: string) =>
@@ -39,14 +38,18 @@ test('renders exactly the objects of upstream TestOverallNFTablesRules', (t) => 
   const { snapshot, problems } = loadObjects(fixture('nftables-overall.yaml'));
   t.deepEqual(problems, []);
   const node = nodeContext('test-node', snapshot.nodes[0]);
-  const model = buildProxyModel(snapshot, node, 'IPv4');
-  const { table } = renderNftables(model, {
-    ...defaultNftablesConfig,
-    localDetector: cidrDetector('IPv4', '10.0.0.0/8'),
-    nodePortAddresses: ['192.168.0.2'],
-    nodeIP: '192.168.0.2',
-    serviceCIDRs: ['172.30.0.0/16'],
-  });
+  // The service CIDR comes from the fixture's ServiceCIDR object, as in the daemon.
+  const { table } = desiredNftables(
+    snapshot,
+    {
+      ...defaultOptions(),
+      clusterCIDRs: ['10.0.0.0/8'],
+      nodePortAddresses: ['192.168.0.2/32'],
+      proxyMode: 'nftables',
+    },
+    node,
+    'IPv4',
+  );
   t.deepEqual(
     sortTransaction(tableLines(table).join('\n')),
     sortTransaction(fixture('nftables-overall.expected.nft')),

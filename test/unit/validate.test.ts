@@ -395,7 +395,7 @@ for (const [name, text] of jsonInputs) {
 
 test('loadObjects: empty input is an empty snapshot, not an error', (t) => {
   const { snapshot, problems } = loadObjects('');
-  t.deepEqual(snapshot, { services: [], endpointSlices: [], nodes: [] });
+  t.deepEqual(snapshot, { services: [], endpointSlices: [], nodes: [], serviceCIDRs: [] });
   t.deepEqual(problems, []);
 });
 

@@ -1,4 +1,5 @@
 // From options and a snapshot to the table one node should hold, per IP family.
+import { serviceCIDRsOf } from '../../cluster/service-cidr.js';
 import type { ClusterSnapshot } from '../../cluster/snapshot.js';
 import type { ProxyOptions } from '../../config/options.js';
 import { buildProxyModel } from '../../model/build.js';
@@ -15,11 +16,8 @@ import {
 import type { NftKernelFeatures } from './host.js';
 import { type RenderedNftables, renderNftables } from './render.js';
 
-/** kproxy's options, plus what only the nftables mode uses. */
-export type NftablesOptions = ProxyOptions & {
-  /** Service CIDRs (kube-proxy learns them from ServiceCIDR objects); none: no drop rule. */
-  serviceCIDRs?: readonly string[];
-};
+/** kproxy's options as the nftables mode reads them. */
+export type NftablesOptions = ProxyOptions;
 
 function ofFamily(items: readonly string[], family: IPFamily): string[] {
   return items.filter((s) => familyOf(s.split('/')[0] as string) === family);
@@ -55,11 +53,16 @@ function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily)
   return own.filter((ip) => cidrs.some((c) => c?.contains(ip)));
 }
 
+/**
+ * The config for one family. `serviceCIDRs`: --service-cidrs and the cluster's
+ * ServiceCIDR objects together (serviceCIDRsOf); none, no "drop unallocated" rule.
+ */
 export function nftablesConfigFor(
   o: NftablesOptions,
   node: NodeContext,
   family: IPFamily,
   kernel?: NftKernelFeatures,
+  serviceCIDRs: readonly string[] = o.serviceCIDRs,
 ): NftablesConfig {
   return {
     ...defaultNftablesConfig,
@@ -70,7 +73,7 @@ export function nftablesConfigFor(
     localDetector: localDetector(o, node, family),
     nodePortAddresses: nodePortAddresses(o, node, family),
     nodeIP: ofFamily(node.addresses, family)[0],
-    serviceCIDRs: ofFamily(o.serviceCIDRs ?? [], family).map((c) => parseCidr(c)?.text ?? c),
+    serviceCIDRs: ofFamily(serviceCIDRsOf(serviceCIDRs), family),
   };
 }
 
@@ -87,6 +90,7 @@ export function desiredNftables(
   kernel?: NftKernelFeatures,
 ): DesiredNftables {
   const model = buildProxyModel(snapshot, node, family);
-  const config = nftablesConfigFor(o, node, family, kernel);
+  const cidrs = serviceCIDRsOf(o.serviceCIDRs, snapshot.serviceCIDRs);
+  const config = nftablesConfigFor(o, node, family, kernel, cidrs);
   return { ...renderNftables(model, config), model, config };
 }
