@@ -70,13 +70,23 @@ function tcpOnce({ ip, port, timeoutMs }) {
   });
 }
 
+// UDP source ports for probes that name none: each a new flow (a new conntrack entry).
+// The kernel's random pick for bind(0) repeats a port within 100 probes about one time
+// in six, and a repeated port meets the previous probe's conntrack entry. Counting
+// through 20000-29999 (below the NodePort range and the ephemeral one) never repeats in a namespace's
+// life; each namespace has its own agent process, and nothing else binds ports there.
+const firstOwnPort = 20000;
+const ownPorts = 10000;
+let nextOwnPort = Math.floor(Math.random() * ownPorts);
+const freshUdpPort = () => firstOwnPort + (nextOwnPort++ % ownPorts);
+
 function udpOnce({ ip, port, timeoutMs, sourcePort }) {
   return attempt(timeoutMs, (finish) => {
     const sock = dgram.createSocket(net.isIPv6(ip) ? 'udp6' : 'udp4');
     sock.on('message', (msg) => finish(parseAnswer(msg.toString('utf8'))));
     // The socket is connected, so an ICMP error for it surfaces here (ECONNREFUSED for port-unreachable).
     sock.on('error', (err) => finish(classify(err)));
-    sock.bind(sourcePort ?? 0, () => {
+    sock.bind(sourcePort ?? freshUdpPort(), () => {
       // A datagram the node's own netfilter drops on the way out fails here (EPERM): without the
       // callback Node would swallow that and the probe would look like a timeout.
       sock.connect(port, ip, () => sock.send('probe\n', (err) => err && finish(classify(err))));
