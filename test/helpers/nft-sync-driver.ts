@@ -1,5 +1,6 @@
-// Runs one nftables sync (or cleanup) the way `kproxy sync --proxy-mode nftables`
-// will once the CLI is wired: kernel tests run it inside a topology's node namespace.
+// Runs one nftables sync (or cleanup) as `kproxy sync --proxy-mode nftables` does, with
+// test-only switches (--defer-chain-deletes): kernel tests run it inside a topology's
+// node namespace.
 //
 //   node --import tsx test/helpers/nft-sync-driver.ts <objects.json> <stateDir> [flags]
 //
