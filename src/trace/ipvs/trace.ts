@@ -91,15 +91,26 @@ function throughIpvs(rules: IpvsRules, w: Way): { going: Way[]; ended: Finished[
   }
   // rr ignores weights but skips weight 0; the others share by weight.
   const total = live.reduce((n, rs) => n + (vs.scheduler === 'rr' ? 1 : rs.weight), 0);
+  const line = (i: number): Step => ({ ...base, kind: 'match', index: i + 2, rule: '', text: '' });
+  // Draining servers are said first, so that every way shows them.
+  vs.realServers.forEach((rs, i) => {
+    if (rs.weight <= 0)
+      w.steps.push({
+        ...line(i),
+        kind: 'note',
+        rule: addServer(vs, rs),
+        text: 'weight 0: draining, gets no new connections',
+      });
+  });
   const going = vs.realServers.flatMap((rs, i) => {
-    const share = rs.weight > 0 ? (vs.scheduler === 'rr' ? 1 : rs.weight) / total : 0;
-    const step: Step = { ...base, kind: 'match', index: i + 2, rule: addServer(vs, rs), text: '' };
-    if (share === 0) {
-      w.steps.push({ ...step, kind: 'note', text: 'weight 0: draining, gets no new connections' });
-      return [];
-    }
+    if (rs.weight <= 0) return [];
+    const share = (vs.scheduler === 'rr' ? 1 : rs.weight) / total;
+    const step: Step = {
+      ...line(i),
+      rule: addServer(vs, rs),
+      text: `real server ${rsKey(rs)} (weight ${rs.weight}, probability ${share.toFixed(4)})`,
+    };
     const way = fork(w, w.probability * share);
-    step.text = `real server ${rsKey(rs)} (weight ${rs.weight}, probability ${share.toFixed(4)})`;
     way.steps.push(step);
     way.state.dst = rs.ip;
     way.state.dport = rs.port;
