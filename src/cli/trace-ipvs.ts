@@ -23,10 +23,11 @@ export interface IpvsRulesRequest extends RulesRequest {
 }
 
 /** The combined dump read into the evaluator's input; a part it cannot read is a usage error. */
-export function parseIpvsDump(text: string, where: string): IpvsRules {
+export function parseIpvsDump(text: string, where: string, fromKernel = false): IpvsRules {
   try {
     const parts = splitIpvsDump(text);
-    if (parts.ipvsadm === '' && parts.ipset === '')
+    // A kernel may hold no set and no virtual server; a dump without them is some other dump.
+    if (!fromKernel && parts.ipvsadm === '' && parts.ipset === '')
       throw new IpvsDumpError('no ipset save or ipvsadm -Sn output in it');
     return {
       iptables: parseIptablesDump(parts.iptables, where),
@@ -58,7 +59,7 @@ export async function ipvsRules(req: IpvsRulesRequest, family: IPFamily): Promis
         );
       throw err;
     }
-    return bind(parseIpvsDump(k.text, 'the kernel'), k.source, kernelLocalAddresses());
+    return bind(parseIpvsDump(k.text, 'the kernel', true), k.source, kernelLocalAddresses());
   }
   const local = [...req.node.addresses];
   if (req.against !== undefined) {
