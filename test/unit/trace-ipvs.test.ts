@@ -85,6 +85,10 @@ for (const [source, load] of Object.entries(sources)) {
   test(`${source}: loadBalancerSourceRanges let a source in and drop one outside`, (t) => {
     const allowed = trace(tcp('203.0.113.7', '172.18.255.200', 443, 'external'));
     t.deepEqual(fateOf(allowed), ['delivered 10.244.1.20:8443 1.000']);
+    t.regex(
+      allowed.outcomes[0]?.masquerade.reason ?? '',
+      /^externalTrafficPolicy Local keeps the client's source address: nat KUBE-LOAD-BALANCER rule 1/,
+    );
     const blocked = trace(tcp('198.51.100.7', '172.18.255.200', 443, 'external'));
     t.deepEqual(fateOf(blocked), ['dropped 172.18.255.200:443 1.000']);
     t.regex(
@@ -109,6 +113,12 @@ for (const [source, load] of Object.entries(sources)) {
     const r = trace(tcp('10.244.1.5', '10.96.120.7', 81));
     t.deepEqual(fateOf(r), ['rejected 10.96.120.7:81 1.000']);
     t.regex(r.outcomes[0]?.reason ?? '', /^no virtual server: .*kube-ipvs0/);
+  });
+
+  test(`${source}: a node address and port without a virtual server is for the node itself`, (t) => {
+    const r = trace(tcp('172.18.0.3', '127.0.0.1', 30080, 'node'));
+    t.deepEqual(fateOf(r), ['local 127.0.0.1:30080 1.000']);
+    t.regex(r.outcomes[0]?.reason ?? '', /^no virtual server for TCP\/127\.0\.0\.1:30080/);
   });
 
   test(`${source}: externalTrafficPolicy Local on a node without local endpoints`, (t) => {

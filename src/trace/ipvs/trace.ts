@@ -55,7 +55,8 @@ function throughIpvs(rules: IpvsRules, w: Way): { going: Way[]; ended: Finished[
   const base = { depth: 0, table: 'ipvs', chain: key };
   if (!vs) {
     w.steps.push({ ...base, kind: 'policy', text: 'no virtual server: the packet goes to the node itself' });
-    return { going: [w], ended: [] };
+    const reason = `no virtual server for ${key}: the packet is for the node itself (a process listening there answers; else it is refused)`;
+    return { going: [], ended: [{ way: w, verdict: 'local', reason }] };
   }
   w.steps.push({ ...base, kind: 'chain', text: `${vs.realServers.length + 1} line(s)` });
   const persistence = vs.persistence !== undefined ? `, persistent ${vs.persistence}s` : '';

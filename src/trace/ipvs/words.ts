@@ -42,6 +42,16 @@ function masquerade(s: Step): string {
   return iptablesWords.masquerade(s);
 }
 
+/** externalTrafficPolicy Local: a Local set's RETURN comes before the masquerade mark. */
+function noMasquerade(skipped: Step[], way: Way): string {
+  const local = way.steps.find(
+    (s) => s.kind === 'match' && s.text === 'RETURN' && commentOf(s)?.includes('externalTrafficPolicy=local'),
+  );
+  if (local)
+    return `externalTrafficPolicy Local keeps the client's source address: ${where(local)} returns before the masquerade mark`;
+  return iptablesWords.noMasquerade(skipped, way);
+}
+
 function delivery(way: Way & { dnat: Step }): string {
   const vs = way.steps.find((s) => s.table === 'ipvs' && s.kind === 'match' && s.chain === way.dnat.chain);
   return `IPVS virtual server ${way.dnat.chain} (${vs?.text ?? 'its scheduler'}) sent it to real server ${way.state.dst}:${way.state.dport} (masquerading forward, -m)`;
@@ -50,6 +60,6 @@ function delivery(way: Way & { dnat: Step }): string {
 export const ipvsWords: Words = {
   refusal,
   masquerade,
-  noMasquerade: iptablesWords.noMasquerade,
+  noMasquerade,
   delivery,
 };
