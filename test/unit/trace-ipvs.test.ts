@@ -4,6 +4,7 @@
 // (iptables-save + ipset save + ipvsadm -Sn) a person collects from a node.
 import { readFileSync } from 'node:fs';
 import test from 'ava';
+import { ToolMissingError } from '../../src/backends/common/errors.js';
 import { defaultIpvsOptions } from '../../src/backends/ipvs/config.js';
 import { desiredIpvs } from '../../src/backends/ipvs/desired.js';
 import { ipvsRules, parseIpvsDump } from '../../src/cli/trace-ipvs.js';
@@ -219,4 +220,20 @@ test('the kernel: iptables-save, ipset save and ipvsadm -Sn are read (with a fak
   const r = rules.trace(tcp('10.244.1.5', '10.96.120.7', 80));
   t.regex(r.source, /ipvsadm -Sn of this network namespace/);
   t.is(r.outcomes.length, 3);
+});
+
+test('the kernel: a tool that cannot run is a usage error that names it and the way out', async (t) => {
+  const req = {
+    against: 'kernel',
+    node: nodeOf('kind-worker'),
+    options,
+    flavour: 'legacy' as const,
+    runTool: async (bin: string) => {
+      if (bin === 'ipvsadm') throw new ToolMissingError('ipvsadm', 'ipvsadm');
+      return '';
+    },
+  };
+  await t.throwsAsync(ipvsRules(req, 'IPv4'), {
+    message: /cannot read this namespace's rules: .*ipvsadm.*--against DUMP/,
+  });
 });
