@@ -141,18 +141,15 @@ export function traceIpvs(rules: IpvsRules, packet: Packet, ctx: TraceContext, s
       }
       const r = chains(hook, ways);
       if (hook !== 'input') return r;
-      const ended = [...r.ended];
-      const delivered: Way[] = [];
-      const going: Way[] = [];
-      for (const w of r.going) {
-        const x = throughIpvs(rules, w);
-        ended.push(...x.ended);
-        for (const g of x.going) (g.dnat ? delivered : going).push(g);
-      }
-      const out = chains('postrouting', delivered);
+      // Every way IPVS lets on was sent to a real server; it leaves through nat POSTROUTING.
+      const ipvs = r.going.map((w) => throughIpvs(rules, w));
+      const out = chains(
+        'postrouting',
+        ipvs.flatMap((x) => x.going),
+      );
       // The hairpin rule masquerades by itself: it explains its own masquerade.
       for (const g of out.going) if (g.snat && !g.markedBy) g.markedBy = g.snat;
-      return { going: [...going, ...out.going], ended: [...ended, ...out.ended] };
+      return { going: out.going, ended: [...r.ended, ...ipvs.flatMap((x) => x.ended), ...out.ended] };
     };
   };
   const boundNote = `addresses on kube-ipvs0 taken to be every virtual server's address and KUBE-IPVS-IPS (${bound.length})`;
