@@ -1,5 +1,6 @@
 // `kproxy trace` and `kproxy verify` on the command line: flags to requests.
 
+import { defaultIpvsOptions } from '../backends/ipvs/config.js';
 import { type CliIO, kernelFlags, loadObjectsFlag, parseCommand } from './command.js';
 import { UsageError } from './errors.js';
 import { parseFlavour } from './sync.js';
@@ -7,7 +8,7 @@ import { runTrace } from './trace.js';
 import { runVerify } from './verify.js';
 
 export async function traceCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options, positionals } = parseCommand(
+  const { flags, log, options, positionals, scheduler } = parseCommand(
     args,
     {
       ...kernelFlags,
@@ -38,6 +39,7 @@ export async function traceCommand(args: string[], io: CliIO): Promise<number> {
     node: input.node,
     options,
     flavour: parseFlavour(str('iptables-flavour') as string),
+    ipvs: { ...defaultIpvsOptions, scheduler },
     ...(str('from') ? { from: str('from') } : {}),
     ...(str('against') ? { against: str('against') } : {}),
     ...(str('in-interface') ? { inInterface: str('in-interface') } : {}),
@@ -47,7 +49,7 @@ export async function traceCommand(args: string[], io: CliIO): Promise<number> {
 }
 
 export async function verifyCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options } = parseCommand(
+  const { flags, log, options, scheduler } = parseCommand(
     args,
     {
       ...kernelFlags,
@@ -70,6 +72,7 @@ export async function verifyCommand(args: string[], io: CliIO): Promise<number> 
     node,
     options,
     flavour: parseFlavour(flags['iptables-flavour'] as string),
+    ipvs: { ...defaultIpvsOptions, scheduler },
     ...(snapshot ? { snapshot } : {}),
   });
   io.stdout.write(result.text);

@@ -60,8 +60,9 @@ trace flags (TARGET: a Service name as a pod writes it, web, web.shop, web.shop.
   --namespace NS                the sending pod's namespace, for DNS search (default default)
   --cluster-domain D            (default cluster.local)
   --kubeconfig K                read the cluster's objects from the API server instead of --from-file
-  --against DUMP|kernel         the rules traced: a dump (iptables-save, or nft list ruleset with --proxy-mode
-                                nftables), or this namespace's kernel. Default: the rules kproxy would write
+  --against DUMP|kernel         the rules traced: a dump (iptables-save; nft list ruleset with --proxy-mode
+                                nftables; iptables-save, ipset save and ipvsadm -Sn one after the other
+                                with --proxy-mode ipvs), or this namespace's kernel. Default: the rules kproxy would write
                                 when objects are given, else the kernel
   --in-interface IF             the interface the packet arrives on (for rules that match -i)
   -o, --output text|json        (default text); exit 0 delivered, 1 rejected, dropped or unhandled, 2 bad input

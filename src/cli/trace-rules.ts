@@ -125,3 +125,12 @@ export async function nftablesRules(req: RulesRequest, family: IPFamily): Promis
     trace: (packet) => traceNftables(table, packet, { localAddresses: local }, read.source, [...notes]),
   };
 }
+
+/** The loader of a mode; IPVS's is passed in (it lives in trace-ipvs.ts, which imports this file). */
+export function rulesFor<R extends RulesRequest>(
+  mode: string,
+  ipvs: (req: R, family: IPFamily) => Promise<Rules>,
+): (req: R, family: IPFamily) => Promise<Rules> {
+  if (mode === 'ipvs') return ipvs;
+  return mode === 'nftables' ? nftablesRules : iptablesRules;
+}

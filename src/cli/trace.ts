@@ -16,9 +16,10 @@ import {
 } from '../trace/types.js';
 import { canonicalIP, familyOf, type IPFamily, isLoopback } from '../util/ip.js';
 import { UsageError } from './errors.js';
-import { iptablesRules, nftablesRules, type RulesRequest } from './trace-rules.js';
+import { type IpvsRulesRequest, ipvsRules } from './trace-ipvs.js';
+import { rulesFor } from './trace-rules.js';
 
-export interface TraceRequest extends RulesRequest {
+export interface TraceRequest extends IpvsRulesRequest {
   target: string;
   /** --from: a pod IP, `node` or `external:IP`; a pod of this node when undefined. */
   from?: string;
@@ -86,10 +87,7 @@ export async function runTrace(req: TraceRequest): Promise<{ text: string; exitC
     const text = `dns:     ${req.target} -> ${d.dns.fqdn} CNAME ${d.dns.cname} (ExternalName Service: resolved by DNS outside the cluster; no Service rule is involved)\n`;
     return { text: req.output === 'json' ? jsonResult(req, d, undefined, 0) : text, exitCode: 0 };
   }
-  if (req.options.proxyMode === 'ipvs') {
-    throw new UsageError('trace: --proxy-mode ipvs is not evaluated yet (iptables and nftables are)');
-  }
-  const rules = await (req.options.proxyMode === 'nftables' ? nftablesRules : iptablesRules)(req, family);
+  const rules = await rulesFor(req.options.proxyMode, ipvsRules)(req, family);
   const source = sourceFor(req, family, d.ip, rules.local);
   const packet: Packet = {
     src: source.src,

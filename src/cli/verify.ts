@@ -8,9 +8,10 @@ import { buildProxyModel } from '../model/build.js';
 import { notEvaluated, type Step } from '../trace/types.js';
 import { fateDifference, fateOf, packetClasses } from '../trace/verify.js';
 import { UsageError } from './errors.js';
-import { iptablesRules, nftablesRules, type Rules, type RulesRequest } from './trace-rules.js';
+import { type IpvsRulesRequest, ipvsRules } from './trace-ipvs.js';
+import { type Rules, rulesFor } from './trace-rules.js';
 
-export interface VerifyRequest extends RulesRequest {
+export interface VerifyRequest extends IpvsRulesRequest {
   against: string;
   output: 'text' | 'json';
 }
@@ -26,9 +27,7 @@ interface Difference {
 export async function runVerify(req: VerifyRequest): Promise<{ text: string; exitCode: number }> {
   if (!req.snapshot)
     throw new UsageError("verify needs the cluster's objects: give --from-file or --kubeconfig");
-  if (req.options.proxyMode === 'ipvs')
-    throw new UsageError('verify: --proxy-mode ipvs is not evaluated yet');
-  const load = req.options.proxyMode === 'nftables' ? nftablesRules : iptablesRules;
+  const load = rulesFor(req.options.proxyMode, ipvsRules);
   const differences: Difference[] = [];
   const skipped = new Map<string, Step>();
   let classes = 0;

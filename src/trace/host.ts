@@ -34,3 +34,29 @@ export async function kernelNftRuleset(): Promise<{ text: string; source: string
     source: "nft list ruleset of this network namespace (the kernel's rules)",
   };
 }
+
+/** Runs a tool of this namespace; the IPVS read takes another in tests (this machine has no IPVS). */
+export type ToolRunner = (bin: string, args: string[]) => Promise<string>;
+
+const runChecked: ToolRunner = async (bin, args) => {
+  const r = await runTool(bin, args);
+  if (r.exitCode !== 0) throw toolFailed(bin, args, r);
+  return r.stdout;
+};
+
+/** IPVS mode's rules of this namespace: iptables-save, ipset save and ipvsadm -Sn, in the combined dump form. */
+export async function kernelIpvs(
+  flavour: Flavour,
+  family: IPFamily,
+  run: ToolRunner = runChecked,
+): Promise<{ text: string; source: string }> {
+  const iptables =
+    run === runChecked ? (await kernelIptables(flavour, family)).text : await run('iptables-save', []);
+  const ipset = await run('ipset', ['save']);
+  const ipvsadm = await run('ipvsadm', ['-Sn']);
+  return {
+    text: `${iptables}${ipset}${ipvsadm}`,
+    source:
+      "iptables-save, ipset save and ipvsadm -Sn of this network namespace (the kernel's rules, sets and virtual servers)",
+  };
+}

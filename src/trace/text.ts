@@ -21,7 +21,7 @@ function stepLines(steps: readonly Step[], i: number): string[] {
     case 'chain': {
       const n = Number.parseInt(s.text, 10);
       return [
-        `${pad}${s.table} ${s.chain} (${plural(n, 'rule')}${silent(steps, i) ? ', none matches' : ''})`,
+        `${pad}${s.table} ${s.chain} (${plural(n, s.table === 'ipvs' ? 'line' : 'rule')}${silent(steps, i) ? ', none matches' : ''})`,
       ];
     }
     case 'policy':

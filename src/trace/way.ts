@@ -84,8 +84,8 @@ export interface Words {
   refusal(end: Step, way: Way): string;
   /** Why the rule that set the masquerade mark did so. */
   masquerade(markedBy: Step): string;
-  /** Why no masquerade, from the marking rules passed over. */
-  noMasquerade(skipped: Step[]): string;
+  /** Why no masquerade, from the marking rules passed over (and the way, for what it met). */
+  noMasquerade(skipped: Step[], way: Way): string;
   /** Which rules chose the endpoint of a DNAT. */
   delivery(way: Way & { dnat: Step }): string;
 }
@@ -148,7 +148,7 @@ export function outcome(f: Finished, words: Words): Outcome {
   const { way } = f;
   const masquerade = way.snat
     ? { done: true, reason: way.markedBy ? words.masquerade(way.markedBy) : `by ${way.snat.chain}` }
-    : { done: false, reason: words.noMasquerade(way.markSkipped) };
+    : { done: false, reason: words.noMasquerade(way.markSkipped, way) };
   return {
     probability: way.probability,
     verdict: f.verdict,

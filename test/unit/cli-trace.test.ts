@@ -128,3 +128,20 @@ test('--proxy-mode nftables traces the table kproxy would write, or an nft list 
   t.is(none.code, 2);
   t.regex(none.stderr, /has no table ip kube-proxy/);
 });
+
+test('--proxy-mode ipvs: the virtual server and its real servers; no endpoints exits 1', async (t) => {
+  const ok = await trace('web.shop:http', '--proxy-mode', 'ipvs', ...cluster);
+  t.is(ok.code, 0, ok.stderr);
+  t.regex(
+    ok.stdout,
+    /rules: +the rules, ipsets and virtual servers kproxy would write for node kind-worker \(ipvs IPv4/,
+  );
+  t.regex(ok.stdout, /ipvs TCP\/10\.96\.120\.7:80 .*\n {2}1: -A -t 10\.96\.120\.7:80 -s rr -p 600\n/);
+  t.regex(ok.stdout, /verdict: delivered to 10\.244\.2\.7:8080 \(33\.3%\)/);
+  const none = await trace('reports.shop', '--proxy-mode', 'ipvs', ...cluster);
+  t.is(none.code, 1);
+  t.regex(none.stdout, /verdict: REJECTED\n {2}why: +TCP\/10\.96\.44\.44:80 has no endpoints/);
+  const bad = await trace('reports.shop', '--proxy-mode', 'ipvs', '--against', exampleCluster, ...cluster);
+  t.is(bad.code, 2);
+  t.regex(bad.stderr, /is not an IPVS-mode dump/);
+});

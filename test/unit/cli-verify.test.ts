@@ -6,7 +6,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
-import { runCli } from '../helpers/cli.js';
+import { defaultIpvsOptions } from '../../src/backends/ipvs/config.js';
+import { desiredIpvs } from '../../src/backends/ipvs/desired.js';
+import { loadObjects } from '../../src/cluster/load.js';
+import { defaultOptions } from '../../src/config/options.js';
+import { nodeContext } from '../../src/model/node.js';
+import { desiredDumpText } from '../../src/trace/ipvs/dump.js';
+import { exampleCluster, kindWorkerArgs, runCli } from '../helpers/cli.js';
 
 const upstream = (name: string) => fileURLToPath(new URL(`../fixtures/upstream/${name}`, import.meta.url));
 const cluster = (file: string) => [
@@ -102,4 +108,45 @@ test('verify needs --against and the cluster objects', async (t) => {
   const none = await verify('--against', upstream('overall.expected.iptables'));
   t.is(none.code, 2);
   t.regex(none.stderr, /needs the cluster's objects/);
+});
+
+/** kproxy's IPVS rendering for node kind-worker as the combined dump (iptables-save, ipset save, ipvsadm -Sn). */
+function ipvsDump(edit: (text: string) => string = (x) => x): string {
+  const { snapshot } = loadObjects(readFileSync(exampleCluster, 'utf8'));
+  const node = nodeContext(
+    'kind-worker',
+    snapshot.nodes.find((n) => n.metadata?.name === 'kind-worker'),
+  );
+  const options = { ...defaultOptions(), clusterCIDRs: ['10.244.0.0/16'] };
+  const text = desiredDumpText(desiredIpvs(snapshot, options, node, 'IPv4', defaultIpvsOptions));
+  const file = join(mkdtempSync(join(tmpdir(), 'kproxy-verify-')), 'node.dump');
+  writeFileSync(file, edit(text));
+  return file;
+}
+
+test('ipvs: kproxy rules, ipsets and virtual servers as a node dump agree with kproxy on every class', async (t) => {
+  const r = await verify('--proxy-mode', 'ipvs', '--against', ipvsDump(), ...kindWorkerArgs);
+  t.is(r.code, 0, r.stdout + r.stderr);
+  t.regex(r.stdout, /^verify: \d+ packet classes traced through .*node\.dump/);
+  t.regex(r.stdout, /no packet class differs\n$/);
+});
+
+test('ipvs: a dump whose virtual server lost a real server differs for that service only', async (t) => {
+  const dump = ipvsDump((text) => text.replace(/^-a -t 10\.96\.120\.7:80 -r 10\.244\.2\.7:8080 .*\n/m, ''));
+  const r = await verify('--proxy-mode', 'ipvs', '--against', dump, ...kindWorkerArgs, '-o', 'json');
+  t.is(r.code, 1, r.stdout + r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.deepEqual(
+    [...new Set(j.differences.map((d: { servicePort: string }) => d.servicePort))],
+    ['shop/web:http'],
+  );
+  const pod = j.differences.find((d: { packet: string }) =>
+    d.packet.startsWith('tcp 10.96.120.7:80 (cluster IP) from a pod'),
+  );
+  t.deepEqual(pod.theirs, ['delivered 10.244.0.15:8080 0.500', 'delivered 10.244.1.12:8080 0.500']);
+  t.deepEqual(pod.ours, [
+    'delivered 10.244.0.15:8080 0.333',
+    'delivered 10.244.1.12:8080 0.333',
+    'delivered 10.244.2.7:8080 0.333',
+  ]);
 });

@@ -35,10 +35,10 @@ export interface CurrentSet {
   entries: Set<string>;
 }
 
-/** kproxy's sets in `ipset save` output; other programs' sets are left out. */
+/** kproxy's sets in `ipset save` output; other programs' sets are left out (unless `owned` takes them). */
 export function parseIpsetSave(
   text: string,
-  owned: ReadonlySet<string> = new Set(allSetNames()),
+  owned: { has(name: string): boolean } = new Set(allSetNames()),
 ): Map<string, CurrentSet> {
   const out = new Map<string, CurrentSet>();
   for (const line of text.split('\n')) {

@@ -41,11 +41,12 @@ export function dumpFromDesired(ruleset: Ruleset, jumps: readonly JumpRule[]): P
  * (a golden or a partial dump), so the trace can enter its chains. Returns a
  * note per chain completed; a declared chain is never touched.
  */
-export function withAssumedJumps(dump: ParsedDump): { dump: ParsedDump; notes: string[] } {
+export function withAssumedJumps(
+  dump: ParsedDump,
+  jumps: readonly JumpRule[] = jumpRules(dump.get('filter')?.chains.has(KUBE_FIREWALL) ?? false),
+): { dump: ParsedDump; notes: string[] } {
   const notes: string[] = [];
   const out: ParsedDump = new Map(dump);
-  const filter = dump.get('filter');
-  const jumps = jumpRules(filter?.chains.has(KUBE_FIREWALL) ?? false);
   for (const [name, chains] of Object.entries(builtins)) {
     const table = dump.get(name);
     if (!table?.chains.has(KUBE_SERVICES)) continue;

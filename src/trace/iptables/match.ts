@@ -7,6 +7,9 @@ import type { Condition } from './rule.js';
 
 export type Answer = { holds: boolean } | { unknown: string };
 
+/** Whether the packet is in an ipset, its dimensions taken from `dirs`; undefined: no sets known. */
+export type SetLookup = (name: string, dirs: readonly ('src' | 'dst')[], p: PacketState) => Answer;
+
 /** `ip` is `spec` (an address) or inside it (a CIDR); undefined when `spec` is neither. */
 export function inCidr(ip: string, spec: string): boolean | undefined {
   if (!spec.includes('/')) {
@@ -32,7 +35,7 @@ function ctStates(p: PacketState): Set<string> {
   return s;
 }
 
-export function evaluate(c: Condition, p: PacketState, local: LocalAddresses): Answer {
+export function evaluate(c: Condition, p: PacketState, local: LocalAddresses, sets?: SetLookup): Answer {
   const neg = (h: boolean): Answer => yes('neg' in c && c.neg ? !h : h);
   switch (c.kind) {
     case 'src':
@@ -63,6 +66,11 @@ export function evaluate(c: Condition, p: PacketState, local: LocalAddresses): A
     case 'ctstate': {
       const states = ctStates(p);
       return neg(c.states.some((s) => states.has(s)));
+    }
+    case 'set': {
+      if (!sets) return { unknown: `ipset ${c.name}: the sets are not part of the rules traced` };
+      const a = sets(c.name, c.dirs, p);
+      return 'holds' in a ? neg(a.holds) : a;
     }
     case 'statistic':
     case 'recent':

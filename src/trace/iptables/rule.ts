@@ -15,6 +15,8 @@ export type Condition =
   | { kind: 'recent'; mode: 'set' | 'rcheck' | 'update' | 'remove'; name: string; seconds?: number }
   | { kind: 'mark'; neg: boolean; value: number; mask: number }
   | { kind: 'ctstate'; neg: boolean; states: string[] }
+  /** `-m set --match-set NAME dst,dst`: looked up in the ipsets traced with the rules. */
+  | { kind: 'set'; neg: boolean; name: string; dirs: ('src' | 'dst')[] }
   | { kind: 'unknown'; why: string };
 
 export interface Target {
@@ -65,6 +67,7 @@ const moduleOptions: Record<string, string[]> = {
   conntrack: ['--ctstate'],
   state: ['--state'],
   nfacct: ['--nfacct-name'],
+  set: ['--match-set'],
   multiport: ['--dports', '--sports', '--destination-ports', '--source-ports'],
 };
 
@@ -124,6 +127,14 @@ function moduleCondition(module: string, opt: string, value: string, neg: boolea
     default:
       return bad(`${module} option ${opt}`);
   }
+}
+
+/** `--match-set NAME src,dst`: the set and which address or port each of its dimensions takes. */
+function setCondition(name: string, dirs: string, neg: boolean): Condition {
+  const parts = dirs.split(',');
+  if (name === '' || !parts.every((d) => d === 'src' || d === 'dst'))
+    return { kind: 'unknown', why: `set match "${name} ${dirs}"` };
+  return { kind: 'set', neg, name, dirs: parts as ('src' | 'dst')[] };
 }
 
 /** Options every rule may use, by their short and long names. */
@@ -203,6 +214,11 @@ export function parseRule(text: string): ParsedRule {
         const owner = [...modules].reverse().find((m) => moduleOptions[m]?.includes(t));
         const implicit = ['--dport', '--sport'].includes(t) ? 'tcp' : undefined;
         const module = owner ?? implicit;
+        if (module === 'set') {
+          conditions.push(setCondition(next(), next(), neg));
+          neg = false;
+          continue;
+        }
         const value = flags.has(t) ? '' : next();
         if (!module) {
           if (!modules.some((m) => !(m in moduleOptions)))

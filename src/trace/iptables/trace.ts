@@ -5,12 +5,20 @@
 // verdicts into words.
 import type { ParsedDump } from '../../backends/iptables/parse.js';
 import type { Packet, TraceContext, TraceResult } from '../types.js';
-import { type Finished, type HookName, type LocalAddresses, traceWith, type Way } from '../way.js';
+import {
+  type Finished,
+  type HookName,
+  type LocalAddresses,
+  traceWith,
+  type Way,
+  type Words,
+} from '../way.js';
 import { withAssumedJumps } from './assume.js';
 import { ChainWalker } from './walk.js';
 import { iptablesWords } from './words.js';
 
-const chainsOf: Record<HookName, [table: 'nat' | 'filter', chain: string][]> = {
+/** The built-in chains each hook runs, in order. */
+export const chainsOf: Record<HookName, [table: 'nat' | 'filter', chain: string][]> = {
   prerouting: [['nat', 'PREROUTING']],
   input: [['filter', 'INPUT']],
   forward: [['filter', 'FORWARD']],
@@ -22,7 +30,14 @@ const chainsOf: Record<HookName, [table: 'nat' | 'filter', chain: string][]> = {
 };
 
 /** Runs the ways through one built-in chain; returns those that go on and those that ended. */
-function runChain(walker: ChainWalker, dump: ParsedDump, table: string, chain: string, ways: Way[]) {
+export function runChain(
+  walker: ChainWalker,
+  dump: ParsedDump,
+  table: string,
+  chain: string,
+  ways: Way[],
+  words: Words = iptablesWords,
+) {
   const going: Way[] = [];
   const ended: Finished[] = [];
   if (!walker.hasChain(table, chain)) return { going: ways, ended };
@@ -30,7 +45,7 @@ function runChain(walker: ChainWalker, dump: ParsedDump, table: string, chain: s
     for (const { end, way } of walker.run(table, chain, w, 0)) {
       if (end.kind === 'drop' || end.kind === 'reject') {
         const verdict = end.kind === 'drop' ? 'dropped' : 'rejected';
-        ended.push({ way, verdict, reason: iptablesWords.refusal(end.step, way) });
+        ended.push({ way, verdict, reason: words.refusal(end.step, way) });
       } else if (end.kind === 'continue' && dump.get(table)?.policies?.get(chain) === 'DROP') {
         way.steps.push({ kind: 'policy', depth: 0, table, chain, text: 'policy DROP' });
         ended.push({
@@ -44,6 +59,18 @@ function runChain(walker: ChainWalker, dump: ParsedDump, table: string, chain: s
   return { going, ended };
 }
 
+/** Runs the ways through the built-in chains of one hook. */
+export function runHook(walker: ChainWalker, dump: ParsedDump, hook: HookName, ways: Way[], words?: Words) {
+  const ended: Finished[] = [];
+  let going = ways;
+  for (const [table, chain] of chainsOf[hook]) {
+    const r = runChain(walker, dump, table, chain, going, words);
+    ended.push(...r.ended);
+    going = r.going;
+  }
+  return { going, ended };
+}
+
 export function traceIptables(
   input: ParsedDump,
   packet: Packet,
@@ -53,16 +80,7 @@ export function traceIptables(
   const { dump, notes } = withAssumedJumps(input);
   const run = (local: LocalAddresses) => {
     const walker = new ChainWalker(dump, local);
-    return (hook: HookName, ways: Way[]) => {
-      const ended: Finished[] = [];
-      let going = ways;
-      for (const [table, chain] of chainsOf[hook]) {
-        const r = runChain(walker, dump, table, chain, going);
-        ended.push(...r.ended);
-        going = r.going;
-      }
-      return { going, ended };
-    };
+    return (hook: HookName, ways: Way[]) => runHook(walker, dump, hook, ways);
   };
   return traceWith(packet, ctx, run, iptablesWords, source, notes);
 }

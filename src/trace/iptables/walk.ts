@@ -6,7 +6,7 @@
 import type { ParsedDump } from '../../backends/iptables/parse.js';
 import type { Step } from '../types.js';
 import { fork, type LocalAddresses, type Way } from '../way.js';
-import { type Answer, applyMark, evaluate } from './match.js';
+import { type Answer, applyMark, evaluate, type SetLookup } from './match.js';
 import { type Condition, type ParsedRule, parseRule } from './rule.js';
 
 export type End = { kind: 'continue' } | { kind: 'accept' | 'drop' | 'reject' | 'nat'; step: Step };
@@ -47,6 +47,8 @@ export function conditionText(c: Condition): string {
       return `--probability ${c.probability}`;
     case 'recent':
       return `recent --${c.mode} --name ${c.name}`;
+    case 'set':
+      return `${n}--match-set ${c.name} ${c.dirs.join(',')}`;
     case 'unknown':
       return c.why;
   }
@@ -58,6 +60,8 @@ export class ChainWalker {
   constructor(
     private readonly dump: ParsedDump,
     private readonly local: LocalAddresses,
+    /** The ipsets `-m set` looks in (IPVS mode); without them such rules are not evaluated. */
+    private readonly sets?: SetLookup,
   ) {}
 
   private parsed(text: string): ParsedRule {
@@ -113,7 +117,7 @@ export class ChainWalker {
     step: (kind: Step['kind'], what: string) => Step,
   ): { skip: true } | { skip: false; matched: Way[]; unmatched: Way[] } {
     const plain = rule.conditions.filter((c) => c.kind !== 'statistic' && c.kind !== 'recent');
-    const answers = plain.map((c): [Condition, Answer] => [c, evaluate(c, w.state, this.local)]);
+    const answers = plain.map((c): [Condition, Answer] => [c, evaluate(c, w.state, this.local, this.sets)]);
     const failed = answers.find(([, a]) => 'holds' in a && !a.holds);
     if (failed) {
       if (rule.target?.name === markMasqChain || rule.target?.args.has('--or-mark')) {
