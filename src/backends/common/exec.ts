@@ -5,6 +5,7 @@
 import { basename } from 'node:path';
 import { execa } from 'execa';
 import {
+  firstLine,
   KernelFeatureError,
   type OperatorError,
   PermissionError,
@@ -145,10 +146,8 @@ export function classifyFailure(
 /** Why a tool could not be started at all. */
 function notStarted(bin: string, err: { code?: string; message?: string }): OperatorError {
   if (err.code === 'ENOENT') return new ToolMissingError(bin, infoFor(bin).debianPackage);
-  return new ToolFailedError(`cannot run ${bin}: ${err.code ?? firstMessageLine(err.message)}`);
+  return new ToolFailedError(`cannot run ${bin}: ${err.code ?? firstLine(err.message ?? '')}`);
 }
-
-const firstMessageLine = (m = '') => m.split('\n')[0] ?? '';
 
 /**
  * Runs a system tool and resolves with its exit code and output, whatever the
@@ -191,8 +190,12 @@ export async function runTool(
   return result;
 }
 
+/** What a failed run said: its first stderr line, or its exit code when it said nothing. */
+export function toolSaid(r: ToolResult): string {
+  return firstLine(r.stderr) || `exit code ${r.exitCode}`;
+}
+
 /** A failure runTool had no advice for, as one line quoting the tool. */
 export function toolFailed(bin: string, args: readonly string[], r: ToolResult): ToolFailedError {
-  const said = r.stderr.trim().split('\n')[0]?.trim() || `exit code ${r.exitCode}`;
-  return new ToolFailedError(`${[basename(bin), ...args].join(' ')} failed: ${said}`);
+  return new ToolFailedError(`${[basename(bin), ...args].join(' ')} failed: ${toolSaid(r)}`);
 }

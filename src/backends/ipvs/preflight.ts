@@ -2,6 +2,7 @@
 // one message naming every missing piece and how to get it; it never falls back
 // to the iptables mode on its own.
 import { KernelFeatureError, OperatorError, ToolMissingError } from '../common/errors.js';
+import { toolSaid } from '../common/exec.js';
 import { run } from './host.js';
 import { ipvsLoaded, modprobe } from './kernel-module.js';
 
@@ -29,7 +30,7 @@ const probeService = ['-t', '198.51.100.0:20000'];
 async function ipvsadm(args: readonly string[]): Promise<string | undefined> {
   try {
     const r = await run('ipvsadm', args);
-    return r.exitCode === 0 ? undefined : r.stderr.trim().split('\n')[0] || `exit code ${r.exitCode}`;
+    return r.exitCode === 0 ? undefined : toolSaid(r);
   } catch (err) {
     return (err instanceof KernelFeatureError && err.said) || (err as Error).message;
   }
