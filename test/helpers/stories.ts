@@ -56,6 +56,14 @@ export const tcpSlice = (id: string, pods: StoryPod[]): V1EndpointSlice =>
     { ports: [slicePort('p80', podPort)] },
   );
 
+/** The slice of UDP port `portName` of Service `id`, backed by `pods`. */
+export const udpSlice = (id: string, pods: StoryPod[], portName: string): V1EndpointSlice =>
+  slice(
+    id,
+    pods.map((p) => podEndpoint(p)),
+    { ports: [slicePort(portName, podPort, 'UDP')] },
+  );
+
 /** Pod names that answered, sorted. */
 export const names = (byName: Map<string, number>): string[] => [...byName.keys()].sort();
 
@@ -95,11 +103,7 @@ export const clusterIp: Story = {
     service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
     tcpSlice('shop/web', pods),
     service('kube-system/dns', { clusterIP: '10.96.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
-    slice(
-      'kube-system/dns',
-      pods.map((p) => podEndpoint(p)),
-      { ports: [slicePort('dns', podPort, 'UDP')] },
-    ),
+    udpSlice('kube-system/dns', pods, 'dns'),
   ],
   packets: [
     {

@@ -4,11 +4,11 @@
 // a flow that was sent before kproxy had programmed anything.
 import { rmSync } from 'node:fs';
 import test, { type ExecutionContext } from 'ava';
-import { service, slice, slicePort, svcPort } from '../helpers/builders.js';
+import { service, svcPort } from '../helpers/builders.js';
 import { kproxyOn } from '../helpers/kproxy-node.js';
 import { createTopology, type PodNs, type Topology, udpProbe } from '../helpers/netns.js';
 import { missingForKernelTests, systemBinary } from '../helpers/root.js';
-import { podEndpoint, podPort } from '../helpers/stories.js';
+import { podPort, udpSlice } from '../helpers/stories.js';
 
 const vip = '10.96.0.53';
 const nodePort = 30053;
@@ -24,11 +24,7 @@ const dns = (live: PodNs[]) => [
     clusterIP: vip,
     ports: [svcPort('dns', 53, 'UDP', { nodePort })],
   }),
-  slice(
-    'kube-system/dns',
-    live.map((p) => podEndpoint(p)),
-    { ports: [slicePort('dns', podPort, 'UDP')] },
-  ),
+  udpSlice('kube-system/dns', live, 'dns'),
 ];
 
 interface Flow {

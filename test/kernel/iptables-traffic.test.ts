@@ -3,15 +3,14 @@
 // for both iptables flavours.
 import test, { type ExecutionContext } from 'ava';
 import { serviceChains } from '../../src/backends/iptables/names.js';
-import { endpoint, service, slice, slicePort, svcPort } from '../helpers/builders.js';
+import { service, svcPort } from '../helpers/builders.js';
 import { type Flavour, kproxyOn } from '../helpers/kproxy-node.js';
 import { createTopology, type PodNs, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
 import { checkStoryOnKernel, iptablesTracer } from '../helpers/oracle.js';
 import { missingForKernelTests } from '../helpers/root.js';
-import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice } from '../helpers/stories.js';
+import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice, udpSlice } from '../helpers/stories.js';
 
 const flavours: Flavour[] = ['legacy', 'nft'];
-const port = 8080;
 
 async function setup(
   t: ExecutionContext,
@@ -24,9 +23,6 @@ async function setup(
   const kproxy = kproxyOn(topo, flavour, (fn) => t.teardown(fn));
   return { topo, kproxy };
 }
-
-const ep = (p: PodNs, extra: Parameters<typeof endpoint>[1] = {}) =>
-  endpoint(p.ip, { node: p.nodeName, ...extra });
 
 async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr: string }>, mode?: string) {
   const res = await r;
@@ -71,11 +67,7 @@ for (const flavour of flavours) {
       service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
       tcpSlice('shop/web', live),
       service('shop/stats', { clusterIP: '10.96.0.12', ports: [svcPort('stats', 9000, 'UDP')] }),
-      slice(
-        'shop/stats',
-        live.map((p) => ep(p)),
-        { ports: [slicePort('stats', port, 'UDP')] },
-      ),
+      udpSlice('shop/stats', live, 'stats'),
     ];
     await synced(t, kproxy.sync(objects([a, b, c])), 'full');
     // One UDP "connection": the same source port every time, so the same conntrack entry.

@@ -15,7 +15,7 @@ import { endpoint, service, slice, slicePort, snapshot, svcPort } from '../helpe
 import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
 import { checkStoryOnKernel, nftablesTracer } from '../helpers/oracle.js';
 import { missingForKernelTests } from '../helpers/root.js';
-import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice } from '../helpers/stories.js';
+import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice, udpSlice } from '../helpers/stories.js';
 
 const driver = fileURLToPath(new URL('../helpers/nft-sync-driver.ts', import.meta.url));
 const port = 8080;
@@ -69,7 +69,7 @@ async function liveTracer(nft: ReturnType<typeof nftOn>, topo: Topology) {
   return nftablesTracer(listed.stdout, [topo.node.ip]);
 }
 
-const ep = (p: PodNs) => endpoint(p.ip, { node: p.nodeName });
+const _ep = (p: PodNs) => endpoint(p.ip, { node: p.nodeName });
 
 async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr: string }>, mode?: string) {
   const res = await r;
@@ -144,7 +144,7 @@ test('endpoints scaled away and added by a partial sync; a UDP flow moves after 
     service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
     tcpSlice('shop/web', live),
     service('shop/stats', { clusterIP: '10.96.0.12', ports: [svcPort('stats', 9000, 'UDP')] }),
-    slice('shop/stats', live.map(ep), { ports: [slicePort('stats', port, 'UDP')] }),
+    udpSlice('shop/stats', live, 'stats'),
   ];
   await synced(t, nft.sync(objects([a, b, c])), 'full');
   // One UDP "connection": the same source port every time, so the same conntrack entry.
