@@ -53,19 +53,11 @@ class Collection<T extends Meta> {
   }
 }
 
-export interface PendingChanges {
-  services: number;
-  endpoints: number;
-  /** last-change-trigger-time of EndpointSlice changes not yet programmed. */
-  triggerTimes: Date[];
-}
-
 export class ClusterStore {
   private readonly services: Collection<V1Service>;
   private readonly slices: Collection<V1EndpointSlice>;
   private readonly nodes: Collection<V1Node>;
   private readonly serviceCIDRs: Collection<V1ServiceCIDR>;
-  pending: PendingChanges = { services: 0, endpoints: 0, triggerTimes: [] };
 
   constructor(
     log: Logger,
@@ -79,20 +71,11 @@ export class ClusterStore {
   }
 
   serviceEvent(type: EventType, svc: V1Service): void {
-    if (this.services.apply(type, svc)) {
-      this.pending.services++;
-      this.onChange('service');
-    }
+    if (this.services.apply(type, svc)) this.onChange('service');
   }
 
   sliceEvent(type: EventType, slice: V1EndpointSlice): void {
-    if (this.slices.apply(type, slice)) {
-      this.pending.endpoints++;
-      const t = slice.metadata?.annotations?.[lastChangeTriggerTime];
-      if (t && type !== 'DELETED' && !Number.isNaN(Date.parse(t)))
-        this.pending.triggerTimes.push(new Date(t));
-      this.onChange('endpoints');
-    }
+    if (this.slices.apply(type, slice)) this.onChange('endpoints');
   }
 
   nodeEvent(type: EventType, node: V1Node): void {
@@ -133,10 +116,8 @@ export class ClusterStore {
     return [...this.nodes.items.values()].find((n) => n.metadata?.name === name);
   }
 
-  /** The current objects, and the pending-change counters reset (they belong to the sync that takes them). */
-  take(): { snapshot: ClusterSnapshot; changes: PendingChanges } {
-    const changes = this.pending;
-    this.pending = { services: 0, endpoints: 0, triggerTimes: [] };
+  /** The current objects. What changed since the last sync is counted by daemon/changes.ts. */
+  take(): { snapshot: ClusterSnapshot } {
     return {
       snapshot: {
         services: [...this.services.items.values()],
@@ -144,7 +125,6 @@ export class ClusterStore {
         nodes: [...this.nodes.items.values()],
         serviceCIDRs: [...this.serviceCIDRs.items.values()],
       },
-      changes,
     };
   }
 }
