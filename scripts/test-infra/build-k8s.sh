@@ -10,8 +10,11 @@
 #   K8S_VERSION    k8s.io/kubernetes version without "v" (default 1.37.2)
 #   ETCD_VERSION   go.etcd.io/etcd/server/v3 version without "v" (default 3.7.3)
 #   SKIP_KUBECTL=1 do not build kubectl
+#   K8S_EXTRA      more k8s.io/kubernetes/cmd binaries to build, space separated
+#                  (e.g. "kube-proxy kube-controller-manager" for the cluster tier
+#                  and the side-by-side benchmarks)
 #
-# Output: $KPROXY_CACHE/k8s/$K8S_VERSION/{kube-apiserver,etcd,kubectl}
+# Output: $KPROXY_CACHE/k8s/$K8S_VERSION/{kube-apiserver,etcd,kubectl,$K8S_EXTRA}
 # Go module scaffolding, GOMODCACHE and GOCACHE live under $KPROXY_CACHE too.
 set -euo pipefail
 
@@ -22,6 +25,8 @@ OUT="$CACHE/k8s/$K8S_VERSION"
 
 want=(kube-apiserver etcd)
 [[ "${SKIP_KUBECTL:-}" == 1 ]] || want+=(kubectl)
+k8s_cmds=(kube-apiserver kubectl)
+for b in ${K8S_EXTRA:-}; do want+=("$b"); k8s_cmds+=("$b"); done
 
 missing=()
 for b in "${want[@]}"; do [[ -x "$OUT/$b" ]] || missing+=("$b"); done
@@ -54,7 +59,7 @@ build_k8s() {
   local dir="$CACHE/k8s-build/$K8S_VERSION/kubernetes"
   local staging="v0.${K8S_VERSION#*.}"
   mkdir -p "$dir"
-  if [[ ! -f "$dir/.ready" ]]; then
+  if [[ ! -f "$dir/go.mod" ]]; then
     log "resolving k8s.io/kubernetes v$K8S_VERSION (staging modules at $staging)"
     local kmod
     kmod=$(cd "$dir" && go mod download -json "k8s.io/kubernetes@v$K8S_VERSION" |
@@ -78,12 +83,17 @@ build_k8s() {
         $2 == "=>" && $3 ~ /^\.\/staging\// && need[$1] { printf "\t%s => %s %s\n", $1, $1, v }
       ' "$kmod"
       echo ")"
-    } >"$dir/go.mod"
-    local pkgs=("k8s.io/kubernetes/cmd/kube-apiserver@v$K8S_VERSION" "k8s.io/kubernetes/cmd/kubectl@v$K8S_VERSION")
-    # `go get <pkg>` fills go.mod/go.sum with exactly what those packages need.
-    (cd "$dir" && go get "${pkgs[@]}")
-    touch "$dir/.ready"
+    } >"$dir/go.mod.tmp"
+    mv -f "$dir/go.mod.tmp" "$dir/go.mod"
   fi
+  # `go get <pkg>` fills go.mod/go.sum with exactly what those packages need; one
+  # marker per command, so asking for another binary later resolves only that one.
+  local b
+  for b in "${k8s_cmds[@]}"; do
+    [[ -f "$dir/.ready-$b" ]] && continue
+    (cd "$dir" && go get "k8s.io/kubernetes/cmd/$b@v$K8S_VERSION")
+    touch "$dir/.ready-$b"
+  done
   # Same -X flags as hack/lib/version.sh, so /version and `kubectl version` are right.
   local minor="${K8S_VERSION#*.}"; minor="${minor%%.*}"
   local ld="-s -w"
@@ -91,7 +101,7 @@ build_k8s() {
     ld+=" -X $p.gitVersion=v$K8S_VERSION -X $p.gitMajor=1 -X $p.gitMinor=$minor"
     ld+=" -X $p.gitTreeState=clean -X $p.buildDate=1970-01-01T00:00:00Z"
   done
-  for b in kube-apiserver kubectl; do
+  for b in "${k8s_cmds[@]}"; do
     [[ " ${missing[*]} " == *" $b "* ]] || continue
     log "building $b v$K8S_VERSION"
     (cd "$dir" && go build -trimpath -ldflags="$ld" -o "$OUT/.$b.tmp" "k8s.io/kubernetes/cmd/$b")
@@ -134,7 +144,9 @@ build_etcd() {
   mv -f "$OUT/.etcd.tmp" "$OUT/etcd"
 }
 
-if [[ " ${missing[*]} " == *" kube-apiserver "* || " ${missing[*]} " == *" kubectl "* ]]; then build_k8s; fi
+for b in "${k8s_cmds[@]}"; do
+  if [[ " ${missing[*]} " == *" $b "* ]]; then build_k8s; break; fi
+done
 if [[ " ${missing[*]} " == *" etcd "* ]]; then build_etcd; fi
 
 echo "k8s v$K8S_VERSION + etcd v$ETCD_VERSION built in $((SECONDS - start)) s" \
