@@ -10,7 +10,7 @@ import type { PodNs, PodSpec } from './netns.js';
 export type StoryObject = V1Service | V1EndpointSlice;
 /** What a story needs of a pod: the kernel tests pass PodNs, the unit test addresses on paper. */
 export type StoryPod = Pick<PodNs, 'name' | 'ip' | 'nodeName'>;
-export type ProxyMode = 'iptables' | 'nftables';
+export type ProxyMode = 'iptables' | 'nftables' | 'ipvs';
 
 /** Where a connection goes: the pods that answer (sorted), or refused (RST/ICMP) or dropped (no answer). */
 export type Fate = string[] | 'refused' | 'dropped';

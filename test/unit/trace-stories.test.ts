@@ -6,6 +6,7 @@
 
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import test from 'ava';
+import { ipvsRules } from '../../src/cli/trace-ipvs.js';
 import { iptablesRules, nftablesRules, type Rules } from '../../src/cli/trace-rules.js';
 import { optionsFromFlags, type ProxyOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
@@ -42,13 +43,13 @@ function rulesFor(story: Story, mode: ProxyMode): Promise<Rules> {
     ...(mode === 'nftables' ? { 'proxy-mode': 'nftables' } : {}),
   });
   const req = { snapshot: snap, node: nodeContext(w.nodeName, nodeObject), flavour: 'legacy' as const };
-  return mode === 'iptables'
-    ? iptablesRules({ ...req, options }, 'IPv4')
-    : nftablesRules({ ...req, options: withServiceCidrs(options) }, 'IPv4');
+  if (mode === 'iptables') return iptablesRules({ ...req, options }, 'IPv4');
+  if (mode === 'ipvs') return ipvsRules({ ...req, options }, 'IPv4');
+  return nftablesRules({ ...req, options: withServiceCidrs(options) }, 'IPv4');
 }
 
 for (const story of stories) {
-  for (const mode of ['iptables', 'nftables'] as const) {
+  for (const mode of ['iptables', 'nftables', 'ipvs'] as const) {
     test(`${mode}: ${story.name}: the trace of kproxy's rules meets every packet's fate`, async (t) => {
       const w = paperWorld(story);
       const rules = await rulesFor(story, mode);
