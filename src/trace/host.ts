@@ -54,8 +54,11 @@ export async function kernelIpvs(
     run === runChecked ? (await kernelIptables(flavour, family)).text : await run('iptables-save', []);
   const ipset = await run('ipset', ['save']);
   const ipvsadm = await run('ipvsadm', ['-Sn']);
+  // One output per line block: a runner that strips the final newline (execa's default)
+  // would glue ipset's last line to ipvsadm's first.
+  const block = (out: string) => (out === '' || out.endsWith('\n') ? out : `${out}\n`);
   return {
-    text: `${iptables}${ipset}${ipvsadm}`,
+    text: `${block(iptables)}${block(ipset)}${block(ipvsadm)}`,
     source:
       "iptables-save, ipset save and ipvsadm -Sn of this network namespace (the kernel's rules, sets and virtual servers)",
   };

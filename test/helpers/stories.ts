@@ -227,3 +227,10 @@ export const emptyAndLocal: Story = {
 };
 
 export const stories: Story[] = [clusterIp, nodePort, emptyAndLocal];
+
+/** A story's name as one word, for the check lines of the IPVS VM (test/vm/guest/stories.ts). */
+export const storyCheckName = (story: Story) =>
+  `story-${story.name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '')}`;

@@ -194,33 +194,38 @@ test('the combined dump: each line goes to its tool; anything else is refused', 
   });
 });
 
-test('the kernel: iptables-save, ipset save and ipvsadm -Sn are read (with a fake: this machine has no IPVS)', async (t) => {
-  const d = desired('kind-worker');
-  const [iptables, rest] = desiredDumpText(d).split(/(?<=COMMIT\n)(?=create )/);
-  const ran: string[] = [];
-  const outputs: Record<string, string> = {
-    'iptables-save': iptables ?? '',
-    ipset: (rest ?? '').split(/(?=^-A )/m)[0] ?? '',
-    ipvsadm: (rest ?? '').slice(((rest ?? '').split(/(?=^-A )/m)[0] ?? '').length),
-  };
-  const rules = await ipvsRules(
-    {
-      against: 'kernel',
-      node: nodeOf('kind-worker'),
-      options,
-      flavour: 'legacy',
-      runTool: async (bin, args) => {
-        ran.push([bin, ...args].join(' '));
-        return outputs[bin] ?? '';
+/** The three tools' outputs for kind-worker, as a fake runner returns them. */
+function kernelOutputs(): Record<string, string> {
+  const [iptables, rest = ''] = desiredDumpText(desired('kind-worker')).split(/(?<=COMMIT\n)(?=create )/);
+  const ipset = rest.split(/(?=^-A )/m)[0] ?? '';
+  return { 'iptables-save': iptables ?? '', ipset, ipvsadm: rest.slice(ipset.length) };
+}
+
+for (const stripped of [false, true]) {
+  const how = stripped ? ', each without its final newline (as execa returns it)' : '';
+  test(`the kernel: iptables-save, ipset save and ipvsadm -Sn are read${how} (with a fake: this machine has no IPVS)`, async (t) => {
+    const outputs = kernelOutputs();
+    const ran: string[] = [];
+    const rules = await ipvsRules(
+      {
+        against: 'kernel',
+        node: nodeOf('kind-worker'),
+        options,
+        flavour: 'legacy',
+        runTool: async (bin, args) => {
+          ran.push([bin, ...args].join(' '));
+          const out = outputs[bin] ?? '';
+          return stripped ? out.replace(/\n$/, '') : out;
+        },
       },
-    },
-    'IPv4',
-  );
-  t.deepEqual(ran, ['iptables-save', 'ipset save', 'ipvsadm -Sn']);
-  const r = rules.trace(tcp('10.244.1.5', '10.96.120.7', 80));
-  t.regex(r.source, /ipvsadm -Sn of this network namespace/);
-  t.is(r.outcomes.length, 3);
-});
+      'IPv4',
+    );
+    t.deepEqual(ran, ['iptables-save', 'ipset save', 'ipvsadm -Sn']);
+    const r = rules.trace(tcp('10.244.1.5', '10.96.120.7', 80));
+    t.regex(r.source, /ipvsadm -Sn of this network namespace/);
+    t.is(r.outcomes.length, 3);
+  });
+}
 
 test('the kernel: a tool that cannot run is a usage error that names it and the way out', async (t) => {
   const req = {

@@ -4,12 +4,14 @@
 // 9p) programs a node namespace and real traffic flows from pod and remote
 // namespaces; the second boots without the IPVS modules loaded and runs
 // guest/ipvs-autoload.sh: how kproxy gets ip_vs and a scheduler loaded, with and
-// without a modprobe of its own. Each `CHECK` line a guest prints becomes one test
-// here; the VMs' wall times are logged.
+// without a modprobe of its own; the third runs the shared packet stories
+// (guest/stories.ts) for real and through the tracer over the kernel's rules. Each
+// `CHECK` line a guest prints becomes one test here; the VMs' wall times are logged.
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { execa } from 'execa';
+import { stories, storyCheckName } from '../helpers/stories.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
 const cache = `${process.env.KPROXY_CACHE ?? '/var/cache/kproxy'}/ipvs-vm`;
@@ -79,6 +81,9 @@ const autoloadChecks = [
   'modprobe-logged',
   'modprobe-virtual-server',
 ];
+
+/** One check per shared packet story (guest/ipvs-stories.sh). */
+const storyChecks = stories.map(storyCheckName);
 
 interface VmRun {
   exitCode: number;
@@ -181,3 +186,6 @@ bootTests('IPVS VM, modules not loaded', 'ipvs-autoload.sh', autoloadChecks, [
   '--modules',
   'ip_tables',
 ]);
+// The stories in ipvs mode on a kernel with IPVS: the kernel meets each story, and the
+// tracer over the kernel's rules, sets and virtual servers foretells what it did.
+bootTests('IPVS VM, packet stories', 'ipvs-stories.sh', storyChecks);
