@@ -6,9 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
-# A real kube-apiserver and etcd for test/e2e and test/ship, built from the Go
-# module proxy into the cache outside the repo (instant when already built).
-bash scripts/test-infra/build-k8s.sh >/dev/null
+# A real kube-apiserver and etcd for test/e2e and test/ship, and upstream kube-proxy
+# for the side-by-side checks (test/e2e/verify-upstream), built from the Go module
+# proxy into the cache outside the repo (instant when already built).
+K8S_EXTRA="kube-proxy" bash scripts/test-infra/build-k8s.sh >/dev/null
 # Debian's stock kernel and userland for the IPVS VM (test/vm), cached likewise.
 bash scripts/ipvs-vm/fetch.sh >/dev/null
 npm run --silent build

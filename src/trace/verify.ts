@@ -21,7 +21,9 @@ function sourcesFor(sp: ServicePort, node: NodeContext, pod: string | undefined,
   const family = sp.family;
   const out: { kind: SourceKind; ip: string; words: string }[] = [];
   if (pod) out.push({ kind: 'pod', ip: pod, words: 'a pod' });
-  const hairpin = sp.endpoints.reachable[0];
+  // An endpoint's own traffic meets this node's rules only when it runs here: a pod
+  // elsewhere sends through its own node (upstream's hairpin set holds local endpoints only).
+  const hairpin = sp.endpoints.reachable.find((e) => e.isLocal);
   if (hairpin) out.push({ kind: 'pod', ip: hairpin.ip, words: 'its own endpoint (hairpin)' });
   const nodeIP = ofFamily(node.addresses, family).find((ip) => !isLoopback(ip));
   if (nodeIP) out.push({ kind: 'node', ip: nodeIP, words: 'the node' });

@@ -29,6 +29,8 @@ const pathOf = (o: Obj): string => `${collectionOf(o)}/${o.metadata?.name}`;
 
 export interface Kube {
   apply(o: Obj): Promise<void>;
+  /** Server-side apply of the status subresource (a Service's load balancer address, say). */
+  applyStatus(o: Obj): Promise<void>;
   /** POST; resolves with the object as the server stored it. */
   create(o: Obj): Promise<unknown>;
   /** PUT without a resourceVersion (an unconditional update, as the EndpointSlice controller sends). */
@@ -60,6 +62,14 @@ export function kube(api: ApiServer): Kube {
       await call(
         'PATCH',
         `${pathOf(o)}?fieldManager=kproxy-test&force=true`,
+        JSON.stringify(o),
+        'application/apply-patch+yaml',
+      );
+    },
+    async applyStatus(o) {
+      await call(
+        'PATCH',
+        `${pathOf(o)}/status?fieldManager=kproxy-test&force=true`,
         JSON.stringify(o),
         'application/apply-patch+yaml',
       );

@@ -122,3 +122,27 @@ test('a foreign rule is not evaluated, and other tables of a ruleset are named',
     "not evaluated: table ip filter has base chains on forward (another program's rules); the verdict holds only if they let the packet through",
   ]);
 });
+
+test("upstream v1.37.2's layout: DNAT picked from a numgen map, hairpin masqueraded through its set", (t) => {
+  const dump = fixture('v1.37.2-kind-worker.nftables');
+  const table = tableFromDump(dump, 'ip', 'kube-proxy') as NftTable;
+  const fates = (src: string) => {
+    const r = traceNftables(
+      table,
+      packet(src, '10.96.33.21', 443),
+      { localAddresses: ['172.18.0.3'] },
+      'v1.37.2',
+    );
+    t.deepEqual(notEvaluated(r), []);
+    return r.outcomes.map((o) => [o.destination, o.masquerade.done, o.probability]);
+  };
+  // shop/checkout: endpoints 10.244.1.20 (on kind-worker) and 10.244.2.21
+  t.deepEqual(fates('10.244.1.254'), [
+    ['10.244.1.20:8443', false, 0.5],
+    ['10.244.2.21:8443', false, 0.5],
+  ]);
+  t.deepEqual(fates('10.244.1.20'), [
+    ['10.244.1.20:8443', true, 0.5],
+    ['10.244.2.21:8443', false, 0.5],
+  ]);
+});

@@ -116,6 +116,11 @@ export function test(it: Item, p: PacketState, local: LocalAddresses, sets: Map<
     case 'ctstate':
       // The first packet of a connection is `new`.
       return neg(it.states.includes('new'));
+    case 'ctstatus':
+      // Of a connection's status bits only `dnat` follows from the trace: a DNAT on the way.
+      if (it.statuses.some((x) => x !== 'dnat'))
+        return { unknown: `ct status ${it.statuses.join(',')}: only dnat is known` };
+      return neg(p.dnat);
     case 'fib':
       if (it.type !== 'local') return { unknown: `fib type ${it.type}` };
       return neg(local.has(it.dir === 'saddr' ? p.src : p.dst));

@@ -19,11 +19,14 @@ export type Item = { text: string } /** `proto`: the protocol a `tcp dport` matc
   | { kind: 'lookup'; sels: Selector[]; neg: boolean; set: string }
   | { kind: 'vmap'; sels: Selector[]; map: string | Map<string, string> }
   | { kind: 'ctstate'; neg: boolean; states: string[] }
+  | { kind: 'ctstatus'; neg: boolean; statuses: string[] }
   | { kind: 'fib'; dir: 'saddr' | 'daddr'; neg: boolean; type: string }
   | { kind: 'markmask'; neg: boolean; mask: number; value: number }
   | { kind: 'numgen'; mod: number; entries: Map<number, string> }
   | { kind: 'verdict'; verdict: string; target?: string }
   | { kind: 'dnat'; to: string }
+  /** `dnat ip to numgen random mod N map { 0 : addr . port, ... }`: one endpoint picked at random. */
+  | { kind: 'dnatpick'; mod: number; entries: Map<number, string> }
   | { kind: 'masquerade' }
   | { kind: 'snat'; to: string }
   | { kind: 'setmark'; op: 'or' | 'xor' | 'and' | 'set'; value: number }
@@ -129,6 +132,21 @@ function markItem(r: Reader): Item | undefined {
   return undefined;
 }
 
+/** After `dnat ip to`: `numgen random mod N map { 0 : 10.0.0.1 . 80, ... }` (upstream since v1.33). */
+function dnatPick(r: Reader): Item | undefined {
+  if (r.next() !== 'numgen' || r.next() !== 'random' || r.next() !== 'mod') return undefined;
+  const mod = Number(r.next());
+  if (r.next() !== 'map' || r.next() !== '{') return undefined;
+  const entries = new Map<number, string>();
+  for (const e of r.braced()) {
+    const [k = '', v = ''] = e.split(' : ');
+    const [addr, port] = v.split(' . ');
+    // ip:port, or [ip6]:port as a DNAT target is written
+    entries.set(Number(k), addr?.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
+  }
+  return { kind: 'dnatpick', mod, entries, text: '' };
+}
+
 function verdictItem(r: Reader): Item {
   const v = r.next();
   if (v === 'jump' || v === 'goto') return { kind: 'verdict', verdict: v, target: r.next(), text: '' };
@@ -166,9 +184,13 @@ function item(r: Reader): Item {
   r.next();
   switch (tok) {
     case 'ct': {
-      if (r.next() !== 'state') return { kind: 'unknown', why: 'ct expression other than state', text: '' };
+      const what = r.next();
+      if (what !== 'state' && what !== 'status')
+        return { kind: 'unknown', why: 'ct expression other than state and status', text: '' };
       const neg = r.peek() === '!=' ? r.next() === '!=' : false;
-      return { kind: 'ctstate', neg, states: r.values(), text: '' };
+      return what === 'state'
+        ? { kind: 'ctstate', neg, states: r.values(), text: '' }
+        : { kind: 'ctstatus', neg, statuses: r.values(), text: '' };
     }
     case 'fib': {
       const dir = r.next();
@@ -197,6 +219,8 @@ function item(r: Reader): Item {
     case 'snat': {
       if (r.peek() === 'ip' || r.peek() === 'ip6') r.next();
       if (r.next() !== 'to') break;
+      if (tok === 'dnat' && r.peek() === 'numgen')
+        return dnatPick(r) ?? { kind: 'unknown', why: 'dnat to numgen', text: '' };
       const to = r.next();
       return tok === 'dnat' ? { kind: 'dnat', to, text: '' } : { kind: 'snat', to, text: '' };
     }

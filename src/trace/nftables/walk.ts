@@ -84,6 +84,7 @@ export class NftWalker {
         case 'match':
         case 'lookup':
         case 'ctstate':
+        case 'ctstatus':
         case 'fib':
         case 'markmask': {
           if (it.kind === 'lookup' && this.isDynamic(it.set)) {
@@ -121,19 +122,17 @@ export class NftWalker {
           continue;
         case 'nop':
           continue;
-        case 'dnat': {
-          const s = step('match', `DNAT to ${it.to}`);
-          const to = parseHostPort(it.to);
-          if (to) {
-            w.state.dst = to.ip;
-            if (to.port !== undefined) w.state.dport = to.port;
-          }
-          w.state.dnat = true;
-          w.dnat = s;
-          w.steps.push(s);
-          c.done.push({ way: w, end: { kind: 'nat', step: s } });
+        case 'dnat':
+          this.dnat(c, w, it.to, '');
           return;
-        }
+        case 'dnatpick':
+          for (let n = 0; n < it.mod; n++) {
+            const to = it.entries.get(n);
+            const picked = fork(w, w.probability / it.mod);
+            if (to !== undefined) this.dnat(c, picked, to, `random ${n} of ${it.mod}: `);
+            else c.next.push(picked);
+          }
+          return;
         case 'masquerade':
         case 'snat': {
           const s = step('match', it.kind === 'snat' ? `SNAT to ${it.to}` : 'masquerade');
@@ -213,6 +212,20 @@ export class NftWalker {
       return;
     }
     this.verdict(c, value, w, `${what}: `);
+  }
+
+  /** DNAT to `to` (ip:port): the way ends in nat, its destination rewritten. */
+  private dnat(c: Ctx, w: Way, to: string, prefix: string): void {
+    const s = c.step('match', `${prefix}DNAT to ${to}`);
+    const target = parseHostPort(to);
+    if (target) {
+      w.state.dst = target.ip;
+      if (target.port !== undefined) w.state.dport = target.port;
+    }
+    w.state.dnat = true;
+    w.dnat = s;
+    w.steps.push(s);
+    c.done.push({ way: w, end: { kind: 'nat', step: s } });
   }
 
   /** `numgen random mod N vmap { 0 : goto a, ... }`: each entry takes 1/N of the packets. */
