@@ -1,0 +1,91 @@
+// The proxy model kept between syncs, for one IP family: only the Services that
+// changed are rebuilt (with build.ts's own per-Service step), the others keep
+// their ServicePort objects, so renders can reuse their output by identity
+// (model/render-memo.ts). The result equals buildProxyModel of the same objects;
+// test/unit/model-cache.test.ts checks that over random clusters and changes.
+import type { ServiceIndex } from '../cluster/service-index.js';
+import type { StoreChanges } from '../cluster/store.js';
+import type { IPFamily } from '../util/ip.js';
+import { compareServicePorts, modelServicePorts } from './build.js';
+import { samePlain } from './same.js';
+import type { NodeContext, ProxyModel, ServicePort } from './types.js';
+
+/** What to rebuild: the keys of the changed Services, or everything. */
+export type ChangedServices = ReadonlySet<string> | 'all';
+
+/** The store's changes as the cache takes them: a global change rebuilds every Service. */
+export function changedServices(changes: StoreChanges): ChangedServices {
+  return changes.global ? 'all' : changes.services;
+}
+
+/** `namespace/name` -> its order in the model (namespace, then name), as compareServicePorts orders them. */
+function compareKeys(a: string, b: string): number {
+  const i = a.indexOf('/');
+  const j = b.indexOf('/');
+  return a.slice(0, i).localeCompare(b.slice(0, j)) || a.slice(i + 1).localeCompare(b.slice(j + 1));
+}
+
+/** Index of the first element of the sorted `keys` not before `key`. */
+function lowerBound(keys: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (compareKeys(keys[mid] as string, key) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class ModelCache {
+  /** Service key -> its ports in model order; only Services with ports of this family. */
+  private readonly ports = new Map<string, readonly ServicePort[]>();
+  /** The keys of `ports`, in model order. */
+  private order: string[] = [];
+  private model: ProxyModel | undefined;
+  /** How many Services the last update rebuilt, and how many of them changed the model. */
+  lastUpdate = { rebuilt: 0, changed: 0 };
+
+  constructor(readonly family: IPFamily) {}
+
+  /**
+   * The model after `changed`. Every change since the previous update must be in
+   * `changed` (pass 'all' when unsure): the cache trusts it. A different node
+   * context rebuilds everything, whatever `changed` says.
+   */
+  update(index: ServiceIndex, node: NodeContext, changed: ChangedServices): ProxyModel {
+    const all = changed === 'all' || this.model === undefined || !samePlain(node, this.model.node);
+    const keys = all ? new Set([...this.ports.keys(), ...index.keys()]) : changed;
+    let changedCount = 0;
+    for (const key of keys) if (this.rebuild(key, index, node, !all)) changedCount++;
+    this.lastUpdate = { rebuilt: keys.size, changed: changedCount };
+    if (all) this.order = [...this.ports.keys()].sort(compareKeys);
+    if (this.model === undefined || all || changedCount > 0) {
+      const servicePorts: ServicePort[] = [];
+      for (const key of this.order) servicePorts.push(...(this.ports.get(key) ?? []));
+      this.model = { family: this.family, node: all ? node : (this.model?.node ?? node), servicePorts };
+    }
+    return this.model;
+  }
+
+  /** Rebuilds one Service; returns true when its entries changed. `keepOrder`: maintain `order` too. */
+  private rebuild(key: string, index: ServiceIndex, node: NodeContext, keepOrder: boolean): boolean {
+    const svc = index.service(key);
+    const next = svc
+      ? modelServicePorts(svc, index.slices(key), node, this.family).sort(compareServicePorts)
+      : [];
+    const prev = this.ports.get(key);
+    if (next.length === 0) {
+      if (prev === undefined) return false;
+      this.ports.delete(key);
+      if (keepOrder) this.order.splice(lowerBound(this.order, key), 1);
+      return true;
+    }
+    // An entry equal to the one before keeps the old object (identity = unchanged).
+    const merged = next.map((sp, i) => (prev?.[i] !== undefined && samePlain(prev[i], sp) ? prev[i] : sp));
+    if (prev?.length === merged.length && merged.every((sp, i) => sp === prev[i])) return false;
+    this.ports.set(key, merged);
+    if (keepOrder && prev === undefined) this.order.splice(lowerBound(this.order, key), 0, key);
+    return true;
+  }
+}
