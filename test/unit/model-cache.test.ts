@@ -1,0 +1,115 @@
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import { ClusterStore } from '../../src/cluster/store.js';
+import { createLogger } from '../../src/log.js';
+import { buildProxyModel } from '../../src/model/build.js';
+import { changedServices, ModelCache } from '../../src/model/cache.js';
+import type { ProxyModel, ServicePort } from '../../src/model/types.js';
+import type { IPFamily } from '../../src/util/ip.js';
+import { endpoint, node, service, slice } from '../helpers/builders.js';
+import { randomStory } from '../helpers/random-cluster.js';
+
+const families: IPFamily[] = ['IPv4', 'IPv6'];
+const seeds = Array.from({ length: 30 }, (_, i) => i + 1);
+const portKey = (sp: ServicePort) => `${sp.id}/${sp.protocol}`;
+
+test('the incremental model equals the full build after every random change, and keeps unchanged entries', (t) => {
+  let reused = 0;
+  for (const seed of seeds) {
+    const caches = new Map(families.map((f) => [f, new ModelCache(f)]));
+    const previous = new Map<IPFamily, ProxyModel>();
+    // Odd seeds pass the store's verdict; even ones only the changed keys, so the
+    // cache must notice a changed node context itself.
+    for (const { step, store, snapshot, changes, node } of randomStory(seed, 40)) {
+      const changed = seed % 2 === 1 ? changedServices(changes) : changes.services;
+      for (const family of families) {
+        const incremental = (caches.get(family) as ModelCache).update(store.index(), node, changed);
+        const full = buildProxyModel(snapshot, node, family);
+        t.deepEqual(incremental, full, `seed ${seed} step ${step} ${family}`);
+        const before = previous.get(family);
+        previous.set(family, incremental);
+        if (!before || changes.global) continue;
+        const old = new Map(before.servicePorts.map((sp) => [portKey(sp), sp]));
+        for (const sp of incremental.servicePorts) {
+          if (changes.services.has(`${sp.namespace}/${sp.name}`)) continue;
+          t.true(sp === old.get(portKey(sp)), `seed ${seed} step ${step}: ${sp.id} kept its object`);
+          reused++;
+        }
+      }
+    }
+  }
+  t.true(reused > 1000, `entries reused: ${reused}`);
+});
+
+function quietStore(nodeName?: string) {
+  const log = createLogger({ stream: new PassThrough() });
+  return new ClusterStore(log, () => {}, nodeName ? { nodeName } : {});
+}
+
+test('the store reports the Services whose object or slices changed, and global changes', (t) => {
+  const s = quietStore('test-node');
+  s.serviceEvent('ADDED', service('ns/web'));
+  s.serviceEvent('ADDED', service('ns/db'));
+  const first = s.takeChanges();
+  t.true(first.global);
+  t.deepEqual(first.globalReasons, ['initial']);
+  t.deepEqual([...first.services].sort(), ['ns/db', 'ns/web']);
+
+  s.sliceEvent('ADDED', slice('ns/web', [endpoint('10.0.0.1')]));
+  const second = s.takeChanges();
+  t.false(second.global);
+  t.deepEqual([...second.services], ['ns/web']);
+  t.deepEqual(s.takeChanges().services.size, 0, 'taken changes are forgotten');
+
+  // A slice whose label moves it to another Service changes both.
+  s.sliceEvent('MODIFIED', slice('ns/db', [endpoint('10.0.0.1')], { name: 'web-1' }));
+  t.deepEqual([...s.takeChanges().services].sort(), ['ns/db', 'ns/web']);
+  t.deepEqual(s.index().slices('ns/web'), []);
+  t.is(s.index().slices('ns/db').length, 1);
+
+  // Another node's change is no global change; this node's is.
+  s.nodeEvent('ADDED', { metadata: { name: 'other' } });
+  t.deepEqual(s.takeChanges(), {
+    services: new Set(),
+    global: false,
+    globalReasons: [],
+    nodes: new Set(['other']),
+  });
+  s.nodeEvent('ADDED', { metadata: { name: 'test-node', labels: { a: 'b' } } });
+  t.deepEqual(s.takeChanges().globalReasons, ['node']);
+});
+
+test('an invalid update and a relist of the same versions report no change', (t) => {
+  const s = quietStore();
+  const good = { ...service('ns/web'), metadata: { namespace: 'ns', name: 'web', resourceVersion: '1' } };
+  s.serviceEvent('ADDED', good);
+  s.takeChanges();
+  s.serviceEvent('MODIFIED', {
+    ...good,
+    metadata: { ...good.metadata, resourceVersion: '2' },
+    spec: { clusterIP: 'x' },
+  });
+  t.is(s.takeChanges().services.size, 0);
+  t.is(s.index().service('ns/web'), good, 'the last valid version stays');
+  s.replaceServices([good]);
+  t.is(s.takeChanges().services.size, 0);
+  s.replaceServices([]);
+  t.deepEqual([...s.takeChanges().services], ['ns/web']);
+});
+
+test('an unchanged Service keeps its model entries, a changed one gets new ones', (t) => {
+  const s = quietStore();
+  s.serviceEvent('ADDED', service('ns/web'));
+  s.serviceEvent('ADDED', service('ns/db', { clusterIP: '172.30.0.42' }));
+  const cache = new ModelCache('IPv4');
+  const one = cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  s.sliceEvent('ADDED', slice('ns/web', [endpoint('10.0.0.1')]));
+  const two = cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  t.deepEqual(cache.lastUpdate, { rebuilt: 1, changed: 1 });
+  t.is(two.servicePorts[0], one.servicePorts[0], 'ns/db is first and unchanged');
+  t.not(two.servicePorts[1], one.servicePorts[1]);
+  // A change that leaves the model as it was (a label) keeps the entry and the model.
+  s.serviceEvent('MODIFIED', service('ns/db', { clusterIP: '172.30.0.42' }, { labels: { team: 'x' } }));
+  const three = cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  t.is(three, two);
+});
