@@ -25,17 +25,20 @@ function compareKeys(a: string, b: string): number {
   return a.slice(0, i).localeCompare(b.slice(0, j)) || a.slice(i + 1).localeCompare(b.slice(j + 1));
 }
 
-/** Index of the first element of the sorted `keys` not before `key`. */
-function lowerBound(keys: readonly string[], key: string): number {
+/** Index of the first of the sorted `items` whose Service (keyOf) is not before the Service `key`. */
+function lowerBound<T>(items: readonly T[], key: string, keyOf: (item: T) => string): number {
   let lo = 0;
-  let hi = keys.length;
+  let hi = items.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (compareKeys(keys[mid] as string, key) < 0) lo = mid + 1;
+    if (compareKeys(keyOf(items[mid] as T), key) < 0) lo = mid + 1;
     else hi = mid;
   }
   return lo;
 }
+
+const itself = (key: string): string => key;
+const serviceOf = (sp: ServicePort): string => `${sp.namespace}/${sp.name}`;
 
 export class ModelCache {
   /** Service key -> its ports in model order; only Services with ports of this family. */
@@ -56,36 +59,65 @@ export class ModelCache {
   update(index: ServiceIndex, node: NodeContext, changed: ChangedServices): ProxyModel {
     const all = changed === 'all' || this.model === undefined || !samePlain(node, this.model.node);
     const keys = all ? new Set([...this.ports.keys(), ...index.keys()]) : changed;
-    let changedCount = 0;
-    for (const key of keys) if (this.rebuild(key, index, node, !all)) changedCount++;
-    this.lastUpdate = { rebuilt: keys.size, changed: changedCount };
-    if (all) this.order = [...this.ports.keys()].sort(compareKeys);
-    if (this.model === undefined || all || changedCount > 0) {
-      const servicePorts: ServicePort[] = [];
-      for (const key of this.order) servicePorts.push(...(this.ports.get(key) ?? []));
-      this.model = { family: this.family, node: all ? node : (this.model?.node ?? node), servicePorts };
+    const patched: string[] = [];
+    let moved = false;
+    for (const key of keys) {
+      const result = this.rebuild(key, index, node, !all);
+      if (result === 'patched') patched.push(key);
+      else if (result === 'moved') moved = true;
     }
+    this.lastUpdate = { rebuilt: keys.size, changed: patched.length + (moved ? 1 : 0) };
+    if (all) this.order = [...this.ports.keys()].sort(compareKeys);
+    if (this.model !== undefined && !all && !moved) {
+      if (patched.length > 0)
+        this.model = { ...this.model, servicePorts: this.patch(this.model.servicePorts, patched) };
+      return this.model;
+    }
+    const servicePorts: ServicePort[] = [];
+    for (const key of this.order) servicePorts.push(...(this.ports.get(key) ?? []));
+    this.model = { family: this.family, node: all ? node : (this.model?.node ?? node), servicePorts };
     return this.model;
   }
 
-  /** Rebuilds one Service; returns true when its entries changed. `keepOrder`: maintain `order` too. */
-  private rebuild(key: string, index: ServiceIndex, node: NodeContext, keepOrder: boolean): boolean {
+  /** A copy of `before` with the entries of `keys` (Services whose number of ports did not change) replaced. */
+  private patch(before: readonly ServicePort[], keys: readonly string[]): ServicePort[] {
+    const after = before.slice();
+    for (const key of keys) {
+      const at = lowerBound(after, key, serviceOf);
+      (this.ports.get(key) ?? []).forEach((sp, i) => {
+        after[at + i] = sp;
+      });
+    }
+    return after;
+  }
+
+  /**
+   * Rebuilds one Service: 'same' when its entries did not change, 'patched' when
+   * some did but not their number, 'moved' when it has more or fewer (or came or
+   * went). `keepOrder`: maintain `order` too.
+   */
+  private rebuild(
+    key: string,
+    index: ServiceIndex,
+    node: NodeContext,
+    keepOrder: boolean,
+  ): 'same' | 'patched' | 'moved' {
     const svc = index.service(key);
     const next = svc
       ? modelServicePorts(svc, index.slices(key), node, this.family).sort(compareServicePorts)
       : [];
     const prev = this.ports.get(key);
     if (next.length === 0) {
-      if (prev === undefined) return false;
+      if (prev === undefined) return 'same';
       this.ports.delete(key);
-      if (keepOrder) this.order.splice(lowerBound(this.order, key), 1);
-      return true;
+      if (keepOrder) this.order.splice(lowerBound(this.order, key, itself), 1);
+      return 'moved';
     }
     // An entry equal to the one before keeps the old object (identity = unchanged).
     const merged = next.map((sp, i) => (prev?.[i] !== undefined && samePlain(prev[i], sp) ? prev[i] : sp));
-    if (prev?.length === merged.length && merged.every((sp, i) => sp === prev[i])) return false;
+    if (prev?.length === merged.length && merged.every((sp, i) => sp === prev[i])) return 'same';
     this.ports.set(key, merged);
-    if (keepOrder && prev === undefined) this.order.splice(lowerBound(this.order, key), 0, key);
-    return true;
+    if (keepOrder && prev === undefined) this.order.splice(lowerBound(this.order, key, itself), 0, key);
+    return prev?.length === merged.length ? 'patched' : 'moved';
   }
 }

@@ -155,12 +155,14 @@ test('merging never writes into a fragment: a chain or set two fragments share i
     chains: new Map([['svc', chain]]),
     sets: new Map([['aff', affinity]]),
     elements: [],
+    key: 'a',
     owned: [],
   };
   const second = {
     chains: new Map([['svc', { name: 'svc', rules: ['b'] }]]),
     sets: new Map(),
     elements: [['aff', { key: '10.0.0.1' }] as const],
+    key: 'a',
     owned: [],
   };
   const nft = new FragmentMerger(table);

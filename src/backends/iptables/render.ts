@@ -97,7 +97,7 @@ export function renderIptables(
   const fragment = (sp: ServicePort): IptablesFragment => {
     const f = { filter: new TableBuilder(), nat: new TableBuilder() };
     const owned = renderServicePort(sp, { cfg, ...f, largeCluster, localhostNodePorts });
-    return { filter: f.filter.chains, nat: f.nat.chains, owned };
+    return { filter: f.filter.chains, nat: f.nat.chains, key: servicePortKey(sp), owned };
   };
   const toFilter = new ChainMerger(filter.chains);
   const toNat = new ChainMerger(nat.chains);
@@ -105,7 +105,7 @@ export function renderIptables(
     const f = memo.fragment(sp, fragment);
     toFilter.add(f.filter);
     toNat.add(f.nat);
-    chainsByServicePort.set(servicePortKey(sp), f.owned as string[]);
+    chainsByServicePort.set(f.key, f.owned as string[]);
   }
   // Below, only shared chains declared above are written to, never a port's own (ChainMerger).
 

@@ -14,7 +14,8 @@ export interface NftFragment {
   sets: ReadonlyMap<string, NftSet>;
   /** [set or map, element] in the order written. */
   elements: readonly (readonly [string, NftElement])[];
-  /** The chains the port owns (chainsByServicePort). */
+  /** The port's key in chainsByServicePort, and the chains it owns. */
+  key: string;
   owned: readonly string[];
 }
 
@@ -25,41 +26,43 @@ export function nftRenderMemo(): NftRenderMemo {
 }
 
 /**
- * Adds fragments to a table. A chain or set new to the table is shared with the
- * fragment and never written to afterwards: should a later fragment write to it,
- * the table gets its own copy first.
+ * Adds fragments to a table. The chains and sets already in it (the skeleton's)
+ * are written to; one new to it is shared with the fragment and never written
+ * to: should a later fragment write to it, the table gets its own copy first.
+ * Tracking the few the table owns, not the many it shares, keeps merges cheap.
  */
 export class FragmentMerger {
-  private readonly sharedChains = new Set<string>();
-  private readonly sharedSets = new Set<string>();
+  private readonly ownedChains: Set<string>;
+  private readonly ownedSets: Set<string>;
 
-  constructor(private readonly into: NftTable) {}
+  constructor(private readonly into: NftTable) {
+    this.ownedChains = new Set(into.chains.keys());
+    this.ownedSets = new Set(into.sets.keys());
+  }
 
   add(f: NftFragment): void {
     const { chains, sets } = this.into;
-    for (const [name, chain] of f.chains) {
+    f.chains.forEach((chain, name) => {
       const have = chains.get(name);
-      if (have === undefined) {
-        chains.set(name, chain);
-        this.sharedChains.add(name);
-      } else if (this.sharedChains.has(name)) {
+      if (have === undefined) chains.set(name, chain);
+      else if (this.ownedChains.has(name)) for (const r of chain.rules) have.rules.push(r);
+      else {
         chains.set(name, { ...have, rules: [...have.rules, ...chain.rules] });
-        this.sharedChains.delete(name);
-      } else have.rules.push(...chain.rules);
-    }
-    for (const [name, set] of f.sets) {
-      if (sets.has(name)) continue;
-      sets.set(name, set);
-      this.sharedSets.add(name);
-    }
-    for (const [name, e] of f.elements) {
-      let set = sets.get(name);
-      if (set !== undefined && this.sharedSets.has(name)) {
-        set = { ...set, elements: new Map(set.elements) };
-        sets.set(name, set);
-        this.sharedSets.delete(name);
+        this.ownedChains.add(name);
       }
-      set?.elements.set(e.key, e);
-    }
+    });
+    f.sets.forEach((set, name) => {
+      if (!sets.has(name)) sets.set(name, set);
+    });
+    for (const [name, e] of f.elements) this.ownedSet(name)?.elements.set(e.key, e);
+  }
+
+  private ownedSet(name: string): NftSet | undefined {
+    const set = this.into.sets.get(name);
+    if (set === undefined || this.ownedSets.has(name)) return set;
+    const copy = { ...set, elements: new Map(set.elements) };
+    this.into.sets.set(name, copy);
+    this.ownedSets.add(name);
+    return copy;
   }
 }

@@ -108,7 +108,8 @@ class FragmentBuilder extends Builder {
 function fragment(cfg: NftablesConfig, sp: ServicePort): NftFragment {
   const b = new FragmentBuilder(cfg);
   const owned = writeServicePort(b, sp);
-  return { chains: b.table.chains, sets: b.table.sets, elements: b.elements, owned };
+  const key = `${sp.id}/${sp.protocol.toLowerCase()}`;
+  return { chains: b.table.chains, sets: b.table.sets, elements: b.elements, key, owned };
 }
 
 /** `memo` keeps ports' output between calls (same model object: not rendered again); same result without. */
@@ -125,7 +126,7 @@ export function renderNftables(
   for (const sp of model.servicePorts) {
     const f = memo.fragment(sp, (p) => fragment(cfg, p));
     merger.add(f);
-    chainsByServicePort.set(`${sp.id}/${sp.protocol.toLowerCase()}`, f.owned as string[]);
+    chainsByServicePort.set(f.key, f.owned as string[]);
   }
   return { table: b.table, chainsByServicePort };
 }
