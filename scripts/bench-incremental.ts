@@ -18,7 +18,6 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { iptablesConfigFor } from '../src/backends/iptables/desired.js';
 import { type RenderedIptables, renderIptables } from '../src/backends/iptables/render.js';
 import { iptablesRenderMemo } from '../src/backends/iptables/render-memo.js';
-import { rulesetRestoreText } from '../src/backends/iptables/ruleset.js';
 import { nftablesConfigFor } from '../src/backends/nftables/desired.js';
 import { type RenderedNftables, renderNftables } from '../src/backends/nftables/render.js';
 import { nftRenderMemo } from '../src/backends/nftables/render-memo.js';
@@ -85,6 +84,8 @@ store.replaceNodes([...cluster.nodes]);
 store.replaceServices([...cluster.services]);
 store.replaceSlices([...cluster.endpointSlices]);
 const node = nodeContext(nodeName, store.node(nodeName));
+/** JSON with Maps as their entries in order: equal text, equal output. */
+const mapsInOrder = (_: string, v: unknown) => (v instanceof Map ? [...v] : v);
 const iptablesCfg = iptablesConfigFor(defaultOptions(), node, 'IPv4');
 const iptablesMemo = iptablesRenderMemo();
 const nftablesCfg = nftablesConfigFor(defaultOptions(), node, 'IPv4');
@@ -92,12 +93,12 @@ const nftablesMemo = nftRenderMemo();
 const iptables: Mode<RenderedIptables> = {
   render: (m) => renderIptables(m, iptablesCfg),
   renderMemo: (m) => renderIptables(m, iptablesCfg, iptablesMemo),
-  text: (r) => rulesetRestoreText(r.ruleset),
+  text: (r) => JSON.stringify(r.ruleset, mapsInOrder),
 };
 const nftables: Mode<RenderedNftables> = {
   render: (m) => renderNftables(m, nftablesCfg),
   renderMemo: (m) => renderNftables(m, nftablesCfg, nftablesMemo),
-  text: (r) => JSON.stringify(r.table, (_, v) => (v instanceof Map ? [...v] : v)),
+  text: (r) => JSON.stringify(r.table, mapsInOrder),
 };
 
 let version = 1000;

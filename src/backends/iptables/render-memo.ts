@@ -4,7 +4,9 @@
 // are added by reference, in the order the fragment first touched them, which is
 // the order a render straight into the tables would give. Pure.
 import { ServicePortMemo } from '../../model/render-memo.js';
-import type { Rule } from './ruleset.js';
+
+/** A rule as in ruleset.ts: the arguments after `-A CHAIN`. */
+type Rule = string;
 
 /** One service port's rules: chain -> rules per table, in first-touch order. */
 export interface IptablesFragment {
