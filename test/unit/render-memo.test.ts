@@ -2,6 +2,8 @@ import test from 'ava';
 import { defaultIptablesConfig, type IptablesConfig } from '../../src/backends/iptables/config.js';
 import { type RenderedIptables, renderIptables } from '../../src/backends/iptables/render.js';
 import { ChainMerger, iptablesRenderMemo } from '../../src/backends/iptables/render-memo.js';
+import type { IpvsConfig } from '../../src/backends/ipvs/config.js';
+import { type DesiredIpvs, ipvsRenderMemo, renderIpvs } from '../../src/backends/ipvs/render.js';
 import {
   cidrDetector,
   defaultNftablesConfig,
@@ -12,6 +14,7 @@ import { FragmentMerger, nftRenderMemo } from '../../src/backends/nftables/rende
 import { emptyTable, type NftChain, type NftSet } from '../../src/backends/nftables/table.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { changedServices, ModelCache } from '../../src/model/cache.js';
+import type { ProxyModel } from '../../src/model/types.js';
 import type { IPFamily } from '../../src/util/ip.js';
 import { randomStory, seededRandom } from '../helpers/random-cluster.js';
 
@@ -19,12 +22,16 @@ const families: IPFamily[] = ['IPv4', 'IPv6'];
 const seeds = Array.from({ length: 20 }, (_, i) => i + 1);
 
 /** Everything a render gives, Maps in their order: equal text means equal output. */
-const mapsInOrder = (_: string, v: unknown) => (v instanceof Map ? [...v] : v);
+const mapsInOrder = (_: string, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v);
 const iptablesText = (r: RenderedIptables) => JSON.stringify(r, mapsInOrder);
 const nftText = (r: RenderedNftables) => JSON.stringify(r, mapsInOrder);
+const ipvsText = (r: DesiredIpvs) => JSON.stringify(r, mapsInOrder);
 
 /** Configs vary by seed; a low large-cluster threshold makes endpoint counts cross it. */
-function configs(seed: number, family: IPFamily): { ipt: IptablesConfig; nft: NftablesConfig } {
+function configs(
+  seed: number,
+  family: IPFamily,
+): { ipt: IptablesConfig; nft: NftablesConfig; ipvs: IpvsConfig } {
   const r = seededRandom(seed * 7919);
   const podCidr = family === 'IPv4' ? '10.0.0.0/16' : 'fd01::/64';
   const nodeIP = family === 'IPv4' ? '192.168.0.2' : 'fd00::2';
@@ -48,8 +55,27 @@ function configs(seed: number, family: IPFamily): { ipt: IptablesConfig; nft: Nf
     nodePortAddresses: r() < 0.5 ? [nodeIP] : undefined,
     nodeIP,
   };
-  return { ipt, nft };
+  const ipvs: IpvsConfig = {
+    family,
+    scheduler: r() < 0.3 ? 'mh' : 'rr',
+    masqueradeBit: 14,
+    masqueradeAll,
+    localDetector: ipt.localDetector,
+    randomFully: true,
+    nodeIP,
+    nodePortCIDRs: undefined,
+    excludeCIDRs: [],
+  };
+  return { ipt, nft, ipvs };
 }
+
+/** IPVS' render input: NodePorts on the node's address, which is also its only local address. */
+const ipvsInput = (model: ProxyModel, config: IpvsConfig) => ({
+  model,
+  config,
+  nodePortIPs: config.nodeIP ? [config.nodeIP] : [],
+  localAddresses: new Set(config.nodeIP ? [config.nodeIP] : []),
+});
 
 test('rendering with the memo gives exactly the full render after every random change', (t) => {
   let reused = 0;
@@ -57,10 +83,11 @@ test('rendering with the memo gives exactly the full render after every random c
     const caches = new Map(families.map((f) => [f, new ModelCache(f)]));
     const iptMemos = new Map(families.map((f) => [f, iptablesRenderMemo()]));
     const nftMemos = new Map(families.map((f) => [f, nftRenderMemo()]));
+    const ipvsMemos = new Map(families.map((f) => [f, ipvsRenderMemo()]));
     for (const { step, store, snapshot, changes, node } of randomStory(seed, 30)) {
       for (const family of families) {
         const at = `seed ${seed} step ${step} ${family}`;
-        const { ipt, nft } = configs(seed, family);
+        const { ipt, nft, ipvs } = configs(seed, family);
         const model = (caches.get(family) as ModelCache).update(
           store.index(),
           node,
@@ -76,6 +103,11 @@ test('rendering with the memo gives exactly the full render after every random c
           nftText(renderNftables(model, nft, nftMemo)),
           nftText(renderNftables(full, nft)),
           `nftables, ${at}`,
+        );
+        t.is(
+          ipvsText(renderIpvs(ipvsInput(model, ipvs), ipvsMemos.get(family))),
+          ipvsText(renderIpvs(ipvsInput(full, ipvs))),
+          `ipvs, ${at}`,
         );
         reused += nftMemo?.stats.reused ?? 0;
       }
