@@ -3,7 +3,7 @@
 //   node --import tsx scripts/bench-incremental.ts [--services 10000] [--endpoints 3] [--repeat 15]
 //
 // Builds a cluster with generateCluster (N Services x M endpoints) into a
-// ClusterStore, then times, for the iptables and nftables modes:
+// ClusterStore, then times, for the iptables, nftables and IPVS modes:
 //   - full: buildProxyModel from the store's snapshot, then a render without memo
 //     (what every sync does today);
 //   - incremental: one endpoint of one Service turns not ready (or ready again):
@@ -18,6 +18,8 @@ import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { iptablesConfigFor } from '../src/backends/iptables/desired.js';
 import { type RenderedIptables, renderIptables } from '../src/backends/iptables/render.js';
 import { iptablesRenderMemo } from '../src/backends/iptables/render-memo.js';
+import { ipvsConfigFor, nodePortIPs } from '../src/backends/ipvs/config.js';
+import { type DesiredIpvs, ipvsRenderMemo, renderIpvs } from '../src/backends/ipvs/render.js';
 import { nftablesConfigFor } from '../src/backends/nftables/desired.js';
 import { type RenderedNftables, renderNftables } from '../src/backends/nftables/render.js';
 import { nftRenderMemo } from '../src/backends/nftables/render-memo.js';
@@ -85,7 +87,7 @@ store.replaceServices([...cluster.services]);
 store.replaceSlices([...cluster.endpointSlices]);
 const node = nodeContext(nodeName, store.node(nodeName));
 /** JSON with Maps as their entries in order: equal text, equal output. */
-const mapsInOrder = (_: string, v: unknown) => (v instanceof Map ? [...v] : v);
+const mapsInOrder = (_: string, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v);
 const iptablesCfg = iptablesConfigFor(defaultOptions(), node, 'IPv4');
 const iptablesMemo = iptablesRenderMemo();
 const nftablesCfg = nftablesConfigFor(defaultOptions(), node, 'IPv4');
@@ -99,6 +101,20 @@ const nftables: Mode<RenderedNftables> = {
   render: (m) => renderNftables(m, nftablesCfg),
   renderMemo: (m) => renderNftables(m, nftablesCfg, nftablesMemo),
   text: (r) => JSON.stringify(r.table, mapsInOrder),
+};
+const ipvsCfg = ipvsConfigFor(defaultOptions(), node, 'IPv4');
+const localAddresses = new Set(node.addresses);
+const ipvsInput = (model: ProxyModel) => ({
+  model,
+  config: ipvsCfg,
+  nodePortIPs: nodePortIPs(ipvsCfg, localAddresses),
+  localAddresses,
+});
+const ipvsMemo = ipvsRenderMemo();
+const ipvs: Mode<DesiredIpvs> = {
+  render: (m) => renderIpvs(ipvsInput(m)),
+  renderMemo: (m) => renderIpvs(ipvsInput(m), ipvsMemo),
+  text: (r) => JSON.stringify(r, mapsInOrder),
 };
 
 let version = 1000;
@@ -161,6 +177,7 @@ console.log('|---|---|---:|---:|');
 for (const [name, rows] of [
   ['iptables', bench('iptables', iptables)],
   ['nftables', bench('nftables', nftables)],
+  ['ipvs', bench('ipvs', ipvs)],
 ] as const) {
   for (const [stage, wall, cpu] of rows) console.log(`| ${name} | ${stage} | ${fmt(wall)} | ${fmt(cpu)} |`);
 }
