@@ -103,7 +103,7 @@ export function renderIptables(
   const toNat = new ChainMerger(nat.chains);
   for (const sp of model.servicePorts) {
     const f = memo.fragment(sp, fragment);
-    toFilter.add(f.filter);
+    if (f.filter.size > 0) toFilter.add(f.filter);
     toNat.add(f.nat);
     chainsByServicePort.set(f.key, f.owned as string[]);
   }

@@ -34,6 +34,7 @@ export function nftRenderMemo(): NftRenderMemo {
 export class FragmentMerger {
   private readonly ownedChains: Set<string>;
   private readonly ownedSets: Set<string>;
+  private readonly owned = new Map<string, NftSet>();
 
   constructor(private readonly into: NftTable) {
     this.ownedChains = new Set(into.chains.keys());
@@ -51,18 +52,25 @@ export class FragmentMerger {
         this.ownedChains.add(name);
       }
     });
-    f.sets.forEach((set, name) => {
-      if (!sets.has(name)) sets.set(name, set);
-    });
+    if (f.sets.size > 0) {
+      f.sets.forEach((set, name) => {
+        if (!sets.has(name)) sets.set(name, set);
+      });
+    }
     for (const [name, e] of f.elements) this.ownedSet(name)?.elements.set(e.key, e);
   }
 
+  /** The set `name` as the table owns it (a shared one is copied first), remembered once owned. */
   private ownedSet(name: string): NftSet | undefined {
-    const set = this.into.sets.get(name);
-    if (set === undefined || this.ownedSets.has(name)) return set;
-    const copy = { ...set, elements: new Map(set.elements) };
-    this.into.sets.set(name, copy);
-    this.ownedSets.add(name);
-    return copy;
+    const known = this.owned.get(name);
+    if (known !== undefined) return known;
+    let set = this.into.sets.get(name);
+    if (set === undefined) return undefined;
+    if (!this.ownedSets.has(name)) {
+      set = { ...set, elements: new Map(set.elements) };
+      this.into.sets.set(name, set);
+    }
+    this.owned.set(name, set);
+    return set;
   }
 }
