@@ -57,18 +57,30 @@ export class ModelCache {
    * context rebuilds everything, whatever `changed` says.
    */
   update(index: ServiceIndex, node: NodeContext, changed: ChangedServices): ProxyModel {
+    try {
+      return this.apply(index, node, changed);
+    } catch (err) {
+      // Half-applied changes would be lost to the next update: start again from nothing.
+      this.ports.clear();
+      this.order = [];
+      this.model = undefined;
+      throw err;
+    }
+  }
+
+  private apply(index: ServiceIndex, node: NodeContext, changed: ChangedServices): ProxyModel {
     const all = changed === 'all' || this.model === undefined || !samePlain(node, this.model.node);
     const keys = all ? new Set([...this.ports.keys(), ...index.keys()]) : changed;
     const patched: string[] = [];
-    let moved = false;
+    let moved = 0;
     for (const key of keys) {
       const result = this.rebuild(key, index, node, !all);
       if (result === 'patched') patched.push(key);
-      else if (result === 'moved') moved = true;
+      else if (result === 'moved') moved++;
     }
-    this.lastUpdate = { rebuilt: keys.size, changed: patched.length + (moved ? 1 : 0) };
+    this.lastUpdate = { rebuilt: keys.size, changed: patched.length + moved };
     if (all) this.order = [...this.ports.keys()].sort(compareKeys);
-    if (this.model !== undefined && !all && !moved) {
+    if (this.model !== undefined && !all && moved === 0) {
       if (patched.length > 0)
         this.model = { ...this.model, servicePorts: this.patch(this.model.servicePorts, patched) };
       return this.model;

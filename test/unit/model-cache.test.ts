@@ -113,3 +113,22 @@ test('an unchanged Service keeps its model entries, a changed one gets new ones'
   const three = cache.update(s.index(), node(), changedServices(s.takeChanges()));
   t.is(three, two);
 });
+
+test('an update that throws leaves the cache to rebuild everything next time', (t) => {
+  const s = quietStore();
+  s.serviceEvent('ADDED', service('ns/web'));
+  const cache = new ModelCache('IPv4');
+  cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  const broken = {
+    service: () => {
+      throw new Error('index broke');
+    },
+    slices: () => [],
+    keys: () => [],
+  };
+  t.throws(() => cache.update(broken, node(), new Set(['ns/web'])), { message: 'index broke' });
+  s.serviceEvent('ADDED', service('ns/db', { clusterIP: '172.30.0.42' }));
+  const model = cache.update(s.index(), node(), s.takeChanges().services);
+  t.deepEqual(model, buildProxyModel(s.take().snapshot, node(), 'IPv4'));
+  t.is(cache.lastUpdate.rebuilt, 2, 'every Service, not only the changed one');
+});
