@@ -28,7 +28,7 @@ import { ClusterStore } from '../src/cluster/store.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';
 import { buildProxyModel } from '../src/model/build.js';
-import { changedServices, ModelCache } from '../src/model/cache.js';
+import { ModelCache } from '../src/model/cache.js';
 import { nodeContext } from '../src/model/node.js';
 import type { ProxyModel } from '../src/model/types.js';
 
@@ -141,7 +141,7 @@ function bench<R>(name: string, mode: Mode<R>): [string, number, number][] {
   const stages = new Stages();
   const cache = new ModelCache('IPv4');
   // Prime the cache and the memo: the first sync is a full one.
-  mode.renderMemo(cache.update(store.index(), node, changedServices(store.takeChanges())));
+  mode.renderMemo(cache.update(store.index(), node, store.takeChanges().services));
   for (let i = 0; i < repeat; i++) {
     const [model, m] = timed(() => buildProxyModel(store.take().snapshot, node, 'IPv4'));
     const [, r] = timed(() => mode.render(model));
@@ -154,7 +154,7 @@ function bench<R>(name: string, mode: Mode<R>): [string, number, number][] {
     const svc = cluster.services[(i * 7919) % cluster.services.length];
     const next = flipped(`${svc?.metadata?.namespace}/${svc?.metadata?.name}`);
     const [, e] = timed(() => store.sliceEvent('MODIFIED', next));
-    const [model, m] = timed(() => cache.update(store.index(), node, changedServices(store.takeChanges())));
+    const [model, m] = timed(() => cache.update(store.index(), node, store.takeChanges().services));
     const [, r] = timed(() => mode.renderMemo(model));
     last = model;
     stages.add('one endpoint: store event', e);

@@ -4,19 +4,18 @@
 // (model/render-memo.ts). The result equals buildProxyModel of the same objects;
 // test/unit/model-cache.test.ts checks that over random clusters and changes.
 import type { ServiceIndex } from '../cluster/service-index.js';
-import type { StoreChanges } from '../cluster/store.js';
 import type { IPFamily } from '../util/ip.js';
 import { compareServicePorts, modelServicePorts } from './build.js';
 import { samePlain } from './same.js';
 import type { NodeContext, ProxyModel, ServicePort } from './types.js';
 
-/** What to rebuild: the keys of the changed Services, or everything. */
+/**
+ * What to rebuild: the keys of the changed Services (StoreChanges.services), or
+ * everything ('all': the periodic full recomputation). The store's `global` flag
+ * needs no 'all' here: the only other input of the model is the node context,
+ * which the cache compares itself.
+ */
 export type ChangedServices = ReadonlySet<string> | 'all';
-
-/** The store's changes as the cache takes them: a global change rebuilds every Service. */
-export function changedServices(changes: StoreChanges): ChangedServices {
-  return changes.global ? 'all' : changes.services;
-}
 
 /** `namespace/name` -> its order in the model (namespace, then name), as compareServicePorts orders them. */
 function compareKeys(a: string, b: string): number {

@@ -3,7 +3,7 @@ import test from 'ava';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { createLogger } from '../../src/log.js';
 import { buildProxyModel } from '../../src/model/build.js';
-import { changedServices, ModelCache } from '../../src/model/cache.js';
+import { ModelCache } from '../../src/model/cache.js';
 import type { ProxyModel, ServicePort } from '../../src/model/types.js';
 import type { IPFamily } from '../../src/util/ip.js';
 import { endpoint, node, service, slice } from '../helpers/builders.js';
@@ -18,10 +18,10 @@ test('the incremental model equals the full build after every random change, and
   for (const seed of seeds) {
     const caches = new Map(families.map((f) => [f, new ModelCache(f)]));
     const previous = new Map<IPFamily, ProxyModel>();
-    // Odd seeds pass the store's verdict; even ones only the changed keys, so the
-    // cache must notice a changed node context itself.
+    // Odd seeds pass 'all' when the store reports a global change; even ones only
+    // the changed keys, so the cache must notice a changed node context itself.
     for (const { step, store, snapshot, changes, node } of randomStory(seed, 40)) {
-      const changed = seed % 2 === 1 ? changedServices(changes) : changes.services;
+      const changed = seed % 2 === 1 && changes.global ? 'all' : changes.services;
       for (const family of families) {
         const incremental = (caches.get(family) as ModelCache).update(store.index(), node, changed);
         const full = buildProxyModel(snapshot, node, family);
@@ -102,15 +102,15 @@ test('an unchanged Service keeps its model entries, a changed one gets new ones'
   s.serviceEvent('ADDED', service('ns/web'));
   s.serviceEvent('ADDED', service('ns/db', { clusterIP: '172.30.0.42' }));
   const cache = new ModelCache('IPv4');
-  const one = cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  const one = cache.update(s.index(), node(), s.takeChanges().services);
   s.sliceEvent('ADDED', slice('ns/web', [endpoint('10.0.0.1')]));
-  const two = cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  const two = cache.update(s.index(), node(), s.takeChanges().services);
   t.deepEqual(cache.lastUpdate, { rebuilt: 1, changed: 1 });
   t.is(two.servicePorts[0], one.servicePorts[0], 'ns/db is first and unchanged');
   t.not(two.servicePorts[1], one.servicePorts[1]);
   // A change that leaves the model as it was (a label) keeps the entry and the model.
   s.serviceEvent('MODIFIED', service('ns/db', { clusterIP: '172.30.0.42' }, { labels: { team: 'x' } }));
-  const three = cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  const three = cache.update(s.index(), node(), s.takeChanges().services);
   t.is(three, two);
 });
 
@@ -118,7 +118,7 @@ test('an update that throws leaves the cache to rebuild everything next time', (
   const s = quietStore();
   s.serviceEvent('ADDED', service('ns/web'));
   const cache = new ModelCache('IPv4');
-  cache.update(s.index(), node(), changedServices(s.takeChanges()));
+  cache.update(s.index(), node(), s.takeChanges().services);
   const broken = {
     service: () => {
       throw new Error('index broke');

@@ -13,7 +13,7 @@ import { type RenderedNftables, renderNftables } from '../../src/backends/nftabl
 import { FragmentMerger, nftRenderMemo } from '../../src/backends/nftables/render-memo.js';
 import { emptyTable, type NftChain, type NftSet } from '../../src/backends/nftables/table.js';
 import { buildProxyModel } from '../../src/model/build.js';
-import { changedServices, ModelCache } from '../../src/model/cache.js';
+import { ModelCache } from '../../src/model/cache.js';
 import type { ProxyModel } from '../../src/model/types.js';
 import type { IPFamily } from '../../src/util/ip.js';
 import { randomStory, seededRandom } from '../helpers/random-cluster.js';
@@ -88,11 +88,7 @@ test('rendering with the memo gives exactly the full render after every random c
       for (const family of families) {
         const at = `seed ${seed} step ${step} ${family}`;
         const { ipt, nft, ipvs } = configs(seed, family);
-        const model = (caches.get(family) as ModelCache).update(
-          store.index(),
-          node,
-          changedServices(changes),
-        );
+        const model = (caches.get(family) as ModelCache).update(store.index(), node, changes.services);
         const full = buildProxyModel(snapshot, node, family);
         const iptMemo = iptablesRenderMemo();
         const fromMemo = renderIptables(model, ipt, iptMemos.get(family));
@@ -125,7 +121,7 @@ test('only the ports whose model entry changed are rendered again', (t) => {
     const fixed = { ...ipt, largeClusterEndpointsThreshold: 1e9 };
     let seen = new Set<object>();
     for (const { store, changes, node } of randomStory(seed, 30)) {
-      const model = cache.update(store.index(), node, changedServices(changes));
+      const model = cache.update(store.index(), node, changes.services);
       const fresh = model.servicePorts.filter((sp) => !seen.has(sp)).length;
       renderIptables(model, fixed, iptMemo);
       renderNftables(model, nft, nftMemo);
