@@ -7,6 +7,9 @@ import type { ServicePort } from './types.js';
 export class ServicePortMemo<F> {
   private fragments = new WeakMap<ServicePort, F>();
   private context: string | undefined;
+  /** The last render's ports and their fragments, by position: most ports keep theirs. */
+  private lastPorts: readonly ServicePort[] = [];
+  private lastFragments: readonly F[] = [];
   /** Of the last render: ports rendered anew, and ports whose fragment was reused. */
   stats = { rendered: 0, reused: 0 };
 
@@ -18,6 +21,8 @@ export class ServicePortMemo<F> {
   begin(context: string): void {
     if (context !== this.context) {
       this.fragments = new WeakMap();
+      this.lastPorts = [];
+      this.lastFragments = [];
       this.context = context;
     }
     this.stats = { rendered: 0, reused: 0 };
@@ -32,5 +37,26 @@ export class ServicePortMemo<F> {
       this.stats.rendered++;
     } else this.stats.reused++;
     return f;
+  }
+
+  /**
+   * The fragments of `ports`, in order. A port at the same position as in the
+   * last call is found there, without a look-up (a model that changed a few
+   * Services keeps every other port in place).
+   */
+  fragmentsOf(ports: readonly ServicePort[], render: (sp: ServicePort) => F): F[] {
+    const out = new Array<F>(ports.length);
+    const before = this.lastPorts;
+    const kept = this.lastFragments;
+    for (let i = 0; i < ports.length; i++) {
+      const sp = ports[i] as ServicePort;
+      if (before[i] === sp) {
+        out[i] = kept[i] as F;
+        this.stats.reused++;
+      } else out[i] = this.fragment(sp, render);
+    }
+    this.lastPorts = ports;
+    this.lastFragments = out;
+    return out;
   }
 }

@@ -101,8 +101,7 @@ export function renderIptables(
   };
   const toFilter = new ChainMerger(filter.chains);
   const toNat = new ChainMerger(nat.chains);
-  for (const sp of model.servicePorts) {
-    const f = memo.fragment(sp, fragment);
+  for (const f of memo.fragmentsOf(model.servicePorts, fragment)) {
     if (f.filter.size > 0) toFilter.add(f.filter);
     toNat.add(f.nat);
     chainsByServicePort.set(f.key, f.owned as string[]);

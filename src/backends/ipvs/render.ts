@@ -204,8 +204,7 @@ export function renderIpvs(input: IpvsRenderInput, memo: IpvsRenderMemo = ipvsRe
   const nodeBlocked: NodeBlockedLB[] = [];
 
   memo.begin(JSON.stringify([cfg, input.nodePortIPs, [...input.localAddresses]]));
-  for (const sp of model.servicePorts) {
-    const f = memo.fragment(sp, (p) => servicePortFragment(p, input));
+  for (const f of memo.fragmentsOf(model.servicePorts, (sp) => servicePortFragment(sp, input))) {
     for (const [key, vs] of f.servers) if (!servers.has(key)) servers.set(key, vs);
     for (const ip of f.bind) bind.add(ip);
     for (const [id, entry] of f.entries) add(id, entry);

@@ -123,8 +123,7 @@ export function renderNftables(
   const chainsByServicePort = new Map<string, string[]>();
   memo.begin(JSON.stringify(cfg));
   const merger = new FragmentMerger(b.table);
-  for (const sp of model.servicePorts) {
-    const f = memo.fragment(sp, (p) => fragment(cfg, p));
+  for (const f of memo.fragmentsOf(model.servicePorts, (sp) => fragment(cfg, sp))) {
     merger.add(f);
     chainsByServicePort.set(f.key, f.owned as string[]);
   }
