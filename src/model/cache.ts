@@ -47,6 +47,13 @@ export class ModelCache {
   private model: ProxyModel | undefined;
   /** How many Services the last update rebuilt, and how many of them changed the model. */
   lastUpdate = { rebuilt: 0, changed: 0 };
+  /**
+   * The entries the last update took out of the model and put in (an entry that
+   * changed is in both, as its old and its new object), in no particular order.
+   * With a render memo (model/render-memo.ts, `peek`), what a partial sync must
+   * change, found without looking at the unchanged ports.
+   */
+  lastDelta: { removed: readonly ServicePort[]; added: readonly ServicePort[] } = { removed: [], added: [] };
 
   constructor(readonly family: IPFamily) {}
 
@@ -72,6 +79,7 @@ export class ModelCache {
     const keys = all ? new Set([...this.ports.keys(), ...index.keys()]) : changed;
     const patched: string[] = [];
     let moved = 0;
+    this.lastDelta = { removed: [], added: [] };
     for (const key of keys) {
       const result = this.rebuild(key, index, node, !all);
       if (result === 'patched') patched.push(key);
@@ -120,6 +128,7 @@ export class ModelCache {
     const prev = this.ports.get(key);
     if (next.length === 0) {
       if (prev === undefined) return 'same';
+      this.noteDelta(prev, []);
       this.ports.delete(key);
       if (keepOrder) this.order.splice(lowerBound(this.order, key, itself), 1);
       return 'moved';
@@ -127,8 +136,16 @@ export class ModelCache {
     // An entry equal to the one before keeps the old object (identity = unchanged).
     const merged = next.map((sp, i) => (prev?.[i] !== undefined && samePlain(prev[i], sp) ? prev[i] : sp));
     if (prev?.length === merged.length && merged.every((sp, i) => sp === prev[i])) return 'same';
+    this.noteDelta(prev ?? [], merged);
     this.ports.set(key, merged);
     if (keepOrder && prev === undefined) this.order.splice(lowerBound(this.order, key, itself), 0, key);
     return prev?.length === merged.length ? 'patched' : 'moved';
+  }
+
+  private noteDelta(before: readonly ServicePort[], after: readonly ServicePort[]): void {
+    const removed = this.lastDelta.removed as ServicePort[];
+    const added = this.lastDelta.added as ServicePort[];
+    for (const sp of before) if (!after.includes(sp)) removed.push(sp);
+    for (const sp of after) if (!before.includes(sp)) added.push(sp);
   }
 }

@@ -28,6 +28,11 @@ export class ServicePortMemo<F> {
     this.stats = { rendered: 0, reused: 0 };
   }
 
+  /** The fragment kept for `sp`, if any (e.g. an entry ModelCache.lastDelta reports removed). */
+  peek(sp: ServicePort): F | undefined {
+    return this.fragments.get(sp);
+  }
+
   /** The fragment of `sp`, rendered by `render` unless this very object was rendered before. */
   fragment(sp: ServicePort, render: (sp: ServicePort) => F): F {
     let f = this.fragments.get(sp);

@@ -28,7 +28,18 @@ test('the incremental model equals the full build after every random change, and
         t.deepEqual(incremental, full, `seed ${seed} step ${step} ${family}`);
         const before = previous.get(family);
         previous.set(family, incremental);
-        if (!before || changes.global) continue;
+        if (!before) continue;
+        // The delta leads from the previous model to this one.
+        const { removed, added } = (caches.get(family) as ModelCache).lastDelta;
+        const expected = new Set(before.servicePorts);
+        for (const sp of removed)
+          t.true(expected.delete(sp), `seed ${seed} step ${step}: removed ${sp.id} was there`);
+        for (const sp of added) expected.add(sp);
+        const same =
+          expected.size === incremental.servicePorts.length &&
+          incremental.servicePorts.every((sp) => expected.has(sp));
+        t.true(same, `seed ${seed} step ${step}: the delta leads to the model`);
+        if (changes.global) continue;
         const old = new Map(before.servicePorts.map((sp) => [portKey(sp), sp]));
         for (const sp of incremental.servicePorts) {
           if (changes.services.has(`${sp.namespace}/${sp.name}`)) continue;

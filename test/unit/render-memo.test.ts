@@ -127,6 +127,10 @@ test('only the ports whose model entry changed are rendered again', (t) => {
       renderNftables(model, nft, nftMemo);
       t.deepEqual(iptMemo.stats, { rendered: fresh, reused: model.servicePorts.length - fresh });
       t.deepEqual(nftMemo.stats, iptMemo.stats);
+      // What the model says changed can be found in the memo: the old fragments and the new.
+      for (const sp of [...cache.lastDelta.removed, ...cache.lastDelta.added]) {
+        if (seen.has(sp) || model.servicePorts.includes(sp)) t.not(iptMemo.peek(sp), undefined);
+      }
       seen = new Set(model.servicePorts);
     }
   }
