@@ -1,4 +1,5 @@
 import { PassThrough } from 'node:stream';
+import type { V1ServiceCIDR } from '@kubernetes/client-node';
 import test from 'ava';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { createLogger } from '../../src/log.js';
@@ -142,4 +143,30 @@ test('an update that throws leaves the cache to rebuild everything next time', (
   const model = cache.update(s.index(), node(), s.takeChanges().services);
   t.deepEqual(model, buildProxyModel(s.take().snapshot, node(), 'IPv4'));
   t.is(cache.lastUpdate.rebuilt, 2, 'every Service, not only the changed one');
+});
+
+test('a change of the ServiceCIDR ranges is global; a status update of one is not', (t) => {
+  const s = quietStore('test-node');
+  s.takeChanges();
+  const cidr = (cidrs: string[], ready = true): V1ServiceCIDR => ({
+    metadata: { name: 'kubernetes', resourceVersion: String(cidrs.length) + String(ready) },
+    spec: { cidrs },
+    status: {
+      conditions: [
+        {
+          type: 'Ready',
+          status: ready ? 'True' : 'False',
+          lastTransitionTime: new Date(0),
+          message: '',
+          reason: '',
+        },
+      ],
+    },
+  });
+  s.replaceServiceCIDRs([cidr(['10.96.0.0/16'])]);
+  t.deepEqual(s.takeChanges().globalReasons, ['servicecidr']);
+  s.serviceCIDREvent('MODIFIED', cidr(['10.96.0.0/16'], false));
+  t.false(s.takeChanges().global);
+  s.serviceCIDREvent('MODIFIED', cidr(['10.96.0.0/16', '10.97.0.0/16']));
+  t.deepEqual(s.takeChanges().globalReasons, ['servicecidr']);
 });
