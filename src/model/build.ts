@@ -1,7 +1,9 @@
 // snapshot + node -> proxy model. Pure: the same inputs always give the same model.
-import type { V1EndpointSlice } from '@kubernetes/client-node';
+// The whole model is built here; model/cache.ts rebuilds only changed Services
+// with the same per-Service step (modelServicePorts), so both give equal models.
+import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
+import { serviceKey, sliceServiceKey } from '../cluster/service-index.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
-import { serviceNameLabel } from '../cluster/snapshot.js';
 import type { IPFamily } from '../util/ip.js';
 import { getOrInsert } from '../util/maps.js';
 import { categorizeEndpoints } from './categorize.js';
@@ -13,15 +15,14 @@ import type { NodeContext, ProxyModel, ServicePort } from './types.js';
 export function slicesByService(slices: readonly V1EndpointSlice[]): Map<string, V1EndpointSlice[]> {
   const out = new Map<string, V1EndpointSlice[]>();
   for (const slice of slices) {
-    const svc = slice.metadata?.labels?.[serviceNameLabel];
-    if (!svc) continue;
-    const key = `${slice.metadata?.namespace ?? 'default'}/${svc}`;
-    getOrInsert(out, key, () => []).push(slice);
+    const key = sliceServiceKey(slice);
+    if (key !== undefined) getOrInsert(out, key, () => []).push(slice);
   }
   return out;
 }
 
-function compareServicePorts(a: ServicePort, b: ServicePort): number {
+/** The model's order: namespace, name, port name, protocol. */
+export function compareServicePorts(a: ServicePort, b: ServicePort): number {
   return (
     a.namespace.localeCompare(b.namespace) ||
     a.name.localeCompare(b.name) ||
@@ -30,18 +31,27 @@ function compareServicePorts(a: ServicePort, b: ServicePort): number {
   );
 }
 
+/** One Service's ports of `family` with their endpoints, in the Service's port order ([] when skipped). */
+export function modelServicePorts(
+  svc: V1Service,
+  slices: readonly V1EndpointSlice[],
+  node: NodeContext,
+  family: IPFamily,
+): ServicePort[] {
+  const ports = servicePortsOf(svc, family);
+  if (ports.length === 0) return [];
+  const endpoints = endpointsByPort(slices, family, node.name);
+  return ports.map((port) => {
+    const all = endpoints.get(portKey(port.portName, port.protocol)) ?? [];
+    return { ...port, endpoints: categorizeEndpoints(all, port, node.name, node.labels) };
+  });
+}
+
 export function buildProxyModel(snapshot: ClusterSnapshot, node: NodeContext, family: IPFamily): ProxyModel {
   const slices = slicesByService(snapshot.endpointSlices);
   const servicePorts: ServicePort[] = [];
   for (const svc of snapshot.services) {
-    const ports = servicePortsOf(svc, family);
-    if (ports.length === 0) continue;
-    const key = `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name}`;
-    const endpoints = endpointsByPort(slices.get(key) ?? [], family, node.name);
-    for (const port of ports) {
-      const all = endpoints.get(portKey(port.portName, port.protocol)) ?? [];
-      servicePorts.push({ ...port, endpoints: categorizeEndpoints(all, port, node.name, node.labels) });
-    }
+    servicePorts.push(...modelServicePorts(svc, slices.get(serviceKey(svc)) ?? [], node, family));
   }
   servicePorts.sort(compareServicePorts);
   return { family, node, servicePorts };

@@ -21,6 +21,12 @@ import {
   KUBE_SERVICES,
   serviceChains,
 } from './names.js';
+import {
+  ChainMerger,
+  type IptablesFragment,
+  type IptablesRenderMemo,
+  iptablesRenderMemo,
+} from './render-memo.js';
 import { commentArgs as comment, type JumpRule, type Ruleset, TableBuilder } from './ruleset.js';
 
 /** The rendered rules, plus which per-service chains belong to which service port. */
@@ -35,7 +41,12 @@ export interface RenderedIptables {
 const nfacctLocalhostNodePorts = 'localhost_nps_accepted_pkts';
 const nfacctInvalidDropped = 'ct_state_invalid_dropped_pkts';
 
-export function renderIptables(model: ProxyModel, cfg: IptablesConfig): RenderedIptables {
+/** `memo` keeps ports' rules between calls (same model object: not rendered again); same result without. */
+export function renderIptables(
+  model: ProxyModel,
+  cfg: IptablesConfig,
+  memo: IptablesRenderMemo = iptablesRenderMemo(),
+): RenderedIptables {
   const filter = new TableBuilder();
   const nat = new TableBuilder();
   const mark = masqueradeMark(cfg.masqueradeBit);
@@ -81,10 +92,21 @@ export function renderIptables(model: ProxyModel, cfg: IptablesConfig): Rendered
   const largeCluster = totalEndpoints > cfg.largeClusterEndpointsThreshold;
   const chainsByServicePort = new Map<string, string[]>();
 
-  for (const sp of model.servicePorts) {
-    const owned = renderServicePort(sp, { cfg, filter, nat, largeCluster, localhostNodePorts });
-    chainsByServicePort.set(servicePortKey(sp), owned);
+  // Each port is rendered on its own (or taken from the memo), then merged in model order.
+  memo.begin(JSON.stringify([cfg, largeCluster, localhostNodePorts]));
+  const fragment = (sp: ServicePort): IptablesFragment => {
+    const f = { filter: new TableBuilder(), nat: new TableBuilder() };
+    const owned = renderServicePort(sp, { cfg, ...f, largeCluster, localhostNodePorts });
+    return { filter: f.filter.chains, nat: f.nat.chains, key: servicePortKey(sp), owned };
+  };
+  const toFilter = new ChainMerger(filter.chains);
+  const toNat = new ChainMerger(nat.chains);
+  for (const f of memo.fragmentsOf(model.servicePorts, fragment)) {
+    if (f.filter.size > 0) toFilter.add(f.filter);
+    toNat.add(f.nat);
+    chainsByServicePort.set(f.key, f.owned as string[]);
   }
+  // Below, only shared chains declared above are written to, never a port's own (ChainMerger).
 
   // The NodePort dispatch must come last in KUBE-SERVICES: it matches any local destination.
   const nodePortsComment = comment(

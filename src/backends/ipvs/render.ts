@@ -4,6 +4,7 @@
 // IPVS-specific decision is what a virtual server reached from outside holds when
 // externalTrafficPolicy is Local and this node has no local endpoint (see
 // externalServers below and docs/ipvs-backend.md).
+import { ServicePortMemo } from '../../model/render-memo.js';
 import type { Endpoint, ProxyModel, ServicePort } from '../../model/types.js';
 import { externallyAccessible } from '../../model/types.js';
 import { parseCidr } from '../../util/ip.js';
@@ -54,7 +55,145 @@ function externalEndpoints(sp: ServicePort): readonly Endpoint[] {
   return sp.endpoints.local.length > 0 ? sp.endpoints.local : sp.endpoints.cluster;
 }
 
-export function renderIpvs(input: IpvsRenderInput): DesiredIpvs {
+/** What one service port adds, in the order a render straight into the result would add it. */
+export interface IpvsFragment {
+  /** [vsKey, server]: the first server of a key wins. */
+  servers: readonly (readonly [string, VirtualServer])[];
+  bind: readonly string[];
+  entries: readonly (readonly [SetId, string])[];
+  drops: readonly NoLocalDrop[];
+  nodeBlocked: readonly NodeBlockedLB[];
+}
+
+export type IpvsRenderMemo = ServicePortMemo<IpvsFragment>;
+
+export function ipvsRenderMemo(): IpvsRenderMemo {
+  return new ServicePortMemo<IpvsFragment>();
+}
+
+/** Collects one service port's fragment. */
+class FragmentWriter {
+  readonly f = {
+    servers: [] as [string, VirtualServer][],
+    bind: [] as string[],
+    entries: [] as [SetId, string][],
+    drops: [] as NoLocalDrop[],
+    nodeBlocked: [] as NodeBlockedLB[],
+  };
+  /** Traffic from outside is dropped here: externalTrafficPolicy Local without a local endpoint. */
+  readonly externalDrop: boolean;
+
+  constructor(
+    readonly sp: ServicePort,
+    readonly input: IpvsRenderInput,
+  ) {
+    const sel = sp.endpoints;
+    this.externalDrop =
+      externallyAccessible(sp) && sp.externalPolicyLocal && sel.hasAny && sel.local.length === 0;
+  }
+
+  add(id: SetId, entry: string): void {
+    this.f.entries.push([id, entry]);
+  }
+
+  virtual(ip: string, port: number, endpoints: readonly Endpoint[]): void {
+    const { sp, input } = this;
+    const scheduler = input.config.scheduler;
+    const vs: VirtualServer = {
+      protocol: sp.protocol,
+      ip,
+      port,
+      scheduler,
+      ...(sp.sessionAffinity ? { persistence: sp.sessionAffinity.timeoutSeconds } : {}),
+      // upstream sets the source-hash flag for mh: ipvsadm calls it mh-port
+      flags: scheduler === 'mh' ? 'mh-port' : '',
+      realServers: endpoints.map((ep) => ({ ip: ep.ip, port: ep.port, weight: 1 })).sort(byKey),
+    };
+    this.f.servers.push([vsKey(vs), vs]);
+  }
+
+  /** Binds `ip` to kube-ipvs0 unless another interface holds it (binding it again would steal it). */
+  bindUnlessLocal(ip: string): void {
+    if (!this.input.localAddresses.has(ip)) this.f.bind.push(ip);
+  }
+
+  dropExternal(ip: string | undefined, port: number): void {
+    const { sp } = this;
+    if (!this.externalDrop) return;
+    const at = ip !== undefined ? { ip } : {};
+    this.f.drops.push({ id: sp.id, protocol: sp.protocol, ...at, port, externalOnly: true });
+  }
+}
+
+/** One service port's virtual servers, addresses, set entries and drop rules. */
+function servicePortFragment(sp: ServicePort, input: IpvsRenderInput): IpvsFragment {
+  const w = new FragmentWriter(sp, input);
+  const proto = sp.protocol;
+  const sel = sp.endpoints;
+  // Hairpin: a pod reaching itself through a service is masqueraded.
+  for (const ep of sel.all) if (ep.isLocal) w.add('loopBack', `${ipPort(ep.ip, proto, ep.port)},${ep.ip}`);
+
+  w.add('clusterIP', ipPort(sp.clusterIP, proto, sp.port));
+  w.virtual(sp.clusterIP, sp.port, internalEndpoints(sp));
+  w.f.bind.push(sp.clusterIP);
+  if (sp.internalPolicyLocal && sel.hasAny && sel.local.length === 0) {
+    w.f.drops.push({ id: sp.id, protocol: proto, ip: sp.clusterIP, port: sp.port, externalOnly: false });
+  }
+  for (const ip of sp.externalIPs) {
+    w.add(sp.externalPolicyLocal ? 'externalIPLocal' : 'externalIP', ipPort(ip, proto, sp.port));
+    w.virtual(ip, sp.port, externalEndpoints(sp));
+    w.bindUnlessLocal(ip);
+    w.dropExternal(ip, sp.port);
+  }
+  for (const ip of sp.loadBalancerVIPs) writeLoadBalancer(w, ip);
+  if (sp.nodePort !== 0 && input.nodePortIPs.length > 0) writeNodePort(w);
+  if (sp.healthCheckNodePort !== 0) w.add('healthCheckNodePort', String(sp.healthCheckNodePort));
+  return w.f;
+}
+
+function writeLoadBalancer(w: FragmentWriter, ip: string): void {
+  const { sp } = w;
+  const proto = sp.protocol;
+  const entry = ipPort(ip, proto, sp.port);
+  w.add('loadBalancer', entry);
+  if (sp.externalPolicyLocal) w.add('loadBalancerLocal', entry);
+  if (sp.loadBalancerSourceRanges.length > 0) {
+    w.add('loadBalancerFW', entry);
+    const nodeIP = w.input.config.nodeIP;
+    let allowFromNode = false;
+    for (const cidr of sp.loadBalancerSourceRanges) {
+      w.add('loadBalancerSourceCIDR', ipPortNet(ip, proto, sp.port, cidr));
+      if (nodeIP && parseCidr(cidr)?.contains(nodeIP)) allowFromNode = true;
+    }
+    // The node reaches a VIP it holds with the VIP as source: let that through when the node is allowed.
+    if (allowFromNode) w.add('loadBalancerSourceIP', `${entry},${ip}`);
+    else w.f.nodeBlocked.push({ ip, protocol: proto, port: sp.port });
+  }
+  w.virtual(ip, sp.port, externalEndpoints(sp));
+  w.bindUnlessLocal(ip);
+  w.dropExternal(ip, sp.port);
+}
+
+function writeNodePort(w: FragmentWriter): void {
+  const { sp, input } = w;
+  const proto = sp.protocol;
+  const local = sp.externalPolicyLocal;
+  if (proto === 'SCTP') {
+    // bitmap:port has no protocol: SCTP NodePorts are listed per node address.
+    for (const ip of input.nodePortIPs) {
+      w.add('nodePortSCTP', ipPort(ip, proto, sp.nodePort));
+      if (local) w.add('nodePortLocalSCTP', ipPort(ip, proto, sp.nodePort));
+    }
+  } else {
+    w.add(proto === 'TCP' ? 'nodePortTCP' : 'nodePortUDP', String(sp.nodePort));
+    if (local) w.add(proto === 'TCP' ? 'nodePortLocalTCP' : 'nodePortLocalUDP', String(sp.nodePort));
+  }
+  for (const ip of input.nodePortIPs) w.virtual(ip, sp.nodePort, externalEndpoints(sp));
+  w.dropExternal(undefined, sp.nodePort);
+}
+
+/** `memo` keeps ports' output between calls (same model object: not rendered again); same result without. */
+export function renderIpvs(input: IpvsRenderInput, memo: IpvsRenderMemo = ipvsRenderMemo()): DesiredIpvs {
   const { model, config: cfg } = input;
   const family = model.family;
   const servers = new Map<string, VirtualServer>();
@@ -64,81 +203,13 @@ export function renderIpvs(input: IpvsRenderInput): DesiredIpvs {
   const drops: NoLocalDrop[] = [];
   const nodeBlocked: NodeBlockedLB[] = [];
 
-  for (const sp of model.servicePorts) {
-    const proto = sp.protocol;
-    const sel = sp.endpoints;
-    const virtual = (ip: string, port: number, endpoints: readonly Endpoint[]): void => {
-      const vs: VirtualServer = {
-        protocol: proto,
-        ip,
-        port,
-        scheduler: cfg.scheduler,
-        ...(sp.sessionAffinity ? { persistence: sp.sessionAffinity.timeoutSeconds } : {}),
-        // upstream sets the source-hash flag for mh: ipvsadm calls it mh-port
-        flags: cfg.scheduler === 'mh' ? 'mh-port' : '',
-        realServers: endpoints.map((ep) => ({ ip: ep.ip, port: ep.port, weight: 1 })).sort(byKey),
-      };
-      const key = vsKey(vs);
-      if (!servers.has(key)) servers.set(key, vs);
-    };
-    const noLocal = sel.hasAny && sel.local.length === 0;
-    const externalDrop = externallyAccessible(sp) && sp.externalPolicyLocal && noLocal;
-
-    // Hairpin: a pod reaching itself through a service is masqueraded.
-    for (const ep of sel.all) if (ep.isLocal) add('loopBack', `${ipPort(ep.ip, proto, ep.port)},${ep.ip}`);
-
-    add('clusterIP', ipPort(sp.clusterIP, proto, sp.port));
-    virtual(sp.clusterIP, sp.port, internalEndpoints(sp));
-    bind.add(sp.clusterIP);
-    if (sp.internalPolicyLocal && noLocal) {
-      drops.push({ id: sp.id, protocol: proto, ip: sp.clusterIP, port: sp.port, externalOnly: false });
-    }
-
-    for (const ip of sp.externalIPs) {
-      add(sp.externalPolicyLocal ? 'externalIPLocal' : 'externalIP', ipPort(ip, proto, sp.port));
-      virtual(ip, sp.port, externalEndpoints(sp));
-      // An address another interface holds already routes here; binding it again would steal it.
-      if (!input.localAddresses.has(ip)) bind.add(ip);
-      if (externalDrop) drops.push({ id: sp.id, protocol: proto, ip, port: sp.port, externalOnly: true });
-    }
-
-    for (const ip of sp.loadBalancerVIPs) {
-      const entry = ipPort(ip, proto, sp.port);
-      add('loadBalancer', entry);
-      if (sp.externalPolicyLocal) add('loadBalancerLocal', entry);
-      if (sp.loadBalancerSourceRanges.length > 0) {
-        add('loadBalancerFW', entry);
-        let allowFromNode = false;
-        for (const cidr of sp.loadBalancerSourceRanges) {
-          add('loadBalancerSourceCIDR', ipPortNet(ip, proto, sp.port, cidr));
-          if (cfg.nodeIP && parseCidr(cidr)?.contains(cfg.nodeIP)) allowFromNode = true;
-        }
-        // The node reaches a VIP it holds with the VIP as source: let that through when the node is allowed.
-        if (allowFromNode) add('loadBalancerSourceIP', `${entry},${ip}`);
-        else nodeBlocked.push({ ip, protocol: proto, port: sp.port });
-      }
-      virtual(ip, sp.port, externalEndpoints(sp));
-      if (!input.localAddresses.has(ip)) bind.add(ip);
-      if (externalDrop) drops.push({ id: sp.id, protocol: proto, ip, port: sp.port, externalOnly: true });
-    }
-
-    if (sp.nodePort !== 0 && input.nodePortIPs.length > 0) {
-      const local = sp.externalPolicyLocal;
-      if (proto === 'SCTP') {
-        // bitmap:port has no protocol: SCTP NodePorts are listed per node address.
-        for (const ip of input.nodePortIPs) {
-          add('nodePortSCTP', ipPort(ip, proto, sp.nodePort));
-          if (local) add('nodePortLocalSCTP', ipPort(ip, proto, sp.nodePort));
-        }
-      } else {
-        add(proto === 'TCP' ? 'nodePortTCP' : 'nodePortUDP', String(sp.nodePort));
-        if (local) add(proto === 'TCP' ? 'nodePortLocalTCP' : 'nodePortLocalUDP', String(sp.nodePort));
-      }
-      for (const ip of input.nodePortIPs) virtual(ip, sp.nodePort, externalEndpoints(sp));
-      if (externalDrop) drops.push({ id: sp.id, protocol: proto, port: sp.nodePort, externalOnly: true });
-    }
-
-    if (sp.healthCheckNodePort !== 0) add('healthCheckNodePort', String(sp.healthCheckNodePort));
+  memo.begin(JSON.stringify([cfg, input.nodePortIPs, [...input.localAddresses]]));
+  for (const f of memo.fragmentsOf(model.servicePorts, (sp) => servicePortFragment(sp, input))) {
+    for (const [key, vs] of f.servers) if (!servers.has(key)) servers.set(key, vs);
+    for (const ip of f.bind) bind.add(ip);
+    for (const [id, entry] of f.entries) add(id, entry);
+    drops.push(...f.drops);
+    nodeBlocked.push(...f.nodeBlocked);
   }
 
   const bindAddresses = [...bind].sort();

@@ -34,6 +34,7 @@ import {
   SERVICES,
   serviceChainNames,
 } from './names.js';
+import { FragmentMerger, type NftFragment, type NftRenderMemo, nftRenderMemo } from './render-memo.js';
 import { type BaseChainSpec, emptyTable, type NftElement, type NftTable, quote } from './table.js';
 
 export interface RenderedNftables {
@@ -96,12 +97,35 @@ class Builder {
   }
 }
 
-export function renderNftables(model: ProxyModel, cfg: NftablesConfig): RenderedNftables {
+/** Writes one port on its own: elements of the shared sets and maps are recorded, not stored. */
+class FragmentBuilder extends Builder {
+  readonly elements: [string, NftElement][] = [];
+  override element(set: string, e: NftElement): void {
+    this.elements.push([set, e]);
+  }
+}
+
+function fragment(cfg: NftablesConfig, sp: ServicePort): NftFragment {
+  const b = new FragmentBuilder(cfg);
+  const owned = writeServicePort(b, sp);
+  const key = `${sp.id}/${sp.protocol.toLowerCase()}`;
+  return { chains: b.table.chains, sets: b.table.sets, elements: b.elements, key, owned };
+}
+
+/** `memo` keeps ports' output between calls (same model object: not rendered again); same result without. */
+export function renderNftables(
+  model: ProxyModel,
+  cfg: NftablesConfig,
+  memo: NftRenderMemo = nftRenderMemo(),
+): RenderedNftables {
   const b = new Builder(cfg);
   writeSkeleton(b);
   const chainsByServicePort = new Map<string, string[]>();
-  for (const sp of model.servicePorts) {
-    chainsByServicePort.set(`${sp.id}/${sp.protocol.toLowerCase()}`, writeServicePort(b, sp));
+  memo.begin(JSON.stringify(cfg));
+  const merger = new FragmentMerger(b.table);
+  for (const f of memo.fragmentsOf(model.servicePorts, (sp) => fragment(cfg, sp))) {
+    merger.add(f);
+    chainsByServicePort.set(f.key, f.owned as string[]);
   }
   return { table: b.table, chainsByServicePort };
 }

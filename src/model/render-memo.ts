@@ -1,0 +1,67 @@
+// Per-service-port render output kept between renders, keyed on the identity of
+// the model's ServicePort (model/cache.ts keeps an unchanged port's object), so
+// that a sync renders only the ports that changed. A render stays a pure
+// function of its inputs: the memo only skips recomputing what it would give.
+import type { ServicePort } from './types.js';
+
+export class ServicePortMemo<F> {
+  private fragments = new WeakMap<ServicePort, F>();
+  private context: string | undefined;
+  /** The last render's ports and their fragments, by position: most ports keep theirs. */
+  private lastPorts: readonly ServicePort[] = [];
+  private lastFragments: readonly F[] = [];
+  /** Of the last render: ports rendered anew, and ports whose fragment was reused. */
+  stats = { rendered: 0, reused: 0 };
+
+  /**
+   * Starts a render. `context` fingerprints everything else the fragments depend
+   * on (the config, cluster-wide facts); when it differs from the last render's,
+   * every fragment is dropped.
+   */
+  begin(context: string): void {
+    if (context !== this.context) {
+      this.fragments = new WeakMap();
+      this.lastPorts = [];
+      this.lastFragments = [];
+      this.context = context;
+    }
+    this.stats = { rendered: 0, reused: 0 };
+  }
+
+  /** The fragment kept for `sp`, if any (e.g. an entry ModelCache.lastDelta reports removed). */
+  peek(sp: ServicePort): F | undefined {
+    return this.fragments.get(sp);
+  }
+
+  /** The fragment of `sp`, rendered by `render` unless this very object was rendered before. */
+  fragment(sp: ServicePort, render: (sp: ServicePort) => F): F {
+    let f = this.fragments.get(sp);
+    if (f === undefined) {
+      f = render(sp);
+      this.fragments.set(sp, f);
+      this.stats.rendered++;
+    } else this.stats.reused++;
+    return f;
+  }
+
+  /**
+   * The fragments of `ports`, in order. A port at the same position as in the
+   * last call is found there, without a look-up (a model that changed a few
+   * Services keeps every other port in place).
+   */
+  fragmentsOf(ports: readonly ServicePort[], render: (sp: ServicePort) => F): F[] {
+    const out = new Array<F>(ports.length);
+    const before = this.lastPorts;
+    const kept = this.lastFragments;
+    for (let i = 0; i < ports.length; i++) {
+      const sp = ports[i] as ServicePort;
+      if (before[i] === sp) {
+        out[i] = kept[i] as F;
+        this.stats.reused++;
+      } else out[i] = this.fragment(sp, render);
+    }
+    this.lastPorts = ports;
+    this.lastFragments = out;
+    return out;
+  }
+}
