@@ -39,22 +39,22 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { execa } from 'execa';
-import { canonicalRule } from '../src/backends/iptables/canonical.js';
 import type { IptablesConfig } from '../src/backends/iptables/config.js';
 import { type DesiredIptables, iptablesConfigFor } from '../src/backends/iptables/desired.js';
-import { execIptablesHost, type Flavour, type IptablesHost } from '../src/backends/iptables/host.js';
+import { KUBE_PROXY_CANARY } from '../src/backends/iptables/names.js';
+import { renderIptables } from '../src/backends/iptables/render.js';
+import { syncIptables } from '../src/backends/iptables/sync.js';
+import { canonicalRule } from '../src/backends/iptables-lib/canonical.js';
+import { execIptablesHost, type Flavour, type IptablesHost } from '../src/backends/iptables-lib/host.js';
 import {
   isOwnedChain,
   listingFromDesired,
   listingFromDump,
   listingText,
-} from '../src/backends/iptables/listing.js';
-import { KUBE_PROXY_CANARY } from '../src/backends/iptables/names.js';
-import { parseIptablesDump } from '../src/backends/iptables/parse.js';
-import { planTable } from '../src/backends/iptables/plan.js';
-import { renderIptables } from '../src/backends/iptables/render.js';
-import { prefetchCalls, restoreCalls, splitRestore } from '../src/backends/iptables/split.js';
-import { syncIptables } from '../src/backends/iptables/sync.js';
+} from '../src/backends/iptables-lib/listing.js';
+import { parseIptablesDump } from '../src/backends/iptables-lib/parse.js';
+import { planTable } from '../src/backends/iptables-lib/plan.js';
+import { prefetchCalls, restoreCalls, splitRestore } from '../src/backends/iptables-lib/split.js';
 import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';

@@ -8,11 +8,12 @@ import { type NoLocalEndpoints, noLocalEndpoints } from '../model/no-local-endpo
 import type { NodeContext } from '../model/types.js';
 import type { IPFamily } from '../util/ip.js';
 import type { ConntrackHost } from './conntrack/host.js';
-import { desiredIptables, type KernelFeatures } from './iptables/desired.js';
-import type { IptablesHost } from './iptables/host.js';
-import { listingFromDesired, listingText } from './iptables/listing.js';
-import { countRules, countWrittenRules } from './iptables/ruleset.js';
+import { desiredIptables } from './iptables/desired.js';
 import { syncIptables } from './iptables/sync.js';
+import type { IptablesHost } from './iptables-lib/host.js';
+import type { KernelFeatures } from './iptables-lib/kernel-features.js';
+import { listingFromDesired, listingText } from './iptables-lib/listing.js';
+import { countRules, countWrittenRules } from './iptables-lib/ruleset.js';
 
 export interface BackendSync {
   mode: 'full' | 'partial';

@@ -2,15 +2,15 @@
 // against an empty kernel or an iptables-save dump. Exits like diff(1).
 import { readFile } from 'node:fs/promises';
 import { desiredIptables } from '../backends/iptables/desired.js';
+import { KUBE_PROXY_CANARY } from '../backends/iptables-lib/chains.js';
 import {
   type Listing,
   listingFromDesired,
   listingFromDump,
   listingText,
-} from '../backends/iptables/listing.js';
-import { KUBE_PROXY_CANARY } from '../backends/iptables/names.js';
-import { parseIptablesDump } from '../backends/iptables/parse.js';
-import { quote, rulesetRestoreText } from '../backends/iptables/ruleset.js';
+} from '../backends/iptables-lib/listing.js';
+import { parseIptablesDump } from '../backends/iptables-lib/parse.js';
+import { quote, rulesetRestoreText } from '../backends/iptables-lib/ruleset.js';
 import type { IpvsOptions } from '../backends/ipvs/config.js';
 import { desiredIpvs } from '../backends/ipvs/desired.js';
 import { ipvsListingText } from '../backends/ipvs/listing.js';

@@ -4,9 +4,9 @@
 import { execConntrackHost } from '../backends/conntrack/host.js';
 import { cleanupIptables } from '../backends/iptables/cleanup.js';
 import { desiredIptables } from '../backends/iptables/desired.js';
-import { detectFlavour, execIptablesHost, type Flavour } from '../backends/iptables/host.js';
-import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
 import { type SyncReport, syncIptables } from '../backends/iptables/sync.js';
+import { detectFlavour, execIptablesHost, type Flavour } from '../backends/iptables-lib/host.js';
+import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables-lib/kernel-features.js';
 import { cleanupIpvs } from '../backends/ipvs/cleanup.js';
 import { execIpvsHost } from '../backends/ipvs/host.js';
 import { ipvsLoaded } from '../backends/ipvs/kernel-module.js';

@@ -2,7 +2,7 @@
 // ipset save, ipvsadm -Sn), a dump of those three outputs given with --against,
 // or what kproxy would write for the node.
 import { OperatorError } from '../backends/common/errors.js';
-import { ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
+import { ParseError, parseIptablesDump } from '../backends/iptables-lib/parse.js';
 import { defaultIpvsOptions, type IpvsOptions } from '../backends/ipvs/config.js';
 import { desiredIpvs } from '../backends/ipvs/desired.js';
 import { IpvsParseError, parseIpvsadmSave } from '../backends/ipvs/ipvsadm.js';

@@ -4,7 +4,7 @@
 
 import { OperatorError } from '../backends/common/errors.js';
 import { desiredIptables } from '../backends/iptables/desired.js';
-import { ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
+import { ParseError, parseIptablesDump } from '../backends/iptables-lib/parse.js';
 import { NftError } from '../backends/nftables/host.js';
 import { desiredNftables, kubeProxyTable, nftFamily } from '../backends/nftables/index.js';
 import { NftParseError } from '../backends/nftables/parse.js';

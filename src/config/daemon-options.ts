@@ -10,7 +10,7 @@
 // This differs from kube-proxy, which ignores most flags when --config is given (only
 // --hostname-override, logging flags such as --v, --cleanup and --master still apply).
 // kproxy warns when a flag overrides the file where kube-proxy would have ignored it.
-import { defaultStateDir } from '../backends/iptables/state.js';
+import { defaultStateDir } from '../backends/common/state-file.js';
 
 export const ipvsSchedulers = [
   'rr',

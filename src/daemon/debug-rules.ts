@@ -65,7 +65,7 @@ export class DebugRules {
 
   /**
    * A write was refused. `text` defaults to the error's own `input` (RestoreError of
-   * src/backends/iptables/host.ts carries the refused restore input).
+   * src/backends/iptables-lib/host.ts carries the refused restore input).
    */
   recordFailed(family: IPFamily, error: unknown, text?: string): void {
     const input = (error as { input?: unknown } | null)?.input;

@@ -5,7 +5,7 @@
 // fails the other, and only the failed family's next sync is full. Reports to
 // metrics, health and the debug store, one record per family.
 import type { Backend } from '../backends/backend.js';
-import { SyncFailure } from '../backends/iptables/sync.js';
+import { SyncFailure } from '../backends/common/sync-failure.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { ProxyOptions } from '../config/options.js';

@@ -12,8 +12,8 @@ import {
   detectFlavour,
   execIptablesHost,
   type IptablesHost,
-} from '../backends/iptables/host.js';
-import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
+} from '../backends/iptables-lib/host.js';
+import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables-lib/kernel-features.js';
 import { ipvsBackend } from '../backends/ipvs/backend.js';
 import { execIpvsHost } from '../backends/ipvs/host.js';
 import { netlinkLinkHost } from '../backends/ipvs/link.js';

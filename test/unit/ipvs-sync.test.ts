@@ -4,7 +4,7 @@
 // IPVS mode. The real kernel is in test/vm/ipvs.test.ts.
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import type { IptablesHost } from '../../src/backends/iptables/host.js';
+import type { IptablesHost } from '../../src/backends/iptables-lib/host.js';
 import { ipvsBackend } from '../../src/backends/ipvs/backend.js';
 import type { IpvsHost } from '../../src/backends/ipvs/host.js';
 import {

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
+import { SyncFailure } from '../../src/backends/common/sync-failure.js';
 import { FakeConntrack } from '../../src/backends/conntrack/fake.js';
 import type { ConntrackEntry } from '../../src/backends/conntrack/listing.js';
 import { FakeNftHost } from '../../src/backends/nftables/fake.js';
@@ -13,7 +14,6 @@ import {
   desiredNftables,
   listingText,
   nftablesBackend,
-  SyncFailure,
   syncNftables,
 } from '../../src/backends/nftables/index.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';

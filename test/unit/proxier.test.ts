@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import test from 'ava';
 import type { Backend, BackendSync } from '../../src/backends/backend.js';
 import { iptablesBackend } from '../../src/backends/backend.js';
-import { SyncFailure } from '../../src/backends/iptables/sync.js';
+import { SyncFailure } from '../../src/backends/common/sync-failure.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';

@@ -1,11 +1,10 @@
 // What kproxy last applied, kept between runs so that the next sync can be
 // partial without reading the kernel. Losing it is harmless: the next sync is full.
 import type { IPFamily } from '../../util/ip.js';
-import { stateFile } from '../state-file.js';
-import type { Flavour } from './host.js';
-import type { Rule } from './ruleset.js';
+import { stateFile } from '../common/state-file.js';
+import type { Flavour } from '../iptables-lib/host.js';
+import type { Rule } from '../iptables-lib/ruleset.js';
 
-export const defaultStateDir = '/var/lib/kproxy';
 const version = 1;
 
 export interface AppliedState {

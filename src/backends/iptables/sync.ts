@@ -4,33 +4,21 @@
 // what the rules are was decided by render.ts.
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { masqueradeMark } from '../common/masquerade.js';
+import { SyncFailure } from '../common/sync-failure.js';
+import { fullSyncPeriodMs } from '../common/sync-policy.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { canonicalRule } from './canonical.js';
+import { canonicalRule } from '../iptables-lib/canonical.js';
+import { type IptablesHost, RestoreError } from '../iptables-lib/host.js';
+import { listingFromDump } from '../iptables-lib/listing.js';
+import { parseIptablesDump } from '../iptables-lib/parse.js';
+import { type PlanInput, planTable, restoreText, type TableState } from '../iptables-lib/plan.js';
+import type { Rule, Table } from '../iptables-lib/ruleset.js';
+import { restoreCalls } from '../iptables-lib/split.js';
 import type { DesiredIptables } from './desired.js';
-import { type IptablesHost, RestoreError } from './host.js';
-import { listingFromDump } from './listing.js';
 import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
-import { parseIptablesDump } from './parse.js';
-import { type PlanInput, planTable, restoreText, type TableState } from './plan.js';
-import type { Rule, Table } from './ruleset.js';
-import { restoreCalls } from './split.js';
 import { clearState, loadState, saveState } from './state.js';
-
-/** Upstream resyncs everything at least this often, to repair drift it cannot see. */
-export const fullSyncPeriodMs = 60 * 60 * 1000;
-
-/** A sync that failed; `mode` says whether it was full or partial (for metrics), `input` what was refused. */
-export class SyncFailure extends Error {
-  override name = 'SyncFailure';
-  constructor(
-    readonly mode: 'full' | 'partial',
-    readonly input: string,
-    override readonly cause: unknown,
-  ) {
-    super((cause as Error)?.message ?? String(cause));
-  }
-}
 
 export interface SyncContext {
   host: IptablesHost;
@@ -87,7 +75,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   const { host } = ctx;
   const family = desired.model.family;
   const hash = settingsHash(desired, host.flavour);
-  const mark = `0x${(2 ** desired.config.masqueradeBit).toString(16)}`;
+  const mark = masqueradeMark(desired.config.masqueradeBit);
 
   let state = await loadState(ctx.stateDir, family);
   if (state && state.flavour !== host.flavour) state = undefined;

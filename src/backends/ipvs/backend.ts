@@ -6,7 +6,7 @@ import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
 import type { IPFamily } from '../../util/ip.js';
 import type { Backend } from '../backend.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import type { IptablesHost } from '../iptables/host.js';
+import type { IptablesHost } from '../iptables-lib/host.js';
 import type { IpvsOptions } from './config.js';
 import { desiredIpvs } from './desired.js';
 import type { IpvsHost } from './host.js';

@@ -15,7 +15,6 @@ export { kubeProxyTable, nftFamily } from './names.js';
 export {
   type NftSyncContext,
   type NftSyncReport,
-  SyncFailure,
   summarizeNftables,
   syncNftables,
 } from './sync.js';

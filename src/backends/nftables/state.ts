@@ -2,7 +2,7 @@
 // can be partial without reading the kernel. Losing it is harmless: the next sync
 // is full.
 import type { IPFamily } from '../../util/ip.js';
-import { stateFile } from '../state-file.js';
+import { stateFile } from '../common/state-file.js';
 import type { SerializedTable } from './table.js';
 
 const version = 1;

@@ -4,9 +4,10 @@
 // are about side effects.
 import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { SyncFailure } from '../common/sync-failure.js';
+import { fullSyncPeriodMs } from '../common/sync-policy.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { fullSyncPeriodMs, SyncFailure } from '../iptables/sync.js';
 import { normalizeTable } from './canonical.js';
 import type { DesiredNftables } from './desired.js';
 import { NftError, type NftHost } from './host.js';
@@ -14,8 +15,6 @@ import { parseListing } from './parse.js';
 import { planTransaction, transactionText } from './plan.js';
 import { clearNftState, loadNftState, saveNftState } from './state.js';
 import { deserializeTable, serializeTable, tableRef } from './table.js';
-
-export { fullSyncPeriodMs, SyncFailure };
 
 /** Kernels before 6.2 need this long after a map element went away before its chain can be deleted. */
 export const staleChainDelayMs = 1000;

@@ -2,7 +2,7 @@
 // common/exec.ts. Everything else in the backend is pure.
 import type { IPFamily } from '../../util/ip.js';
 import { runTool, toolFailed } from '../common/exec.js';
-import { RejectedInputError } from '../rejected-input.js';
+import { RejectedInputError } from '../common/rejected-input.js';
 import type { TableName } from './ruleset.js';
 
 export type Flavour = 'legacy' | 'nft';
