@@ -30,7 +30,7 @@ export interface FamilyRules {
 /** Families that synced or failed at least once; the others are absent. */
 export type DebugRulesSnapshot = Partial<Record<IPFamily, FamilyRules>>;
 
-/** The part of a sync report this store reads (src/backends/iptables/sync.ts SyncReport fits). */
+/** The part of a sync report this store reads (ModeSyncReport of src/backends/mode.ts fits). */
 export interface AppliedReport {
   mode: string;
   restoreInput: Readonly<Record<string, string>>;

@@ -13,7 +13,8 @@ import { FakeNftHost } from '../../src/backends/nftables/fake.js';
 import {
   desiredNftables,
   listingText,
-  nftablesBackend,
+  nftablesMode,
+  nftablesSyncer,
   syncNftables,
 } from '../../src/backends/nftables/index.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
@@ -174,18 +175,19 @@ test('partial syncs list conntrack only when the UDP frontends changed; full syn
   t.is(conntrack.listings, 3);
 });
 
-test("the daemon's adapter: a listing for --dry-run, and syncs reported as the other backends report them", async (t) => {
+test('the mode: a listing for --dry-run, and syncs reported as the other modes report them', async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-backend-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const host = new FakeNftHost();
-  const backend = nftablesBackend({ options, log, hosts: new Map([['IPv4', host]]), stateDir });
+  const syncer = nftablesSyncer({ options, log, hosts: new Map([['IPv4', host]]), stateDir });
   const s = cluster(['10.0.1.1'], []);
-  const text = backend.desiredText(s, node(), 'IPv4');
+  const settings = { options, ipvs: { scheduler: 'rr', strictARP: false, excludeCIDRs: [] } };
+  const text = nftablesMode.listing(nftablesMode.desired(s, node(), 'IPv4', settings));
   t.regex(text, /^table ip kube-proxy \{/);
-  const first = await backend.sync(s, node(), 'IPv4', false);
+  const first = await syncer.sync(s, node(), 'IPv4', false);
   t.is(first.mode, 'full');
   t.regex(first.restoreInput.nftables ?? '', /^add table ip kube-proxy/);
   t.is(await host.listTable(), text);
-  const second = await backend.sync(s, node(), 'IPv4', false);
+  const second = await syncer.sync(s, node(), 'IPv4', false);
   t.deepEqual([second.mode, second.restoreInput.nftables], ['partial', '']);
 });

@@ -163,3 +163,13 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   report.durationMs = now() - started;
   return report;
 }
+
+/** One line for logs: `full sync (why) in 12 ms: 3 chains written, ...`. */
+export function summarizeIptables(r: SyncReport): string {
+  const lines = (r.restoreInput.nat + r.restoreInput.filter).split('\n').filter((l) => l !== '').length;
+  return (
+    `${r.mode} sync${r.reason ? ` (${r.reason})` : ''} in ${r.durationMs} ms: ` +
+    `${r.chainsWritten} chains written, ${r.chainsDeleted} deleted, +${r.rulesAdded}/-${r.rulesDeleted} rules, ` +
+    `${lines} restore lines, ${r.conntrackDeleted} stale UDP flows cleared`
+  );
+}
