@@ -43,6 +43,7 @@ import type { IptablesConfig } from '../src/backends/iptables/config.js';
 import { type DesiredIptables, iptablesConfigFor } from '../src/backends/iptables/desired.js';
 import { KUBE_PROXY_CANARY } from '../src/backends/iptables/names.js';
 import { renderIptables } from '../src/backends/iptables/render.js';
+import { iptablesStateFile } from '../src/backends/iptables/state.js';
 import { syncIptables } from '../src/backends/iptables/sync.js';
 import { canonicalRule } from '../src/backends/iptables-lib/canonical.js';
 import { execIptablesHost, type Flavour, type IptablesHost } from '../src/backends/iptables-lib/host.js';
@@ -335,6 +336,7 @@ async function productWorker(services: number, flavour: Flavour, apply: string):
 
   const foreign = await loadForeign(flavour);
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-bench-state-'));
+  const state = iptablesStateFile(stateDir, 'IPv4');
   const calls = { n: 0 };
   const host = applyingHost(execIptablesHost(flavour, 'IPv4'), apply, calls);
   const log = createLogger({ verbosity: 0, stream: process.stderr, json: false });
@@ -342,7 +344,7 @@ async function productWorker(services: number, flavour: Flavour, apply: string):
   const syncs: SyncRow[] = [];
   const run = async (name: string, d: DesiredIptables, forceFull: boolean) => {
     calls.n = 0;
-    const [report, t] = await timed(() => syncIptables(d, { host, stateDir, log, forceFull }));
+    const [report, t] = await timed(() => syncIptables(d, { host, state, log, forceFull }));
     const text = report.restoreInput.nat + report.restoreInput.filter;
     syncs.push({
       name,

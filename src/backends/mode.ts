@@ -70,7 +70,11 @@ export interface OpenContext {
   settings: ModeSettings;
   log: Logger;
   flavour: FlavourChoice;
-  stateDir: string;
+  /**
+   * The one-shot `kproxy sync` keeps what it applied in files here, for its next
+   * run; without it (the daemon) the record is held in memory.
+   */
+  stateDir?: string;
   /**
    * The daemon: check each tool once before the first sync, and set up the kernel
    * for every family at start; the one-shot `kproxy sync` finds out as it goes.

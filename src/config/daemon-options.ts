@@ -99,7 +99,7 @@ export interface DaemonOptions {
   cleanup: boolean;
   /** --dry-run: compute and log what would change, never touch the kernel. */
   dryRun: boolean;
-  /** --state-dir: where syncs remember what they applied. */
+  /** --state-dir: accepted, unused: the agent holds what it applied in memory (only `kproxy sync` keeps a file). */
   stateDir: string;
   /** --iptables-flavour: auto (the one the host's rules use), legacy or nft. */
   iptablesFlavour: IptablesFlavourChoice;

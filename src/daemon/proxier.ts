@@ -66,8 +66,12 @@ export class Proxier {
     this.needFull = new Set(d.options.ipFamilies);
   }
 
-  /** Syncs every family; throws FamilySyncError, after trying all, when any of them failed. */
-  async sync(reason: RunReason): Promise<void> {
+  /**
+   * Syncs every family; throws FamilySyncError, after trying all, when any of them
+   * failed. Every reason (a change, the periodic run, a retry) syncs alike: only
+   * start-up and a family's failure ask for a full sync.
+   */
+  async sync(_reason: RunReason): Promise<void> {
     const { store, options } = this.d;
     const { snapshot } = store.take();
     const changes: TakenChanges = this.d.changes?.take() ?? noChanges();
@@ -83,7 +87,7 @@ export class Proxier {
         this.d.health?.updated(family);
         continue;
       }
-      const err = await this.syncFamily(syncer, family, reason, snapshot, node, changes);
+      const err = await this.syncFamily(syncer, family, snapshot, node, changes);
       if (err !== undefined) failures.set(family, err);
     }
     if (failures.size > 0) throw new FamilySyncError(failures);
@@ -93,15 +97,15 @@ export class Proxier {
   private async syncFamily(
     syncer: ModeSyncer,
     family: IPFamily,
-    reason: RunReason,
     snapshot: ClusterSnapshot,
     node: NodeContext,
     changes: TakenChanges,
   ): Promise<unknown> {
     const { log, metrics } = this.d;
     const now = this.d.now ?? Date.now;
-    // The periodic sync is the full resync against the kernel.
-    const full = this.needFull.has(family) || reason === 'periodic';
+    // Full at start and after this family's failure; otherwise the mode decides
+    // (common/sync-policy.ts): a periodic sync is partial, with a full one hourly.
+    const full = this.needFull.has(family);
     const started = now();
     try {
       const report = await syncer.sync(snapshot, node, family, full);

@@ -87,7 +87,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
         settings,
         log,
         flavour: daemon.iptablesFlavour,
-        stateDir: daemon.stateDir,
+        // No stateDir: the daemon holds what it applied in memory.
         daemon: true,
       });
     }

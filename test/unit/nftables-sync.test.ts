@@ -17,6 +17,7 @@ import {
   nftablesSyncer,
   syncNftables,
 } from '../../src/backends/nftables/index.js';
+import { nftStateFile } from '../../src/backends/nftables/state.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/log.js';
 import { endpoint, node, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
@@ -57,7 +58,7 @@ function env(t: ExecutionContext) {
   const sync = (s: ReturnType<typeof cluster>, extra: { forceFull?: boolean; o?: ProxyOptions } = {}) =>
     syncNftables(desiredNftables(s, extra.o ?? options, node(), 'IPv4'), {
       host,
-      stateDir,
+      state: nftStateFile(stateDir, 'IPv4'),
       log,
       conntrack,
       now: () => clock,

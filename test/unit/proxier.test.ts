@@ -5,8 +5,11 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { SyncFailure } from '../../src/backends/common/sync-failure.js';
+import { fullSyncPeriodMs } from '../../src/backends/common/sync-policy.js';
 import { iptablesMode } from '../../src/backends/iptables/mode.js';
 import type { ModeSettings, ModeSyncer, ModeSyncReport } from '../../src/backends/mode.js';
+import { FakeNftHost } from '../../src/backends/nftables/fake.js';
+import { nftablesMode, nftablesSyncer } from '../../src/backends/nftables/mode.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
@@ -236,4 +239,56 @@ test('the runner retries while a family fails, and stops retrying once both sync
     calls.map((c) => `${c.family}:${c.full ? 'full' : 'partial'}`),
     ['IPv4:full', 'IPv6:full', 'IPv4:full', 'IPv6:partial', 'IPv4:full', 'IPv6:partial'],
   );
+});
+
+test('periodic syncs are partial against the record held in memory; a full one comes hourly', async (t) => {
+  const clock = { now: T0 };
+  const now = () => clock.now;
+  const hosts = new Map(options.ipFamilies.map((f) => [f, new FakeNftHost(f)] as const));
+  const real = nftablesSyncer({ options, log, hosts, now });
+  let seen: string[] = [];
+  const syncer: ModeSyncer = {
+    close() {},
+    async sync(snapshot, node, family, full) {
+      const r = await real.sync(snapshot, node, family, full);
+      seen.push(r.reason ? `${r.mode} (${r.reason})` : r.mode);
+      return r;
+    },
+  };
+  const proxier = new Proxier({
+    store: dualStackStore(),
+    options,
+    log,
+    mode: nftablesMode,
+    settings,
+    syncer,
+    now,
+  });
+  const modes = () => {
+    const m = seen;
+    seen = [];
+    return m;
+  };
+  await proxier.sync('change');
+  t.deepEqual(modes(), ['full (requested)', 'full (requested)'], 'start-up');
+  for (const step of [30_000, 30_000, fullSyncPeriodMs - 120_000]) {
+    clock.now += step;
+    await proxier.sync('periodic');
+    t.deepEqual(modes(), ['partial', 'partial'], `periodic at +${clock.now - T0} ms`);
+  }
+  clock.now += 60_000;
+  await proxier.sync('periodic');
+  t.deepEqual(
+    modes(),
+    ['full (periodic full resync)', 'full (periodic full resync)'],
+    'an hour after the first full sync',
+  );
+  clock.now += 30_000;
+  await proxier.sync('periodic');
+  t.deepEqual(modes(), ['partial', 'partial']);
+  // Someone deletes the IPv6 table: only that family's next sync is full.
+  await hosts.get('IPv6')?.deleteTable();
+  clock.now += 30_000;
+  await proxier.sync('periodic');
+  t.deepEqual(modes(), ['partial', "full (kproxy's table was deleted)"]);
 });

@@ -8,6 +8,7 @@ import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
 import type { NodeContext } from '../../model/types.js';
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
+import { appliedStates } from '../common/applied-state.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import { execConntrackHost } from '../conntrack/host.js';
 import { KUBE_PROXY_CANARY } from '../iptables-lib/chains.js';
@@ -23,6 +24,7 @@ import { countRules, countWrittenRules, rulesetRestoreText } from '../iptables-l
 import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupIptables } from './cleanup.js';
 import { type DesiredIptables, desiredIptables } from './desired.js';
+import { iptablesStateFile } from './state.js';
 import { summarizeIptables, syncIptables } from './sync.js';
 
 /** iptables-restore input that builds the whole state in an empty namespace, jumps included. */
@@ -56,13 +58,18 @@ export interface IptablesSyncerDeps {
   hostFor: (family: IPFamily) => Promise<IptablesHost>;
   conntrack?: ConntrackHost;
   kernel?: KernelFeatures;
-  stateDir: string;
+  /** `kproxy sync` keeps its record in files here; without it (the daemon) it is held in memory. */
+  stateDir?: string;
+  /** Clock in epoch ms (tests give a fake one). */
+  now?: () => number;
   /** Run before a sync whose rules answer NodePorts on 127.0.0.1 (`kproxy sync` sets route_localnet so). */
   beforeLocalhostNodePorts?: () => Promise<void>;
 }
 
 export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
   const hosts = new Map<IPFamily, Promise<IptablesHost>>();
+  const { stateDir } = d;
+  const stateFor = appliedStates(stateDir === undefined ? undefined : (f) => iptablesStateFile(stateDir, f));
   return {
     async sync(snapshot: ClusterSnapshot, node: NodeContext, family: IPFamily, full: boolean) {
       const h = await getOrInsert(hosts, family, () => d.hostFor(family));
@@ -70,10 +77,11 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
       if (desired.config.localhostNodePorts) await d.beforeLocalhostNodePorts?.();
       const report = await syncIptables(desired, {
         host: h,
-        stateDir: d.stateDir,
+        state: stateFor(family),
         log: d.log,
         ...(d.conntrack ? { conntrack: d.conntrack } : {}),
         forceFull: full,
+        ...(d.now ? { now: d.now } : {}),
       });
       return {
         mode: report.mode,
@@ -117,7 +125,7 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
     hostFor: async (family) => hostsAtStart.get(family) ?? iptablesHostFor(family, ctx.flavour),
     conntrack: execConntrackHost,
     kernel,
-    stateDir: ctx.stateDir,
+    ...(ctx.stateDir !== undefined ? { stateDir: ctx.stateDir } : {}),
     ...(ctx.daemon ? {} : { beforeLocalhostNodePorts: enableRouteLocalnet }),
   });
 }

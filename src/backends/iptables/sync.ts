@@ -2,11 +2,11 @@
 // apply each table in one atomic iptables-restore, clear stale UDP flows, and
 // remember what was applied. The only decisions here are about side effects;
 // what the rules are was decided by render.ts.
-import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { type AppliedState, settingsHash } from '../common/applied-state.js';
 import { masqueradeMark } from '../common/masquerade.js';
 import { SyncFailure } from '../common/sync-failure.js';
-import { fullSyncPeriodMs } from '../common/sync-policy.js';
+import { decideSyncChecking } from '../common/sync-policy.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import { canonicalRule } from '../iptables-lib/canonical.js';
@@ -18,11 +18,12 @@ import type { Rule, Table } from '../iptables-lib/ruleset.js';
 import { restoreCalls } from '../iptables-lib/split.js';
 import type { DesiredIptables } from './desired.js';
 import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
-import { clearState, loadState, saveState } from './state.js';
+import type { IptablesApplied } from './state.js';
 
 export interface SyncContext {
   host: IptablesHost;
-  stateDir: string;
+  /** What the last sync of this family applied: in memory (the daemon) or a file (`kproxy sync`). */
+  state: AppliedState<IptablesApplied>;
   log: Logger;
   conntrack?: ConntrackHost;
   /** Force a full sync (start-up of the daemon, after a failure, --full). */
@@ -42,11 +43,6 @@ export interface SyncReport {
   rulesDeleted: number;
   conntrackDeleted: number;
   durationMs: number;
-}
-
-function settingsHash(d: DesiredIptables, flavour: string): string {
-  const settings = { config: d.config, labels: d.model.node.labels, flavour };
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
 const asRecord = (t: Table): Record<string, Rule[]> => Object.fromEntries(t.chains);
@@ -74,18 +70,25 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   const started = now();
   const { host } = ctx;
   const family = desired.model.family;
-  const hash = settingsHash(desired, host.flavour);
+  const hash = settingsHash({
+    config: desired.config,
+    labels: desired.model.node.labels,
+    flavour: host.flavour,
+  });
   const mark = masqueradeMark(desired.config.masqueradeBit);
 
-  let state = await loadState(ctx.stateDir, family);
+  let state = await ctx.state.load();
   if (state && state.flavour !== host.flavour) state = undefined;
-  let reason: string | undefined;
-  if (ctx.forceFull) reason = 'requested';
-  else if (!state) reason = 'no record of a previous sync';
-  else if (state.settingsHash !== hash) reason = 'settings or node labels changed';
-  else if (started - state.lastFullSyncMs >= fullSyncPeriodMs) reason = 'periodic full resync';
-  else if (!(await rulesIntact(host, mark))) reason = "kproxy's rules were flushed (canary missing)";
-  const full = reason !== undefined;
+  const { full, reason } = await decideSyncChecking(
+    {
+      requested: ctx.forceFull === true,
+      applied: state,
+      settingsHash: hash,
+      now: started,
+      goneReason: "kproxy's rules were flushed (canary missing)",
+    },
+    () => rulesIntact(host, mark),
+  );
 
   const report: SyncReport = {
     mode: full ? 'full' : 'partial',
@@ -131,7 +134,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
       }
     } catch (err) {
       // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
-      await clearState(ctx.stateDir, family);
+      await ctx.state.clear();
       if (err instanceof RestoreError) {
         ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
           error: err.message,
@@ -152,7 +155,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
   report.conntrackDeleted = udp.deleted;
 
-  await saveState(ctx.stateDir, {
+  await ctx.state.save({
     family,
     flavour: host.flavour,
     settingsHash: hash,

@@ -3,6 +3,7 @@
 import type { Logger } from '../../log.js';
 import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
 import type { IPFamily } from '../../util/ip.js';
+import { appliedStates } from '../common/applied-state.js';
 import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
 import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupNftables } from './cleanup.js';
@@ -10,6 +11,7 @@ import { type DesiredNftables, desiredNftables, type NftablesOptions } from './d
 import { checkNft, execNftHost, type NftHost, type NftKernelFeatures, nftKernelFeatures } from './host.js';
 import { listingFromDump, listingText } from './listing.js';
 import { nftFamily } from './names.js';
+import { nftStateFile } from './state.js';
 import { summarizeNftables, syncNftables } from './sync.js';
 import { tableLines } from './table.js';
 
@@ -19,10 +21,15 @@ export interface NftablesSyncerDeps {
   hosts: ReadonlyMap<IPFamily, NftHost>;
   conntrack?: ConntrackHost;
   kernel?: NftKernelFeatures;
-  stateDir: string;
+  /** `kproxy sync` keeps its record in files here; without it (the daemon) it is held in memory. */
+  stateDir?: string;
+  /** Clock in epoch ms (tests give a fake one). */
+  now?: () => number;
 }
 
 export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
+  const { stateDir } = d;
+  const stateFor = appliedStates(stateDir === undefined ? undefined : (f) => nftStateFile(stateDir, f));
   return {
     async sync(snapshot, node, family, full) {
       const desired = desiredNftables(snapshot, d.options, node, family, d.kernel);
@@ -30,10 +37,11 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
       if (!host) throw new Error(`no nftables host for ${family}`);
       const report = await syncNftables(desired, {
         host,
-        stateDir: d.stateDir,
+        state: stateFor(family),
         log: d.log,
         ...(d.conntrack ? { conntrack: d.conntrack } : {}),
         forceFull: full,
+        ...(d.now ? { now: d.now } : {}),
       });
       let rules = 0;
       for (const c of desired.table.chains.values()) rules += c.rules.length;
@@ -72,7 +80,7 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
     hosts: new Map(families.map((f) => [f, execNftHost(f)] as const)),
     conntrack: execConntrackHost,
     kernel: ctx.settings.deferChainDeletes ? { deferChainDeletes: true } : nftKernelFeatures(),
-    stateDir: ctx.stateDir,
+    ...(ctx.stateDir !== undefined ? { stateDir: ctx.stateDir } : {}),
   });
 }
 
