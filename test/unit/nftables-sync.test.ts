@@ -20,7 +20,8 @@ import {
 import { nftStateFile } from '../../src/backends/nftables/state.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/log.js';
-import { endpoint, node, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
+import { node } from '../helpers/builders.js';
+import { webAndDns } from '../helpers/web-and-dns.js';
 
 const log = createLogger({ stream: new PassThrough(), json: true });
 const options: ProxyOptions = {
@@ -29,25 +30,7 @@ const options: ProxyOptions = {
   clusterCIDRs: ['10.0.0.0/8'],
 };
 
-function cluster(webEndpoints: string[], dnsEndpoints: string[]) {
-  return snapshot(
-    [
-      service('shop/web', { clusterIP: '172.30.0.10', ports: [svcPort('p80', 80)] }),
-      service('kube-system/dns', { clusterIP: '172.30.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
-    ],
-    [
-      slice(
-        'shop/web',
-        webEndpoints.map((ip) => endpoint(ip)),
-      ),
-      slice(
-        'kube-system/dns',
-        dnsEndpoints.map((ip) => endpoint(ip)),
-        { ports: [slicePort('dns', 53, 'UDP')] },
-      ),
-    ],
-  );
-}
+const cluster = webAndDns;
 
 function env(t: ExecutionContext) {
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-sync-'));
