@@ -13,7 +13,13 @@ import { canonicalRule } from '../iptables-lib/canonical.js';
 import { type IptablesHost, RestoreError } from '../iptables-lib/host.js';
 import { listingFromDump } from '../iptables-lib/listing.js';
 import { parseIptablesDump } from '../iptables-lib/parse.js';
-import { type PlanInput, planTable, restoreText, type TableState } from '../iptables-lib/plan.js';
+import {
+  type PlanInput,
+  planTable,
+  restoreText,
+  type TablePlan,
+  type TableState,
+} from '../iptables-lib/plan.js';
 import type { Rule, Table } from '../iptables-lib/ruleset.js';
 import { restoreCalls } from '../iptables-lib/split.js';
 import type { DesiredIptables } from './desired.js';
@@ -65,31 +71,87 @@ async function ensureCanaries(host: IptablesHost): Promise<void> {
   }
 }
 
-export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): Promise<SyncReport> {
-  const now = ctx.now ?? Date.now;
-  const started = now();
+/** Full or partial (common/sync-policy.ts), and the record a partial sync works from. */
+async function decide(desired: DesiredIptables, ctx: SyncContext, now: number) {
   const { host } = ctx;
-  const family = desired.model.family;
   const hash = settingsHash({
     config: desired.config,
     labels: desired.model.node.labels,
     flavour: host.flavour,
   });
-  const mark = masqueradeMark(desired.config.masqueradeBit);
-
   let state = await ctx.state.load();
   if (state && state.flavour !== host.flavour) state = undefined;
-  const { full, reason } = await decideSyncChecking(
+  const decision = await decideSyncChecking(
     {
       requested: ctx.forceFull === true,
       applied: state,
       settingsHash: hash,
-      now: started,
+      now,
       goneReason: "kproxy's rules were flushed (canary missing)",
     },
-    () => rulesIntact(host, mark),
+    () => rulesIntact(host, masqueradeMark(desired.config.masqueradeBit)),
   );
+  return { ...decision, hash, state };
+}
 
+/** Partial: compare with what was applied last. Full (`applied` undefined): with what the kernel holds. */
+async function planInput(
+  table: 'nat' | 'filter',
+  desired: DesiredIptables,
+  host: IptablesHost,
+  applied: IptablesApplied | undefined,
+): Promise<PlanInput> {
+  if (applied) {
+    return {
+      desired: desired.ruleset[table],
+      current: asState(applied.tables[table]),
+      normalize: (r) => r,
+      deleteStale: true,
+    };
+  }
+  // Compare with what the kernel really holds: this is what repairs drift.
+  const dump = parseIptablesDump(await host.save(table), `${table} table`);
+  return {
+    desired: desired.ruleset[table],
+    current: { chains: listingFromDump(dump).get(table) ?? new Map() },
+    jumps: desired.jumps.filter((j) => j.table === table),
+    normalize: (r) => canonicalRule(r, desired.model.family),
+    deleteStale: true,
+  };
+}
+
+/** Sends one table's plan; a refusal forgets the record (the next sync is full) and throws SyncFailure. */
+async function applyTable(
+  table: 'nat' | 'filter',
+  plan: TablePlan,
+  currentChains: number,
+  ctx: SyncContext,
+  mode: SyncReport['mode'],
+): Promise<void> {
+  try {
+    // Usually one call; a large input on iptables-nft is split so it stays fast
+    // (split.ts). Each call is atomic and leaves a valid table.
+    for (const lines of restoreCalls(plan.lines, ctx.host.flavour, currentChains)) {
+      await ctx.host.restore(restoreText(table, { ...plan, lines }));
+    }
+  } catch (err) {
+    // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
+    await ctx.state.clear();
+    if (err instanceof RestoreError) {
+      ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
+        error: err.message,
+        at: err.excerpt(),
+      });
+    }
+    throw new SyncFailure(mode, restoreText(table, plan), err);
+  }
+}
+
+export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): Promise<SyncReport> {
+  const now = ctx.now ?? Date.now;
+  const started = now();
+  const { host } = ctx;
+  const { full, reason, hash, state } = await decide(desired, ctx, started);
   const report: SyncReport = {
     mode: full ? 'full' : 'partial',
     ...(reason ? { reason } : {}),
@@ -103,46 +165,11 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   };
 
   for (const table of ['nat', 'filter'] as const) {
-    let input: PlanInput;
-    if (full) {
-      // Compare with what the kernel really holds: this is what repairs drift.
-      const dump = parseIptablesDump(await host.save(table), `${table} table`);
-      input = {
-        desired: desired.ruleset[table],
-        current: { chains: listingFromDump(dump).get(table) ?? new Map() },
-        jumps: desired.jumps.filter((j) => j.table === table),
-        normalize: (r) => canonicalRule(r, family),
-        deleteStale: true,
-      };
-    } else {
-      input = {
-        desired: desired.ruleset[table],
-        current: asState((state as NonNullable<typeof state>).tables[table]),
-        normalize: (r) => r,
-        deleteStale: true,
-      };
-    }
+    const input = await planInput(table, desired, host, full ? undefined : state);
     const plan = planTable(input);
-    const text = restoreText(table, plan);
-    report.restoreInput[table] = text;
-    if (text === '') continue;
-    try {
-      // Usually one call; a large input on iptables-nft is split so it stays fast
-      // (split.ts). Each call is atomic and leaves a valid table.
-      for (const lines of restoreCalls(plan.lines, host.flavour, input.current.chains.size)) {
-        await host.restore(restoreText(table, { ...plan, lines }));
-      }
-    } catch (err) {
-      // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
-      await ctx.state.clear();
-      if (err instanceof RestoreError) {
-        ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
-          error: err.message,
-          at: err.excerpt(),
-        });
-      }
-      throw new SyncFailure(report.mode, text, err);
-    }
+    report.restoreInput[table] = restoreText(table, plan);
+    if (plan.lines.length === 0) continue;
+    await applyTable(table, plan, input.current.chains.size, ctx, report.mode);
     report.chainsWritten += plan.chainsWritten;
     report.chainsDeleted += plan.chainsDeleted;
     report.rulesAdded += plan.rulesAdded;
@@ -156,10 +183,10 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   report.conntrackDeleted = udp.deleted;
 
   await ctx.state.save({
-    family,
+    family: desired.model.family,
     flavour: host.flavour,
     settingsHash: hash,
-    lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
+    lastFullSyncMs: full ? started : (state as IptablesApplied).lastFullSyncMs,
     tables: { nat: asRecord(desired.ruleset.nat), filter: asRecord(desired.ruleset.filter) },
     ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
   });
