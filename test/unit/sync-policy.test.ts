@@ -4,6 +4,7 @@
 import test from 'ava';
 import { appliedInMemory, appliedStates } from '../../src/backends/common/applied-state.js';
 import {
+  decideFromRecord,
   decideSync,
   decideSyncChecking,
   fullSyncPeriodMs,
@@ -82,4 +83,22 @@ test('applied state in memory: one record per family, cleared on demand', async 
   const one = appliedInMemory<number>();
   await one.save(3);
   t.is(await one.load(), 3);
+});
+
+test('decideFromRecord: a record the mode cannot use counts as none, and is handed back otherwise', async (t) => {
+  const state = appliedInMemory<{ settingsHash: string; lastFullSyncMs: number; flavour: string }>();
+  await state.save({ settingsHash: 'h1', lastFullSyncMs: T0, flavour: 'legacy' });
+  const input = { requested: false, settingsHash: 'h1', now: T0 + 30_000, goneReason: 'gone' };
+  const nft = await decideFromRecord(
+    state,
+    { ...input, usable: (s) => s.flavour === 'nft' },
+    async () => true,
+  );
+  t.like(nft, { full: true, reason: 'no record of a previous sync', applied: undefined });
+  const legacy = await decideFromRecord(
+    state,
+    { ...input, usable: (s) => s.flavour === 'legacy' },
+    async () => true,
+  );
+  t.like(legacy, { full: false, applied: { flavour: 'legacy' } });
 });

@@ -3,6 +3,7 @@
 // (pkg/proxy/{iptables,nftables}/proxier.go): full at start and after a failure
 // (the caller asks for it), on a settings or node-label change, when kproxy's
 // canary is gone, and at least every fullSyncPeriodMs; otherwise partial.
+import type { AppliedState } from './applied-state.js';
 
 /** Upstream resyncs everything at least this often, to repair drift it cannot see. */
 export const fullSyncPeriodMs = 60 * 60 * 1000;
@@ -51,4 +52,19 @@ export async function decideSyncChecking(
 ): Promise<SyncDecision> {
   const first = decideSync({ ...i, intact: true });
   return first.full ? first : decideSync({ ...i, intact: await intact() });
+}
+
+/**
+ * A mode's decision from its record: loads it (dropping one `usable` refuses), then
+ * decideSyncChecking. Returns the record a partial sync works from.
+ */
+export async function decideFromRecord<T extends AppliedRecord>(
+  state: AppliedState<T>,
+  i: Omit<SyncDecisionInput, 'intact' | 'applied'> & { usable?: (record: T) => boolean },
+  intact: () => Promise<boolean>,
+): Promise<SyncDecision & { applied: T | undefined }> {
+  let applied = await state.load();
+  if (applied && i.usable && !i.usable(applied)) applied = undefined;
+  const { usable: _, ...rest } = i;
+  return { ...(await decideSyncChecking({ ...rest, applied }, intact)), applied };
 }

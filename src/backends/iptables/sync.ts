@@ -6,7 +6,7 @@ import type { Logger } from '../../log.js';
 import { type AppliedState, settingsHash } from '../common/applied-state.js';
 import { masqueradeMark } from '../common/masquerade.js';
 import { SyncFailure } from '../common/sync-failure.js';
-import { decideSyncChecking } from '../common/sync-policy.js';
+import { decideFromRecord } from '../common/sync-policy.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import { canonicalRule } from '../iptables-lib/canonical.js';
@@ -79,19 +79,19 @@ async function decide(desired: DesiredIptables, ctx: SyncContext, now: number) {
     labels: desired.model.node.labels,
     flavour: host.flavour,
   });
-  let state = await ctx.state.load();
-  if (state && state.flavour !== host.flavour) state = undefined;
-  const decision = await decideSyncChecking(
+  const decision = await decideFromRecord(
+    ctx.state,
     {
       requested: ctx.forceFull === true,
-      applied: state,
       settingsHash: hash,
       now,
       goneReason: "kproxy's rules were flushed (canary missing)",
+      // A record of the other flavour says nothing about this one's tables.
+      usable: (s) => s.flavour === host.flavour,
     },
     () => rulesIntact(host, masqueradeMark(desired.config.masqueradeBit)),
   );
-  return { ...decision, hash, state };
+  return { ...decision, hash, state: decision.applied };
 }
 
 /** Partial: compare with what was applied last. Full (`applied` undefined): with what the kernel holds. */

@@ -5,7 +5,7 @@
 import type { Logger } from '../../log.js';
 import { type AppliedState, settingsHash } from '../common/applied-state.js';
 import { SyncFailure } from '../common/sync-failure.js';
-import { decideSyncChecking } from '../common/sync-policy.js';
+import { decideFromRecord } from '../common/sync-policy.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import { normalizeTable } from './canonical.js';
@@ -75,24 +75,23 @@ async function deleteStaleChains(
   return keep;
 }
 
+/** Full or partial (common/sync-policy.ts), and the record a partial sync works from. */
+async function decide(desired: DesiredNftables, ctx: NftSyncContext, now: number) {
+  const hash = settingsHash({ config: desired.config, labels: desired.model.node.labels });
+  const decision = await decideFromRecord(
+    ctx.state,
+    { requested: ctx.forceFull === true, settingsHash: hash, now, goneReason: "kproxy's table was deleted" },
+    () => ctx.host.intact(),
+  );
+  return { ...decision, hash };
+}
+
 export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext): Promise<NftSyncReport> {
   const now = ctx.now ?? Date.now;
   const started = now();
   const { host } = ctx;
   const family = desired.model.family;
-  const hash = settingsHash({ config: desired.config, labels: desired.model.node.labels });
-
-  const state = await ctx.state.load();
-  const { full, reason } = await decideSyncChecking(
-    {
-      requested: ctx.forceFull === true,
-      applied: state,
-      settingsHash: hash,
-      now: started,
-      goneReason: "kproxy's table was deleted",
-    },
-    () => host.intact(),
-  );
+  const { full, reason, hash, applied: state } = await decide(desired, ctx, started);
 
   let staleChains = { ...(state?.staleChains ?? {}) };
   if (Object.keys(staleChains).length > 0)
