@@ -17,7 +17,7 @@
 //   - a full sync after those (what the daemon's periodic sync does next);
 // and checks at the end that the other program's rules are all still there.
 // `--apply` chooses how the bench's host cuts each iptables-restore input into
-// calls (src/backends/iptables/split.ts): `auto` (default) restoreCalls, the
+// calls (src/backends/iptables-lib/split.ts): `auto` (default) restoreCalls, the
 // per-flavour choice; `product` whatever sync.ts itself does; the others force one
 // strategy.
 //
