@@ -17,7 +17,7 @@
 //   - a full sync after those (what the daemon's periodic sync does next);
 // and checks at the end that the other program's rules are all still there.
 // `--apply` chooses how the bench's host cuts each iptables-restore input into
-// calls (src/backends/iptables/split.ts): `auto` (default) restoreCalls, the
+// calls (src/backends/iptables-lib/split.ts): `auto` (default) restoreCalls, the
 // per-flavour choice; `product` whatever sync.ts itself does; the others force one
 // strategy.
 //
@@ -39,22 +39,23 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { execa } from 'execa';
-import { canonicalRule } from '../src/backends/iptables/canonical.js';
 import type { IptablesConfig } from '../src/backends/iptables/config.js';
 import { type DesiredIptables, iptablesConfigFor } from '../src/backends/iptables/desired.js';
-import { execIptablesHost, type Flavour, type IptablesHost } from '../src/backends/iptables/host.js';
+import { KUBE_PROXY_CANARY } from '../src/backends/iptables/names.js';
+import { renderIptables } from '../src/backends/iptables/render.js';
+import { iptablesStateFile } from '../src/backends/iptables/state.js';
+import { syncIptables } from '../src/backends/iptables/sync.js';
+import { canonicalRule } from '../src/backends/iptables-lib/canonical.js';
+import { execIptablesHost, type Flavour, type IptablesHost } from '../src/backends/iptables-lib/host.js';
 import {
   isOwnedChain,
   listingFromDesired,
   listingFromDump,
   listingText,
-} from '../src/backends/iptables/listing.js';
-import { KUBE_PROXY_CANARY } from '../src/backends/iptables/names.js';
-import { parseIptablesDump } from '../src/backends/iptables/parse.js';
-import { planTable } from '../src/backends/iptables/plan.js';
-import { renderIptables } from '../src/backends/iptables/render.js';
-import { prefetchCalls, restoreCalls, splitRestore } from '../src/backends/iptables/split.js';
-import { syncIptables } from '../src/backends/iptables/sync.js';
+} from '../src/backends/iptables-lib/listing.js';
+import { parseIptablesDump } from '../src/backends/iptables-lib/parse.js';
+import { planTable } from '../src/backends/iptables-lib/plan.js';
+import { prefetchCalls, restoreCalls, splitRestore } from '../src/backends/iptables-lib/split.js';
 import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';
@@ -335,6 +336,7 @@ async function productWorker(services: number, flavour: Flavour, apply: string):
 
   const foreign = await loadForeign(flavour);
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-bench-state-'));
+  const state = iptablesStateFile(stateDir, 'IPv4');
   const calls = { n: 0 };
   const host = applyingHost(execIptablesHost(flavour, 'IPv4'), apply, calls);
   const log = createLogger({ verbosity: 0, stream: process.stderr, json: false });
@@ -342,7 +344,7 @@ async function productWorker(services: number, flavour: Flavour, apply: string):
   const syncs: SyncRow[] = [];
   const run = async (name: string, d: DesiredIptables, forceFull: boolean) => {
     calls.n = 0;
-    const [report, t] = await timed(() => syncIptables(d, { host, stateDir, log, forceFull }));
+    const [report, t] = await timed(() => syncIptables(d, { host, state, log, forceFull }));
     const text = report.restoreInput.nat + report.restoreInput.filter;
     syncs.push({
       name,

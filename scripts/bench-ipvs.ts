@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import { execa } from 'execa';
-import { execIptablesHost, type IptablesHost } from '../src/backends/iptables/host.js';
+import { execIptablesHost, type IptablesHost } from '../src/backends/iptables-lib/host.js';
 import { cleanupIpvs } from '../src/backends/ipvs/cleanup.js';
 import { ipvsConfigFor, nodePortIPs } from '../src/backends/ipvs/config.js';
 import { execIpvsHost, type IpvsHost } from '../src/backends/ipvs/host.js';

@@ -34,6 +34,7 @@ import {
 import { listingFromDump, listingText } from '../src/backends/nftables/listing.js';
 import { planTransaction } from '../src/backends/nftables/plan.js';
 import { renderNftables } from '../src/backends/nftables/render.js';
+import { nftStateFile } from '../src/backends/nftables/state.js';
 import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';
@@ -74,11 +75,12 @@ async function worker(services: number): Promise<void> {
   rows.push({ step: 'plan a first sync', ms: planMs, lines: plan.lines.length });
 
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-bench-nft-'));
+  const state = nftStateFile(stateDir, 'IPv4');
   const host = execNftHost('IPv4');
   const log = createLogger({ stream: new PassThrough(), json: true });
   const sync = async (s: ClusterSnapshot, step: string, forceFull = false) => {
     const desired = desiredNftables(s, options, node, 'IPv4', kernel);
-    const [r, ms] = await time(() => syncNftables(desired, { host, stateDir, log, forceFull }));
+    const [r, ms] = await time(() => syncNftables(desired, { host, state, log, forceFull }));
     const report = r as NftSyncReport;
     rows.push({
       step: `${step} (${report.mode})`,

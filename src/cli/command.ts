@@ -1,7 +1,7 @@
 // What the one-shot commands share: the flags every command takes, parsing them,
 // and loading the cluster's objects (a file, or one list from an API server).
 import { parseArgs } from 'node:util';
-import { defaultStateDir } from '../backends/iptables/state.js';
+import { defaultStateDir } from '../backends/common/state-file.js';
 import { schedulers } from '../backends/ipvs/config.js';
 import { listObjects } from '../cluster/list-once.js';
 import { type LoadResult, loadObjectsFile } from '../cluster/load.js';

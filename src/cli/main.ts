@@ -11,7 +11,7 @@ import { type CliIO, kernelFlags, loadInput, parseCommand } from './command.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { failureOutcome, UsageError } from './errors.js';
 import { traceCommand, verifyCommand } from './inspect.js';
-import { parseFlavour, runCleanup, runIpvsCleanup, runNftablesCleanup, runSync } from './sync.js';
+import { parseFlavour, runCleanup, runSync } from './sync.js';
 
 export type { CliIO };
 
@@ -82,20 +82,29 @@ Exit codes: 0 done (diff: no change); 1 diff: changes, or an expected failure, s
 async function syncCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options, scheduler } = parseCommand(
     args,
-    { ...kernelFlags, full: { type: 'boolean' }, 'ipvs-strict-arp': { type: 'boolean' } },
+    {
+      ...kernelFlags,
+      full: { type: 'boolean' },
+      'ipvs-strict-arp': { type: 'boolean' },
+      // Test-only, not in the usage text: behave as on a kernel before 6.2 (nftables).
+      'defer-chain-deletes': { type: 'boolean' },
+    },
     io,
   );
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
   const { snapshot, node } = await loadInput(flags['from-file'] as string | undefined, options, log);
   await runSync({
     snapshot,
-    options,
+    settings: {
+      options,
+      ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true, excludeCIDRs: [] },
+      ...(flags['defer-chain-deletes'] === true ? { deferChainDeletes: true } : {}),
+    },
     node,
     stateDir: flags['state-dir'] as string,
     flavour,
     full: flags.full === true,
     log,
-    ipvs: { scheduler, strictARP: flags['ipvs-strict-arp'] === true },
   });
   return 0;
 }
@@ -103,9 +112,7 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { flags, log, options } = parseCommand(args, kernelFlags, io);
   const flavour = parseFlavour(flags['iptables-flavour'] as string);
-  if (options.proxyMode === 'ipvs') await runIpvsCleanup(options.ipFamilies, flavour, log);
-  else if (options.proxyMode === 'nftables') await runNftablesCleanup(options.ipFamilies, log);
-  else await runCleanup(options.ipFamilies, flavour, log);
+  await runCleanup(options.proxyMode, options.ipFamilies, flavour, log);
   return 0;
 }
 
@@ -136,9 +143,7 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   const log = createLogger({ verbosity: daemon.logging.verbosity, stream: io.stderr, json });
   for (const w of warnings) log.warn(w);
   if (daemon.cleanup) {
-    if (proxy.proxyMode === 'ipvs') await runIpvsCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
-    else if (proxy.proxyMode === 'nftables') await runNftablesCleanup(proxy.ipFamilies, log);
-    else await runCleanup(proxy.ipFamilies, daemon.iptablesFlavour, log);
+    await runCleanup(proxy.proxyMode, proxy.ipFamilies, daemon.iptablesFlavour, log);
     return 0;
   }
   // Loaded here only: the agent's API client is a large module tree that one-shot commands never need.
@@ -174,11 +179,10 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
   const { snapshot, node } = await loadInput(values['from-file'] as string | undefined, options, log);
   const result = await runDiff({
     snapshot,
-    options,
+    settings: { options, ipvs: { scheduler, strictARP: false, excludeCIDRs: [] } },
     node,
     output: output as DiffOutput,
     color: io.stdout.isTTY === true && !process.env.NO_COLOR,
-    ipvs: { scheduler, excludeCIDRs: [] },
     ...(values.against ? { against: values.against as string } : {}),
   });
   io.stdout.write(result.text);

@@ -2,7 +2,8 @@
 // ipset save, ipvsadm -Sn), a dump of those three outputs given with --against,
 // or what kproxy would write for the node.
 import { OperatorError } from '../backends/common/errors.js';
-import { ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
+import { resolveFlavour } from '../backends/iptables-lib/host.js';
+import { ParseError, parseIptablesDump } from '../backends/iptables-lib/parse.js';
 import { defaultIpvsOptions, type IpvsOptions } from '../backends/ipvs/config.js';
 import { desiredIpvs } from '../backends/ipvs/desired.js';
 import { IpvsParseError, parseIpvsadmSave } from '../backends/ipvs/ipvsadm.js';
@@ -13,7 +14,7 @@ import { type IpvsRules, traceIpvs } from '../trace/ipvs/trace.js';
 import type { IPFamily } from '../util/ip.js';
 import { readAgainst } from './diff.js';
 import { UsageError } from './errors.js';
-import { resolveFlavour } from './sync.js';
+
 import type { Rules, RulesRequest } from './trace-rules.js';
 
 export interface IpvsRulesRequest extends RulesRequest {

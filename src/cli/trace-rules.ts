@@ -4,7 +4,8 @@
 
 import { OperatorError } from '../backends/common/errors.js';
 import { desiredIptables } from '../backends/iptables/desired.js';
-import { ParseError, parseIptablesDump } from '../backends/iptables/parse.js';
+import { type FlavourChoice, resolveFlavour } from '../backends/iptables-lib/host.js';
+import { ParseError, parseIptablesDump } from '../backends/iptables-lib/parse.js';
 import { NftError } from '../backends/nftables/host.js';
 import { desiredNftables, kubeProxyTable, nftFamily } from '../backends/nftables/index.js';
 import { NftParseError } from '../backends/nftables/parse.js';
@@ -20,7 +21,6 @@ import type { Packet, TraceResult } from '../trace/types.js';
 import type { IPFamily } from '../util/ip.js';
 import { readAgainst } from './diff.js';
 import { UsageError } from './errors.js';
-import { type FlavourChoice, resolveFlavour } from './sync.js';
 
 export interface RulesRequest {
   /** A dump's path, `kernel`, or undefined: kproxy's rules when objects are given, else the kernel. */

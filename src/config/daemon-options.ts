@@ -10,7 +10,7 @@
 // This differs from kube-proxy, which ignores most flags when --config is given (only
 // --hostname-override, logging flags such as --v, --cleanup and --master still apply).
 // kproxy warns when a flag overrides the file where kube-proxy would have ignored it.
-import { defaultStateDir } from '../backends/iptables/state.js';
+import { defaultStateDir } from '../backends/common/state-file.js';
 
 export const ipvsSchedulers = [
   'rr',
@@ -99,7 +99,7 @@ export interface DaemonOptions {
   cleanup: boolean;
   /** --dry-run: compute and log what would change, never touch the kernel. */
   dryRun: boolean;
-  /** --state-dir: where syncs remember what they applied. */
+  /** --state-dir: accepted, unused: the agent holds what it applied in memory (only `kproxy sync` keeps a file). */
   stateDir: string;
   /** --iptables-flavour: auto (the one the host's rules use), legacy or nft. */
   iptablesFlavour: IptablesFlavourChoice;

@@ -30,7 +30,7 @@ export interface FamilyRules {
 /** Families that synced or failed at least once; the others are absent. */
 export type DebugRulesSnapshot = Partial<Record<IPFamily, FamilyRules>>;
 
-/** The part of a sync report this store reads (src/backends/iptables/sync.ts SyncReport fits). */
+/** The part of a sync report this store reads (ModeSyncReport of src/backends/mode.ts fits). */
 export interface AppliedReport {
   mode: string;
   restoreInput: Readonly<Record<string, string>>;
@@ -65,7 +65,7 @@ export class DebugRules {
 
   /**
    * A write was refused. `text` defaults to the error's own `input` (RestoreError of
-   * src/backends/iptables/host.ts carries the refused restore input).
+   * src/backends/iptables-lib/host.ts carries the refused restore input).
    */
   recordFailed(family: IPFamily, error: unknown, text?: string): void {
     const input = (error as { input?: unknown } | null)?.input;

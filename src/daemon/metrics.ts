@@ -39,7 +39,7 @@ export const NETWORK_PROGRAMMING_BUCKETS = [
 
 type Table = 'nat' | 'filter';
 
-/** The part of a sync report the metrics read (BackendSync of src/backends/backend.ts fits). */
+/** The part of a sync report the metrics read (ModeSyncReport of src/backends/mode.ts fits). */
 export interface SyncObservation {
   mode: 'full' | 'partial';
   durationMs: number;

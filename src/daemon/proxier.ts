@@ -1,11 +1,11 @@
 // One sync of the running daemon: take the store's current objects and, per IP
-// family, have the proxy mode's backend apply them (or, with --dry-run, log the
+// family, have the proxy mode's syncer apply them (or, with --dry-run, log the
 // diff of its desired state and touch nothing). Each family syncs on its own, as
 // upstream's one proxier per family does: a failure of one neither skips nor
 // fails the other, and only the failed family's next sync is full. Reports to
 // metrics, health and the debug store, one record per family.
-import type { Backend } from '../backends/backend.js';
-import { SyncFailure } from '../backends/iptables/sync.js';
+import { SyncFailure } from '../backends/common/sync-failure.js';
+import type { ModeSettings, ModeSyncer, ProxyMode } from '../backends/mode.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { ProxyOptions } from '../config/options.js';
@@ -24,10 +24,11 @@ export interface ProxierDeps {
   store: ClusterStore;
   options: ProxyOptions;
   log: Logger;
-  /** The proxy mode's backend (iptables, IPVS or nftables). */
-  backend: Backend;
-  /** --dry-run: log what would change, never call the backend's sync. */
-  dryRun: boolean;
+  /** The proxy mode (iptables, IPVS or nftables), from the registry. */
+  mode: ProxyMode;
+  settings: ModeSettings;
+  /** What syncs the kernel; absent with --dry-run: log what would change, touch nothing. */
+  syncer?: ModeSyncer;
   /** The change counts, for the log, the change metrics and the network programming latency. */
   changes?: ChangeTracker;
   metrics?: KproxyMetrics;
@@ -65,8 +66,12 @@ export class Proxier {
     this.needFull = new Set(d.options.ipFamilies);
   }
 
-  /** Syncs every family; throws FamilySyncError, after trying all, when any of them failed. */
-  async sync(reason: RunReason): Promise<void> {
+  /**
+   * Syncs every family; throws FamilySyncError, after trying all, when any of them
+   * failed. Every reason (a change, the periodic run, a retry) syncs alike: only
+   * start-up and a family's failure ask for a full sync.
+   */
+  async sync(_reason: RunReason): Promise<void> {
     const { store, options } = this.d;
     const { snapshot } = store.take();
     const changes: TakenChanges = this.d.changes?.take() ?? noChanges();
@@ -76,12 +81,13 @@ export class Proxier {
     this.d.health?.syncNode(store.node(options.hostnameOverride));
     const failures = new Map<IPFamily, unknown>();
     for (const family of options.ipFamilies) {
-      if (this.d.dryRun) {
-        this.dryRun(family, this.d.backend.desiredText(snapshot, node, family), node.name);
+      const { mode, settings, syncer } = this.d;
+      if (!syncer) {
+        this.dryRun(family, mode.listing(mode.desired(snapshot, node, family, settings)), node.name);
         this.d.health?.updated(family);
         continue;
       }
-      const err = await this.syncFamily(family, reason, snapshot, node, changes);
+      const err = await this.syncFamily(syncer, family, snapshot, node, changes);
       if (err !== undefined) failures.set(family, err);
     }
     if (failures.size > 0) throw new FamilySyncError(failures);
@@ -89,19 +95,20 @@ export class Proxier {
 
   /** One family's sync; returns its error, or undefined when it succeeded. */
   private async syncFamily(
+    syncer: ModeSyncer,
     family: IPFamily,
-    reason: RunReason,
     snapshot: ClusterSnapshot,
     node: NodeContext,
     changes: TakenChanges,
   ): Promise<unknown> {
-    const { log, backend, metrics } = this.d;
+    const { log, metrics } = this.d;
     const now = this.d.now ?? Date.now;
-    // The periodic sync is the full resync against the kernel.
-    const full = this.needFull.has(family) || reason === 'periodic';
+    // Full at start and after this family's failure; otherwise the mode decides
+    // (common/sync-policy.ts): a periodic sync is partial, with a full one hourly.
+    const full = this.needFull.has(family);
     const started = now();
     try {
-      const report = await backend.sync(snapshot, node, family, full);
+      const report = await syncer.sync(snapshot, node, family, full);
       this.needFull.delete(family);
       metrics?.observeSync(report, family);
       this.d.debug?.recordSync(family, report);

@@ -4,21 +4,8 @@
 // through a bounded-frequency sync loop until SIGTERM, when it finishes the sync
 // in flight and exits, leaving the rules in place for its successor.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
-import { type Backend, iptablesBackend } from '../backends/backend.js';
 import { firstLine } from '../backends/common/errors.js';
-import { execConntrackHost } from '../backends/conntrack/host.js';
-import {
-  checkIptables,
-  detectFlavour,
-  execIptablesHost,
-  type IptablesHost,
-} from '../backends/iptables/host.js';
-import { enableRouteLocalnet, readKernelFeatures } from '../backends/iptables/kernel-features.js';
-import { ipvsBackend } from '../backends/ipvs/backend.js';
-import { execIpvsHost } from '../backends/ipvs/host.js';
-import { netlinkLinkHost } from '../backends/ipvs/link.js';
-import { prepareIpvs } from '../backends/ipvs/setup.js';
-import { checkNft, execNftHost, nftablesBackend, nftKernelFeatures } from '../backends/nftables/index.js';
+import { type ModeSettings, type ModeSyncer, modeFor } from '../backends/mode.js';
 import { apiClient, loadKubeConfig } from '../cluster/api.js';
 import { ListWatch } from '../cluster/list-watch.js';
 import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
@@ -26,7 +13,6 @@ import { ClusterStore } from '../cluster/store.js';
 import type { DaemonOptions } from '../config/daemon-options.js';
 import { OptionError, type ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
-import type { IPFamily } from '../util/ip.js';
 import { ChangeTracker } from './changes.js';
 import { DebugRules } from './debug-rules.js';
 import { ProxyHealth, startHealthServer } from './health.js';
@@ -48,65 +34,6 @@ export interface Agent {
   metricsPort: number | undefined;
   /** Graceful stop: watches end, the sync in flight finishes, servers close; rules stay. */
   stop(): Promise<void>;
-}
-
-/** The iptables of each family, each checked once: a host kproxy cannot program stops start-up. */
-async function hostsFor(families: IPFamily[], choice: DaemonOptions['iptablesFlavour'], log: Logger) {
-  const hosts = new Map<IPFamily, IptablesHost>();
-  for (const family of families) {
-    const flavour = choice === 'auto' ? await detectFlavour(family) : choice;
-    const host = execIptablesHost(flavour, family);
-    await checkIptables(host);
-    log.info(`using iptables-${flavour} for ${family}`);
-    hosts.set(family, host);
-  }
-  return hosts;
-}
-
-/**
- * The proxy mode's backend. IPVS mode checks the kernel and tools first and stops
- * start-up with what is missing; it never falls back to iptables.
- */
-async function createBackend(proxy: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Backend> {
-  const families = proxy.ipFamilies;
-  if (proxy.proxyMode === 'ipvs') {
-    const hosts = daemon.dryRun ? undefined : await hostsFor(families, daemon.iptablesFlavour, log);
-    if (hosts) {
-      await prepareIpvs(daemon.ipvs, log);
-      log.info(`IPVS mode, scheduler ${daemon.ipvs.scheduler}`);
-    }
-    return ipvsBackend({
-      options: proxy,
-      ipvsOptions: { scheduler: daemon.ipvs.scheduler, excludeCIDRs: daemon.ipvs.excludeCIDRs },
-      log,
-      ...(hosts
-        ? {
-            hosts: { ipvs: execIpvsHost, link: netlinkLinkHost(), iptables: hosts },
-            conntrack: execConntrackHost,
-          }
-        : {}),
-    });
-  }
-  if (proxy.proxyMode === 'nftables') {
-    if (!daemon.dryRun) for (const f of families) await checkNft(f);
-    const nftHosts = daemon.dryRun ? undefined : new Map(families.map((f) => [f, execNftHost(f)] as const));
-    return nftablesBackend({
-      options: proxy,
-      log,
-      stateDir: daemon.stateDir,
-      kernel: nftKernelFeatures(),
-      ...(nftHosts ? { hosts: nftHosts, conntrack: execConntrackHost } : {}),
-    });
-  }
-  const kernel = daemon.dryRun ? undefined : await readKernelFeatures();
-  const hosts = daemon.dryRun ? undefined : await hostsFor(families, daemon.iptablesFlavour, log);
-  return iptablesBackend({
-    options: proxy,
-    log,
-    stateDir: daemon.stateDir,
-    ...(hosts ? { hosts, conntrack: execConntrackHost } : {}),
-    ...(kernel ? { kernel } : {}),
-  });
 }
 
 function apiFor(daemon: DaemonOptions) {
@@ -149,16 +76,21 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     startMetricsServer(daemon.metricsBindAddress, { metrics, proxyMode: proxy.proxyMode, debugRules: debug }),
   );
 
-  let backend: Backend;
+  // IPVS mode checks the kernel and tools first and stops start-up with what is
+  // missing; it never falls back to iptables. A dry run touches no kernel.
+  const mode = modeFor(proxy.proxyMode);
+  const settings: ModeSettings = { options: proxy, ipvs: daemon.ipvs };
+  let syncer: ModeSyncer | undefined;
   try {
-    backend = await createBackend(proxy, daemon, log);
-    if (
-      !daemon.dryRun &&
-      proxy.localhostNodePorts &&
-      families.includes('IPv4') &&
-      proxy.proxyMode === 'iptables'
-    )
-      await enableRouteLocalnet();
+    if (!daemon.dryRun) {
+      syncer = await mode.open({
+        settings,
+        log,
+        flavour: daemon.iptablesFlavour,
+        // No stateDir: the daemon holds what it applied in memory.
+        daemon: true,
+      });
+    }
   } catch (err) {
     // Start-up failed: close the servers so the process can exit with the error.
     await Promise.all(servers.map((s) => s.stop()));
@@ -183,8 +115,9 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     store,
     options: proxy,
     log,
-    backend,
-    dryRun: daemon.dryRun,
+    mode,
+    settings,
+    ...(syncer ? { syncer } : {}),
     changes,
     metrics,
     health,
@@ -238,7 +171,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     }),
   ];
   // Only the nftables mode has a rule that reads them (as upstream: iptables and IPVS ignore them).
-  const cidrs = proxy.proxyMode === 'nftables' ? serviceCIDRWatch(api, store, log) : undefined;
+  const cidrs = mode.watchesServiceCIDRs ? serviceCIDRWatch(api, store, log) : undefined;
   const all = cidrs ? [...watches, cidrs.watch] : watches;
   for (const w of all) w.start();
 
@@ -272,6 +205,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       await Promise.race([started, Promise.resolve()]);
       await runner?.stop();
       await Promise.all([...servers.map((s) => s.stop()), serviceHealth?.stop()]);
+      syncer?.close();
     },
   };
 }

@@ -2,7 +2,7 @@
 // network namespace it runs in. Everything else in src/trace is pure.
 import { networkInterfaces } from 'node:os';
 import { runTool, toolFailed } from '../backends/common/exec.js';
-import { execIptablesHost, type Flavour } from '../backends/iptables/host.js';
+import { execIptablesHost, type Flavour } from '../backends/iptables-lib/host.js';
 import { nftBinary } from '../backends/nftables/host.js';
 import type { IPFamily } from '../util/ip.js';
 

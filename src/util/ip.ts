@@ -34,6 +34,11 @@ export function familyOf(ip: string): IPFamily {
   return ip.includes(':') ? 'IPv6' : 'IPv4';
 }
 
+/** The addresses or CIDRs of one family, in their order. */
+export function ofFamily(items: readonly string[], family: IPFamily): string[] {
+  return items.filter((s) => familyOf(s.split('/')[0] as string) === family);
+}
+
 /** Parses a CIDR such as `203.0.113.0/25`. Leading/trailing space is tolerated, as kube-proxy does. */
 export function parseCidr(s: string): Cidr | undefined {
   const trimmed = s.trim();

@@ -3,7 +3,12 @@
 // real kernel table. `refuse` makes the next restores fail as a refused
 // iptables-restore would (nothing applied), for failure paths.
 import { execa } from 'execa';
-import { binary, type Flavour, type IptablesHost, RestoreError } from '../../src/backends/iptables/host.js';
+import {
+  binary,
+  type Flavour,
+  type IptablesHost,
+  RestoreError,
+} from '../../src/backends/iptables-lib/host.js';
 import type { IPFamily } from '../../src/util/ip.js';
 import { systemBinary } from './root.js';
 

@@ -2,7 +2,7 @@
 // real in a topology and traced over the rules the kernel holds at that moment;
 // the trace must foretell what the kernel did, and both must meet the story.
 import type { ExecutionContext } from 'ava';
-import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
+import { parseIptablesDump } from '../../src/backends/iptables-lib/parse.js';
 import { kubeProxyTable } from '../../src/backends/nftables/index.js';
 import { traceIptables } from '../../src/trace/iptables/trace.js';
 import { tableFromDump } from '../../src/trace/nftables/dump.js';

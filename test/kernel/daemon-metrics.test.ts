@@ -20,7 +20,7 @@ import { PassThrough } from 'node:stream';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import test from 'ava';
 import { execa } from 'execa';
-import { iptablesBackend } from '../../src/backends/backend.js';
+import { iptablesMode, iptablesSyncer } from '../../src/backends/iptables/mode.js';
 import { ClusterStore, lastChangeTriggerTime } from '../../src/cluster/store.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { ChangeTracker } from '../../src/daemon/changes.js';
@@ -159,8 +159,14 @@ test.serial(
       store,
       options,
       log,
-      backend: iptablesBackend({ options, log, stateDir, hosts }),
-      dryRun: false,
+      mode: iptablesMode,
+      settings: { options, ipvs: { scheduler: 'rr', strictARP: false, excludeCIDRs: [] } },
+      syncer: iptablesSyncer({
+        options,
+        log,
+        stateDir,
+        hostFor: async (f) => hosts.get(f) as NetnsIptablesHost,
+      }),
       changes,
       metrics,
       health,

@@ -1,10 +1,9 @@
 // The nftables backend proven with packets: a real `kube-proxy` table written by
-// syncNftables (through test/helpers/nft-sync-driver.ts) in a node namespace, real
+// `kproxy sync --proxy-mode nftables` (the built CLI) in a node namespace, real
 // TCP and UDP from pod namespaces, from the node and from a remote host.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import test, { type ExecutionContext } from 'ava';
 import { desiredNftables, listingFromDump, listingText } from '../../src/backends/nftables/index.js';
@@ -12,17 +11,17 @@ import { serviceChainNames } from '../../src/backends/nftables/names.js';
 import { defaultOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
 import { endpoint, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
+import { builtCli } from '../helpers/built-cli.js';
 import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
 import { checkStoryOnKernel, nftablesTracer } from '../helpers/oracle.js';
 import { missingForKernelTests } from '../helpers/root.js';
 import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice, udpSlice } from '../helpers/stories.js';
 
-const driver = fileURLToPath(new URL('../helpers/nft-sync-driver.ts', import.meta.url));
 const port = 8080;
 const serviceCidr = '10.96.0.0/16';
 type Obj = V1Service | V1EndpointSlice;
 
-/** Runs the driver in the node namespace; every call writes a new objects file. */
+/** Runs kproxy in the node namespace; every sync writes a new objects file. */
 function nftOn(t: ExecutionContext, topo: Topology) {
   const dir = mkdtempSync(join(tmpdir(), 'kproxy-nft-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -36,7 +35,7 @@ function nftOn(t: ExecutionContext, topo: Topology) {
   let n = 0;
   const flags = ['--hostname-override', topo.node.name, '--cluster-cidr', topo.clusterCidr];
   const run = (args: string[]) =>
-    topo.exec(topo.node.ns, [process.execPath, '--import', 'tsx', driver, ...args], { reject: false });
+    topo.exec(topo.node.ns, [process.execPath, builtCli(), ...args], { reject: false });
   return {
     stateDir,
     flags,
@@ -47,9 +46,21 @@ function nftOn(t: ExecutionContext, topo: Topology) {
         file,
         JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, nodeObject] }),
       );
-      return run([file, stateDir, ...flags, '--service-cidrs', serviceCidr, ...extra]);
+      return run([
+        'sync',
+        '--from-file',
+        file,
+        '--state-dir',
+        stateDir,
+        '--proxy-mode',
+        'nftables',
+        ...flags,
+        '--service-cidrs',
+        serviceCidr,
+        ...extra,
+      ]);
     },
-    cleanup: () => run(['-', stateDir, '--cleanup']),
+    cleanup: () => run(['cleanup', '--proxy-mode', 'nftables']),
     nft: (args: string[], input?: string) =>
       topo.exec(topo.node.ns, ['/usr/sbin/nft', ...args], { reject: false, ...(input ? { input } : {}) }),
   };
@@ -315,7 +326,7 @@ test("another program's nftables table and iptables rules survive syncs and clea
   t.is(cleaned.exitCode, 0, cleaned.stderr);
   t.is((await nft.nft(['list', 'table', 'ip', 'kube-proxy'])).exitCode, 1, 'the table is gone');
   await foreign();
-  t.regex((await nft.cleanup()).stderr, /no family/, 'cleanup again is a no-op');
+  t.regex((await nft.cleanup()).stderr, /IPv4 \(nftables\): \{"deleted":\[\]\}/, 'cleanup again is a no-op');
 });
 
 test('IPv6: the ip6 table spreads a ClusterIP over its endpoints, refuses an empty one, and lists as desired', async (t) => {

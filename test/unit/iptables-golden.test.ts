@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import test from 'ava';
-import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
-import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
+import { defaultIptablesConfig } from '../../src/backends/iptables/config.js';
 import { renderIptables } from '../../src/backends/iptables/render.js';
-import { rulesetRestoreText } from '../../src/backends/iptables/ruleset.js';
+import { clusterCidrDetector } from '../../src/backends/iptables-lib/local-detector.js';
+import { parseIptablesDump } from '../../src/backends/iptables-lib/parse.js';
+import { rulesetRestoreText } from '../../src/backends/iptables-lib/ruleset.js';
 import { loadObjects } from '../../src/cluster/load.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';

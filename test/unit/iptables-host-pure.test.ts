@@ -1,7 +1,7 @@
 import test from 'ava';
 import { ToolMissingError } from '../../src/backends/common/errors.js';
 import { cleanupPlan } from '../../src/backends/iptables/cleanup.js';
-import { chooseFlavour, execIptablesHost, RestoreError } from '../../src/backends/iptables/host.js';
+import { chooseFlavour, execIptablesHost, RestoreError } from '../../src/backends/iptables-lib/host.js';
 
 test('the flavour with more rules wins, nft on a tie (as upstream iptables-wrapper)', (t) => {
   const legacy = '*nat\n-A PREROUTING -j DOCKER\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n';

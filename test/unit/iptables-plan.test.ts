@@ -1,8 +1,9 @@
 import test from 'ava';
-import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
-import { planTable, restoreText, type TableState } from '../../src/backends/iptables/plan.js';
+import { defaultIptablesConfig } from '../../src/backends/iptables/config.js';
 import { renderIptables } from '../../src/backends/iptables/render.js';
-import type { Table } from '../../src/backends/iptables/ruleset.js';
+import { clusterCidrDetector } from '../../src/backends/iptables-lib/local-detector.js';
+import { planTable, restoreText, type TableState } from '../../src/backends/iptables-lib/plan.js';
+import type { Table } from '../../src/backends/iptables-lib/ruleset.js';
 import { generateCluster } from '../../src/bench/generate.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';

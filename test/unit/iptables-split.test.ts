@@ -1,15 +1,16 @@
 import test from 'ava';
-import { tokenize } from '../../src/backends/iptables/canonical.js';
-import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
-import { planTable, type TableState } from '../../src/backends/iptables/plan.js';
+import { defaultIptablesConfig } from '../../src/backends/iptables/config.js';
 import { renderIptables } from '../../src/backends/iptables/render.js';
-import type { Ruleset } from '../../src/backends/iptables/ruleset.js';
+import { tokenize } from '../../src/backends/iptables-lib/canonical.js';
+import { clusterCidrDetector } from '../../src/backends/iptables-lib/local-detector.js';
+import { planTable, type TableState } from '../../src/backends/iptables-lib/plan.js';
+import type { Ruleset } from '../../src/backends/iptables-lib/ruleset.js';
 import {
   chainsMentioned,
   prefetchCalls,
   restoreCalls,
   splitRestore,
-} from '../../src/backends/iptables/split.js';
+} from '../../src/backends/iptables-lib/split.js';
 import { generateCluster } from '../../src/bench/generate.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';

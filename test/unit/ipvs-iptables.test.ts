@@ -1,7 +1,7 @@
 // The iptables part of the IPVS mode, planned with the iptables backend's
 // planner against a kernel dump, and its cleanup.
 import test from 'ava';
-import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
+import { parseIptablesDump } from '../../src/backends/iptables-lib/parse.js';
 import { iptablesCleanupText } from '../../src/backends/ipvs/cleanup.js';
 import { planIptables } from '../../src/backends/ipvs/iptables.js';
 import { renderIpvs } from '../../src/backends/ipvs/render.js';

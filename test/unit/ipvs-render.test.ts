@@ -6,7 +6,7 @@
 // compare them. Plus kproxy's own choices (Local policies without a local endpoint).
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import test from 'ava';
-import { clusterCidrDetector } from '../../src/backends/iptables/config.js';
+import { clusterCidrDetector } from '../../src/backends/iptables-lib/local-detector.js';
 import type { IpvsConfig } from '../../src/backends/ipvs/config.js';
 import { nodePortIPs } from '../../src/backends/ipvs/config.js';
 import type { VirtualServer } from '../../src/backends/ipvs/ipvsadm.js';

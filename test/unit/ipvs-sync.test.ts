@@ -4,8 +4,7 @@
 // IPVS mode. The real kernel is in test/vm/ipvs.test.ts.
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import type { IptablesHost } from '../../src/backends/iptables/host.js';
-import { ipvsBackend } from '../../src/backends/ipvs/backend.js';
+import type { IptablesHost } from '../../src/backends/iptables-lib/host.js';
 import type { IpvsHost } from '../../src/backends/ipvs/host.js';
 import {
   formatTable,
@@ -16,6 +15,7 @@ import {
   vsKey,
 } from '../../src/backends/ipvs/ipvsadm.js';
 import type { LinkHost } from '../../src/backends/ipvs/link.js';
+import { ipvsMode } from '../../src/backends/ipvs/mode.js';
 import { syncIpvs } from '../../src/backends/ipvs/sync.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { defaultOptions } from '../../src/config/options.js';
@@ -205,8 +205,8 @@ test("the daemon's dry run in IPVS mode logs the IPVS state's diff and never nee
     store,
     options: { ...options, hostnameOverride: 'node-a', nodeIPs: ['192.168.0.2'] },
     log: dryLog,
-    backend: ipvsBackend({ options, ipvsOptions: { scheduler: 'rr', excludeCIDRs: [] }, log: dryLog }),
-    dryRun: true,
+    mode: ipvsMode,
+    settings: { options, ipvs: { scheduler: 'rr', strictARP: false, excludeCIDRs: [] } },
   });
   await proxier.sync('change');
   await new Promise((r) => setImmediate(r));

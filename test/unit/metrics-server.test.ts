@@ -2,7 +2,7 @@
 // kube-proxy's names, types, labels and buckets (pkg/proxy/metrics/metrics.go), the
 // helpers' rules of when each metric moves, /proxyMode, the debug rules endpoint.
 import test from 'ava';
-import { countWrittenRules } from '../../src/backends/iptables/ruleset.js';
+import { countWrittenRules } from '../../src/backends/iptables-lib/ruleset.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
 import { createMetrics, NETWORK_PROGRAMMING_BUCKETS, SYNC_BUCKETS } from '../../src/daemon/metrics.js';
 import { startMetricsServer } from '../../src/daemon/metrics-server.js';

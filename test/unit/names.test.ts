@@ -2,8 +2,8 @@
 // base32(sha256(servicePortName + protocol [+ endpoint])), with Go's base32.StdEncoding.
 // Every expected name below was computed by upstream kube-proxy, not by us.
 import test from 'ava';
+import { base32 } from '../../src/backends/common/base32.js';
 import {
-  base32,
   chainPrefixes,
   endpointChain,
   isServiceChain,

@@ -6,19 +6,22 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import test, { type ExecutionContext } from 'ava';
+import { SyncFailure } from '../../src/backends/common/sync-failure.js';
 import { FakeConntrack } from '../../src/backends/conntrack/fake.js';
 import type { ConntrackEntry } from '../../src/backends/conntrack/listing.js';
 import { FakeNftHost } from '../../src/backends/nftables/fake.js';
 import {
   desiredNftables,
   listingText,
-  nftablesBackend,
-  SyncFailure,
+  nftablesMode,
+  nftablesSyncer,
   syncNftables,
 } from '../../src/backends/nftables/index.js';
+import { nftStateFile } from '../../src/backends/nftables/state.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/log.js';
-import { endpoint, node, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
+import { node } from '../helpers/builders.js';
+import { webAndDns } from '../helpers/web-and-dns.js';
 
 const log = createLogger({ stream: new PassThrough(), json: true });
 const options: ProxyOptions = {
@@ -27,25 +30,7 @@ const options: ProxyOptions = {
   clusterCIDRs: ['10.0.0.0/8'],
 };
 
-function cluster(webEndpoints: string[], dnsEndpoints: string[]) {
-  return snapshot(
-    [
-      service('shop/web', { clusterIP: '172.30.0.10', ports: [svcPort('p80', 80)] }),
-      service('kube-system/dns', { clusterIP: '172.30.0.11', ports: [svcPort('dns', 53, 'UDP')] }),
-    ],
-    [
-      slice(
-        'shop/web',
-        webEndpoints.map((ip) => endpoint(ip)),
-      ),
-      slice(
-        'kube-system/dns',
-        dnsEndpoints.map((ip) => endpoint(ip)),
-        { ports: [slicePort('dns', 53, 'UDP')] },
-      ),
-    ],
-  );
-}
+const cluster = webAndDns;
 
 function env(t: ExecutionContext) {
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-sync-'));
@@ -56,7 +41,7 @@ function env(t: ExecutionContext) {
   const sync = (s: ReturnType<typeof cluster>, extra: { forceFull?: boolean; o?: ProxyOptions } = {}) =>
     syncNftables(desiredNftables(s, extra.o ?? options, node(), 'IPv4'), {
       host,
-      stateDir,
+      state: nftStateFile(stateDir, 'IPv4'),
       log,
       conntrack,
       now: () => clock,
@@ -174,18 +159,19 @@ test('partial syncs list conntrack only when the UDP frontends changed; full syn
   t.is(conntrack.listings, 3);
 });
 
-test("the daemon's adapter: a listing for --dry-run, and syncs reported as the other backends report them", async (t) => {
+test('the mode: a listing for --dry-run, and syncs reported as the other modes report them', async (t) => {
   const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-nft-backend-'));
   t.teardown(() => rmSync(stateDir, { recursive: true, force: true }));
   const host = new FakeNftHost();
-  const backend = nftablesBackend({ options, log, hosts: new Map([['IPv4', host]]), stateDir });
+  const syncer = nftablesSyncer({ options, log, hosts: new Map([['IPv4', host]]), stateDir });
   const s = cluster(['10.0.1.1'], []);
-  const text = backend.desiredText(s, node(), 'IPv4');
+  const settings = { options, ipvs: { scheduler: 'rr', strictARP: false, excludeCIDRs: [] } };
+  const text = nftablesMode.listing(nftablesMode.desired(s, node(), 'IPv4', settings));
   t.regex(text, /^table ip kube-proxy \{/);
-  const first = await backend.sync(s, node(), 'IPv4', false);
+  const first = await syncer.sync(s, node(), 'IPv4', false);
   t.is(first.mode, 'full');
   t.regex(first.restoreInput.nftables ?? '', /^add table ip kube-proxy/);
   t.is(await host.listTable(), text);
-  const second = await backend.sync(s, node(), 'IPv4', false);
+  const second = await syncer.sync(s, node(), 'IPv4', false);
   t.deepEqual([second.mode, second.restoreInput.nftables], ['partial', '']);
 });

@@ -10,10 +10,10 @@ import {
   ToolMissingError,
 } from '../../src/backends/common/errors.js';
 import { classifyFailure } from '../../src/backends/common/exec.js';
+import { SyncFailure } from '../../src/backends/common/sync-failure.js';
 import { sysctlError } from '../../src/backends/common/sysctl.js';
-import { RestoreError } from '../../src/backends/iptables/host.js';
-import { routeLocalnet } from '../../src/backends/iptables/kernel-features.js';
-import { SyncFailure } from '../../src/backends/iptables/sync.js';
+import { RestoreError } from '../../src/backends/iptables-lib/host.js';
+import { routeLocalnet } from '../../src/backends/iptables-lib/kernel-features.js';
 import { IpvsCommandError } from '../../src/backends/ipvs/host.js';
 import { failureOutcome, UsageError } from '../../src/cli/errors.js';
 import { LoadError } from '../../src/cluster/load.js';

@@ -1,12 +1,15 @@
-// The daemon's Proxier over a fake backend that holds each family's rules like a
+// The daemon's Proxier over a fake syncer that holds each family's rules like a
 // kernel would: the families sync independently (a failing IPv4 neither skips IPv6
 // nor makes its next sync full), and metrics, health and the debug store keep one
 // record per family.
 import { PassThrough } from 'node:stream';
 import test from 'ava';
-import type { Backend, BackendSync } from '../../src/backends/backend.js';
-import { iptablesBackend } from '../../src/backends/backend.js';
-import { SyncFailure } from '../../src/backends/iptables/sync.js';
+import { SyncFailure } from '../../src/backends/common/sync-failure.js';
+import { fullSyncPeriodMs } from '../../src/backends/common/sync-policy.js';
+import { iptablesMode } from '../../src/backends/iptables/mode.js';
+import type { ModeSettings, ModeSyncer, ModeSyncReport } from '../../src/backends/mode.js';
+import { FakeNftHost } from '../../src/backends/nftables/fake.js';
+import { nftablesMode, nftablesSyncer } from '../../src/backends/nftables/mode.js';
 import { ClusterStore } from '../../src/cluster/store.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
@@ -27,6 +30,7 @@ const options: ProxyOptions = {
   ipFamilies: ['IPv4', 'IPv6'],
 };
 const log = createLogger({ stream: new PassThrough(), json: true });
+const settings: ModeSettings = { options, ipvs: { scheduler: 'rr', strictARP: false, excludeCIDRs: [] } };
 
 interface Call {
   family: IPFamily;
@@ -34,21 +38,20 @@ interface Call {
 }
 
 /**
- * A backend whose "kernel" is a map of family -> applied rules (the iptables
- * backend's desired listing). `refuse(call, n)` (n counts calls from 1) says which
+ * A syncer whose "kernel" is a map of family -> applied rules (the iptables
+ * mode's desired listing). `refuse(call, n)` (n counts calls from 1) says which
  * calls fail: like a refused iptables-restore, a refused call changes nothing.
  */
 function fakeBackend(refuse: (call: Call, n: number) => boolean) {
-  const render = iptablesBackend({ options, log, stateDir: '/nonexistent' });
   const kernel = new Map<IPFamily, string>();
   const calls: Call[] = [];
   let attempts = 0;
-  const backend: Backend = {
-    desiredText: render.desiredText,
-    async sync(snapshot, node, family, full): Promise<BackendSync> {
+  const backend: ModeSyncer = {
+    close() {},
+    async sync(snapshot, node, family, full): Promise<ModeSyncReport> {
       const call = { family, full };
       calls.push(call);
-      const text = render.desiredText(snapshot, node, family);
+      const text = iptablesMode.listing(iptablesMode.desired(snapshot, node, family, settings));
       const mode = full ? 'full' : 'partial';
       if (refuse(call, ++attempts)) {
         throw new SyncFailure(mode, text, new Error(`${family} restore: line 3 failed`));
@@ -61,6 +64,8 @@ function fakeBackend(refuse: (call: Call, n: number) => boolean) {
         restoreInput: { nat: changed ? text : '', filter: '' },
         rulesTotal: { nat: 10, filter: 2 },
         details: {},
+        tool: 'fake',
+        summary: '',
       };
     },
   };
@@ -93,13 +98,23 @@ interface Harness {
   clock: { now: number };
 }
 
-function harness(backend: Backend, store = dualStackStore()): Harness {
+function harness(backend: ModeSyncer, store = dualStackStore()): Harness {
   const clock = { now: T0 };
   const now = () => clock.now;
   const metrics = createMetrics({ defaultMetrics: false, now });
   const debug = new DebugRules(now);
   const health = new ProxyHealth({ healthTimeoutMs: 60_000, now, families: options.ipFamilies });
-  const proxier = new Proxier({ store, options, log, backend, dryRun: false, metrics, debug, health });
+  const proxier = new Proxier({
+    store,
+    options,
+    log,
+    mode: iptablesMode,
+    settings,
+    syncer: backend,
+    metrics,
+    debug,
+    health,
+  });
   return { proxier, metrics, debug, health, clock };
 }
 
@@ -224,4 +239,56 @@ test('the runner retries while a family fails, and stops retrying once both sync
     calls.map((c) => `${c.family}:${c.full ? 'full' : 'partial'}`),
     ['IPv4:full', 'IPv6:full', 'IPv4:full', 'IPv6:partial', 'IPv4:full', 'IPv6:partial'],
   );
+});
+
+test('periodic syncs are partial against the record held in memory; a full one comes hourly', async (t) => {
+  const clock = { now: T0 };
+  const now = () => clock.now;
+  const hosts = new Map(options.ipFamilies.map((f) => [f, new FakeNftHost(f)] as const));
+  const real = nftablesSyncer({ options, log, hosts, now });
+  let seen: string[] = [];
+  const syncer: ModeSyncer = {
+    close() {},
+    async sync(snapshot, node, family, full) {
+      const r = await real.sync(snapshot, node, family, full);
+      seen.push(r.reason ? `${r.mode} (${r.reason})` : r.mode);
+      return r;
+    },
+  };
+  const proxier = new Proxier({
+    store: dualStackStore(),
+    options,
+    log,
+    mode: nftablesMode,
+    settings,
+    syncer,
+    now,
+  });
+  const modes = () => {
+    const m = seen;
+    seen = [];
+    return m;
+  };
+  await proxier.sync('change');
+  t.deepEqual(modes(), ['full (requested)', 'full (requested)'], 'start-up');
+  for (const step of [30_000, 30_000, fullSyncPeriodMs - 120_000]) {
+    clock.now += step;
+    await proxier.sync('periodic');
+    t.deepEqual(modes(), ['partial', 'partial'], `periodic at +${clock.now - T0} ms`);
+  }
+  clock.now += 60_000;
+  await proxier.sync('periodic');
+  t.deepEqual(
+    modes(),
+    ['full (periodic full resync)', 'full (periodic full resync)'],
+    'an hour after the first full sync',
+  );
+  clock.now += 30_000;
+  await proxier.sync('periodic');
+  t.deepEqual(modes(), ['partial', 'partial']);
+  // Someone deletes the IPv6 table: only that family's next sync is full.
+  await hosts.get('IPv6')?.deleteTable();
+  clock.now += 30_000;
+  await proxier.sync('periodic');
+  t.deepEqual(modes(), ['partial', "full (kproxy's table was deleted)"]);
 });

@@ -2,10 +2,11 @@
 // traced through upstream's expected rules and through the rules kproxy renders
 // for the same cluster must meet the same fates.
 import test from 'ava';
-import { canonicalRule } from '../../src/backends/iptables/canonical.js';
-import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/iptables/config.js';
-import { parseIptablesDump } from '../../src/backends/iptables/parse.js';
+import { defaultIptablesConfig } from '../../src/backends/iptables/config.js';
 import { renderIptables } from '../../src/backends/iptables/render.js';
+import { canonicalRule } from '../../src/backends/iptables-lib/canonical.js';
+import { clusterCidrDetector } from '../../src/backends/iptables-lib/local-detector.js';
+import { parseIptablesDump } from '../../src/backends/iptables-lib/parse.js';
 import { loadObjects } from '../../src/cluster/load.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';

@@ -16,10 +16,10 @@ import { addressPlan } from '../helpers/netns.js';
 import { type ProxyMode, type Story, stories } from '../helpers/stories.js';
 import { appliesTo, paperWorld, storyPacket, tracedFate } from '../helpers/story-fate.js';
 
-/** The service CIDR the nftables kernel tests give (nft-sync-driver --service-cidrs). */
+/** The service CIDR the nftables kernel tests give (kproxy sync --service-cidrs). */
 const serviceCIDRs = ['10.96.0.0/16'];
 
-// desiredNftables reads serviceCIDRs beside the proxy options, as nft-sync-driver passes them.
+// desiredNftables reads serviceCIDRs beside the proxy options, as `kproxy sync --service-cidrs` passes them.
 const withServiceCidrs = (o: ProxyOptions): ProxyOptions => {
   const options = { ...o, serviceCIDRs };
   return options;

@@ -2,8 +2,8 @@
 // affinity first (-m recent), then a random pick (-m statistic) that gives every
 // endpoint 1/n. Pure.
 import type { Endpoint, ServicePort } from '../../model/types.js';
+import { commentArgs as comment, type TableBuilder } from '../iptables-lib/ruleset.js';
 import { endpointChain } from './names.js';
-import { commentArgs as comment, type TableBuilder } from './ruleset.js';
 
 /** `1/n` with ten decimals, as upstream formats statistic probabilities. */
 export function probability(n: number): string {

@@ -1,10 +1,10 @@
 // `kproxy cleanup`: remove every rule and chain kproxy owns, and nothing else.
 
-import type { IptablesHost } from './host.js';
-import { isOwnedChain, listingFromDump } from './listing.js';
+import type { IptablesHost } from '../iptables-lib/host.js';
+import { isOwnedChain, listingFromDump } from '../iptables-lib/listing.js';
+import { parseIptablesDump } from '../iptables-lib/parse.js';
+import { restoreCalls } from '../iptables-lib/split.js';
 import { KUBE_FIREWALL, KUBE_PROXY_CANARY } from './names.js';
-import { parseIptablesDump } from './parse.js';
-import { restoreCalls } from './split.js';
 
 /** kubelet marks the tables it manages with this chain; then KUBE-FIREWALL is kubelet's to keep. */
 const kubeletCanary = 'KUBE-KUBELET-CANARY';

@@ -1,13 +1,6 @@
 // Settings that shape the iptables rules, with kube-proxy's defaults.
 import type { IPFamily } from '../../util/ip.js';
-
-/** How "traffic from a local pod" is recognised (kube-proxy's --detect-local-mode). */
-export interface LocalDetector {
-  /** Match arguments for traffic from local pods, e.g. `-s 10.244.0.0/16`. */
-  ifLocal: readonly string[];
-  /** Match arguments for other traffic, e.g. `! -s 10.244.0.0/16`. */
-  ifNotLocal: readonly string[];
-}
+import type { LocalDetector } from '../iptables-lib/local-detector.js';
 
 export interface IptablesConfig {
   family: IPFamily;
@@ -49,16 +42,3 @@ export const defaultIptablesConfig: IptablesConfig = {
   conntrackTCPLiberal: false,
   largeClusterEndpointsThreshold: 1000,
 };
-
-/** `0x4000` for bit 14: the form iptables-save prints and upstream's test goldens use. */
-export function masqueradeMark(bit: number): string {
-  return `0x${(2 ** bit).toString(16)}`;
-}
-
-export function clusterCidrDetector(cidr: string): LocalDetector {
-  return { ifLocal: ['-s', cidr], ifNotLocal: ['!', '-s', cidr] };
-}
-
-export function interfaceDetector(name: string): LocalDetector {
-  return { ifLocal: ['-i', name], ifNotLocal: ['!', '-i', name] };
-}

@@ -3,48 +3,11 @@ import type { ClusterSnapshot } from '../../cluster/snapshot.js';
 import type { ProxyOptions } from '../../config/options.js';
 import { buildProxyModel } from '../../model/build.js';
 import type { NodeContext, ProxyModel } from '../../model/types.js';
-import { familyOf, type IPFamily, parseCidr } from '../../util/ip.js';
-import type { IptablesConfig } from './config.js';
-import {
-  clusterCidrDetector,
-  defaultIptablesConfig,
-  interfaceDetector,
-  type LocalDetector,
-} from './config.js';
+import { type IPFamily, ofFamily, parseCidr } from '../../util/ip.js';
+import { assumedKernelFeatures, type KernelFeatures } from '../iptables-lib/kernel-features.js';
+import { localDetector } from '../iptables-lib/local-detector.js';
+import { defaultIptablesConfig, type IptablesConfig } from './config.js';
 import { type RenderedIptables, renderIptables } from './render.js';
-
-export interface KernelFeatures {
-  nfacct: boolean;
-  randomFully: boolean;
-  conntrackTCPLiberal: boolean;
-}
-
-export const assumedKernelFeatures: KernelFeatures = {
-  nfacct: false,
-  randomFully: true,
-  conntrackTCPLiberal: false,
-};
-
-function ofFamily(items: readonly string[], family: IPFamily): string[] {
-  return items.filter((s) => familyOf(s.split('/')[0] as string) === family);
-}
-
-function localDetector(o: ProxyOptions, node: NodeContext, family: IPFamily): LocalDetector | undefined {
-  switch (o.detectLocalMode) {
-    case 'ClusterCIDR': {
-      const cidr = ofFamily(o.clusterCIDRs, family)[0];
-      return cidr ? clusterCidrDetector(cidr) : undefined;
-    }
-    case 'NodeCIDR': {
-      const cidr = ofFamily(node.podCIDRs, family)[0];
-      return cidr ? clusterCidrDetector(parseCidr(cidr)?.text ?? cidr) : undefined;
-    }
-    case 'BridgeInterface':
-      return interfaceDetector(o.podBridgeInterface);
-    case 'InterfaceNamePrefix':
-      return interfaceDetector(`${o.podInterfaceNamePrefix}+`);
-  }
-}
 
 /** The node addresses NodePorts answer on, or undefined for "every local address". */
 function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily): string[] | undefined {

@@ -1,5 +1,7 @@
 // The rules kproxy adds to chains it does not own (PREROUTING, INPUT, ...): the
 // jumps into its own chains, as upstream installs them.
+
+import { commentArgs as comment, type JumpRule } from '../iptables-lib/ruleset.js';
 import {
   KUBE_EXTERNAL_SERVICES,
   KUBE_FIREWALL,
@@ -9,7 +11,6 @@ import {
   KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
 } from './names.js';
-import { commentArgs as comment, type JumpRule } from './ruleset.js';
 
 /** Jumps from built-in chains into kproxy's chains, as upstream installs them. */
 export function jumpRules(withKubeletFirewall: boolean): JumpRule[] {

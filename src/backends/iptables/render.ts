@@ -5,9 +5,15 @@
 import type { ProxyModel, ServicePort } from '../../model/types.js';
 import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
 import { isLoopback, parseCidr } from '../../util/ip.js';
+import { masqueradeMark } from '../common/masquerade.js';
+import {
+  commentArgs as comment,
+  type JumpRule,
+  type Ruleset,
+  TableBuilder,
+} from '../iptables-lib/ruleset.js';
 import { writeBalancing } from './balancing.js';
 import type { IptablesConfig } from './config.js';
-import { masqueradeMark } from './config.js';
 import { jumpRules } from './jumps.js';
 import {
   endpointChain,
@@ -27,7 +33,6 @@ import {
   type IptablesRenderMemo,
   iptablesRenderMemo,
 } from './render-memo.js';
-import { commentArgs as comment, type JumpRule, type Ruleset, TableBuilder } from './ruleset.js';
 
 /** The rendered rules, plus which per-service chains belong to which service port. */
 export interface RenderedIptables {

@@ -1,15 +1,14 @@
-// What kproxy last applied, kept between runs so that the next sync can be
-// partial without reading the kernel. Losing it is harmless: the next sync is full.
+// What the iptables mode last applied for one family: held in memory by the daemon,
+// or in a file between runs of `kproxy sync` (common/applied-state.ts).
 import type { IPFamily } from '../../util/ip.js';
-import { stateFile } from '../state-file.js';
-import type { Flavour } from './host.js';
-import type { Rule } from './ruleset.js';
+import type { AppliedState } from '../common/applied-state.js';
+import { stateFile } from '../common/state-file.js';
+import type { Flavour } from '../iptables-lib/host.js';
+import type { Rule } from '../iptables-lib/ruleset.js';
 
-export const defaultStateDir = '/var/lib/kproxy';
 const version = 1;
 
-export interface AppliedState {
-  version: number;
+export interface IptablesApplied {
   family: IPFamily;
   flavour: Flavour;
   /** Hash of the rendering settings and node labels: a change forces a full sync. */
@@ -20,30 +19,12 @@ export interface AppliedState {
   udpCleanFor?: string;
 }
 
-const file = (dir: string, family: IPFamily) =>
-  stateFile<Omit<AppliedState, 'version'>>(
+/** `<dir>/iptables-ipv4.json` (ipv6): the one-shot `kproxy sync`'s record. */
+export function iptablesStateFile(dir: string, family: IPFamily): AppliedState<IptablesApplied> {
+  return stateFile<IptablesApplied>(
     dir,
     `iptables-${family.toLowerCase()}.json`,
     version,
     (s) => s.family === family,
   );
-
-export function statePath(dir: string, family: IPFamily): string {
-  return file(dir, family).path;
-}
-
-/** The saved state, or undefined when there is none or it is unusable (then the sync is full). */
-export async function loadState(
-  dir: string,
-  family: IPFamily,
-): Promise<Omit<AppliedState, 'version'> | undefined> {
-  return file(dir, family).load();
-}
-
-export async function saveState(dir: string, state: Omit<AppliedState, 'version'>): Promise<void> {
-  await file(dir, state.family).save(state);
-}
-
-export async function clearState(dir: string, family: IPFamily): Promise<void> {
-  await file(dir, family).clear();
 }

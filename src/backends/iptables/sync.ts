@@ -2,39 +2,34 @@
 // apply each table in one atomic iptables-restore, clear stale UDP flows, and
 // remember what was applied. The only decisions here are about side effects;
 // what the rules are was decided by render.ts.
-import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { type AppliedState, settingsHash } from '../common/applied-state.js';
+import { masqueradeMark } from '../common/masquerade.js';
+import { SyncFailure } from '../common/sync-failure.js';
+import { decideFromRecord } from '../common/sync-policy.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { canonicalRule } from './canonical.js';
+import { canonicalRule } from '../iptables-lib/canonical.js';
+import { type IptablesHost, RestoreError } from '../iptables-lib/host.js';
+import { listingFromDump } from '../iptables-lib/listing.js';
+import { parseIptablesDump } from '../iptables-lib/parse.js';
+import {
+  type PlanInput,
+  planTable,
+  restoreText,
+  type TablePlan,
+  type TableState,
+} from '../iptables-lib/plan.js';
+import type { Rule, Table } from '../iptables-lib/ruleset.js';
+import { restoreCalls } from '../iptables-lib/split.js';
 import type { DesiredIptables } from './desired.js';
-import { type IptablesHost, RestoreError } from './host.js';
-import { listingFromDump } from './listing.js';
 import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
-import { parseIptablesDump } from './parse.js';
-import { type PlanInput, planTable, restoreText, type TableState } from './plan.js';
-import type { Rule, Table } from './ruleset.js';
-import { restoreCalls } from './split.js';
-import { clearState, loadState, saveState } from './state.js';
-
-/** Upstream resyncs everything at least this often, to repair drift it cannot see. */
-export const fullSyncPeriodMs = 60 * 60 * 1000;
-
-/** A sync that failed; `mode` says whether it was full or partial (for metrics), `input` what was refused. */
-export class SyncFailure extends Error {
-  override name = 'SyncFailure';
-  constructor(
-    readonly mode: 'full' | 'partial',
-    readonly input: string,
-    override readonly cause: unknown,
-  ) {
-    super((cause as Error)?.message ?? String(cause));
-  }
-}
+import type { IptablesApplied } from './state.js';
 
 export interface SyncContext {
   host: IptablesHost;
-  stateDir: string;
+  /** What the last sync of this family applied: in memory (the daemon) or a file (`kproxy sync`). */
+  state: AppliedState<IptablesApplied>;
   log: Logger;
   conntrack?: ConntrackHost;
   /** Force a full sync (start-up of the daemon, after a failure, --full). */
@@ -54,11 +49,6 @@ export interface SyncReport {
   rulesDeleted: number;
   conntrackDeleted: number;
   durationMs: number;
-}
-
-function settingsHash(d: DesiredIptables, flavour: string): string {
-  const settings = { config: d.config, labels: d.model.node.labels, flavour };
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
 const asRecord = (t: Table): Record<string, Rule[]> => Object.fromEntries(t.chains);
@@ -81,24 +71,87 @@ async function ensureCanaries(host: IptablesHost): Promise<void> {
   }
 }
 
+/** Full or partial (common/sync-policy.ts), and the record a partial sync works from. */
+async function decide(desired: DesiredIptables, ctx: SyncContext, now: number) {
+  const { host } = ctx;
+  const hash = settingsHash({
+    config: desired.config,
+    labels: desired.model.node.labels,
+    flavour: host.flavour,
+  });
+  const decision = await decideFromRecord(
+    ctx.state,
+    {
+      requested: ctx.forceFull === true,
+      settingsHash: hash,
+      now,
+      goneReason: "kproxy's rules were flushed (canary missing)",
+      // A record of the other flavour says nothing about this one's tables.
+      usable: (s) => s.flavour === host.flavour,
+    },
+    () => rulesIntact(host, masqueradeMark(desired.config.masqueradeBit)),
+  );
+  return { ...decision, hash, state: decision.applied };
+}
+
+/** Partial: compare with what was applied last. Full (`applied` undefined): with what the kernel holds. */
+async function planInput(
+  table: 'nat' | 'filter',
+  desired: DesiredIptables,
+  host: IptablesHost,
+  applied: IptablesApplied | undefined,
+): Promise<PlanInput> {
+  if (applied) {
+    return {
+      desired: desired.ruleset[table],
+      current: asState(applied.tables[table]),
+      normalize: (r) => r,
+      deleteStale: true,
+    };
+  }
+  // Compare with what the kernel really holds: this is what repairs drift.
+  const dump = parseIptablesDump(await host.save(table), `${table} table`);
+  return {
+    desired: desired.ruleset[table],
+    current: { chains: listingFromDump(dump).get(table) ?? new Map() },
+    jumps: desired.jumps.filter((j) => j.table === table),
+    normalize: (r) => canonicalRule(r, desired.model.family),
+    deleteStale: true,
+  };
+}
+
+/** Sends one table's plan; a refusal forgets the record (the next sync is full) and throws SyncFailure. */
+async function applyTable(
+  table: 'nat' | 'filter',
+  plan: TablePlan,
+  currentChains: number,
+  ctx: SyncContext,
+  mode: SyncReport['mode'],
+): Promise<void> {
+  try {
+    // Usually one call; a large input on iptables-nft is split so it stays fast
+    // (split.ts). Each call is atomic and leaves a valid table.
+    for (const lines of restoreCalls(plan.lines, ctx.host.flavour, currentChains)) {
+      await ctx.host.restore(restoreText(table, { ...plan, lines }));
+    }
+  } catch (err) {
+    // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
+    await ctx.state.clear();
+    if (err instanceof RestoreError) {
+      ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
+        error: err.message,
+        at: err.excerpt(),
+      });
+    }
+    throw new SyncFailure(mode, restoreText(table, plan), err);
+  }
+}
+
 export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): Promise<SyncReport> {
   const now = ctx.now ?? Date.now;
   const started = now();
   const { host } = ctx;
-  const family = desired.model.family;
-  const hash = settingsHash(desired, host.flavour);
-  const mark = `0x${(2 ** desired.config.masqueradeBit).toString(16)}`;
-
-  let state = await loadState(ctx.stateDir, family);
-  if (state && state.flavour !== host.flavour) state = undefined;
-  let reason: string | undefined;
-  if (ctx.forceFull) reason = 'requested';
-  else if (!state) reason = 'no record of a previous sync';
-  else if (state.settingsHash !== hash) reason = 'settings or node labels changed';
-  else if (started - state.lastFullSyncMs >= fullSyncPeriodMs) reason = 'periodic full resync';
-  else if (!(await rulesIntact(host, mark))) reason = "kproxy's rules were flushed (canary missing)";
-  const full = reason !== undefined;
-
+  const { full, reason, hash, state } = await decide(desired, ctx, started);
   const report: SyncReport = {
     mode: full ? 'full' : 'partial',
     ...(reason ? { reason } : {}),
@@ -112,46 +165,11 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   };
 
   for (const table of ['nat', 'filter'] as const) {
-    let input: PlanInput;
-    if (full) {
-      // Compare with what the kernel really holds: this is what repairs drift.
-      const dump = parseIptablesDump(await host.save(table), `${table} table`);
-      input = {
-        desired: desired.ruleset[table],
-        current: { chains: listingFromDump(dump).get(table) ?? new Map() },
-        jumps: desired.jumps.filter((j) => j.table === table),
-        normalize: (r) => canonicalRule(r, family),
-        deleteStale: true,
-      };
-    } else {
-      input = {
-        desired: desired.ruleset[table],
-        current: asState((state as NonNullable<typeof state>).tables[table]),
-        normalize: (r) => r,
-        deleteStale: true,
-      };
-    }
+    const input = await planInput(table, desired, host, full ? undefined : state);
     const plan = planTable(input);
-    const text = restoreText(table, plan);
-    report.restoreInput[table] = text;
-    if (text === '') continue;
-    try {
-      // Usually one call; a large input on iptables-nft is split so it stays fast
-      // (split.ts). Each call is atomic and leaves a valid table.
-      for (const lines of restoreCalls(plan.lines, host.flavour, input.current.chains.size)) {
-        await host.restore(restoreText(table, { ...plan, lines }));
-      }
-    } catch (err) {
-      // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
-      await clearState(ctx.stateDir, family);
-      if (err instanceof RestoreError) {
-        ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
-          error: err.message,
-          at: err.excerpt(),
-        });
-      }
-      throw new SyncFailure(report.mode, text, err);
-    }
+    report.restoreInput[table] = restoreText(table, plan);
+    if (plan.lines.length === 0) continue;
+    await applyTable(table, plan, input.current.chains.size, ctx, report.mode);
     report.chainsWritten += plan.chainsWritten;
     report.chainsDeleted += plan.chainsDeleted;
     report.rulesAdded += plan.rulesAdded;
@@ -164,14 +182,24 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
   report.conntrackDeleted = udp.deleted;
 
-  await saveState(ctx.stateDir, {
-    family,
+  await ctx.state.save({
+    family: desired.model.family,
     flavour: host.flavour,
     settingsHash: hash,
-    lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
+    lastFullSyncMs: full ? started : (state as IptablesApplied).lastFullSyncMs,
     tables: { nat: asRecord(desired.ruleset.nat), filter: asRecord(desired.ruleset.filter) },
     ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
   });
   report.durationMs = now() - started;
   return report;
+}
+
+/** One line for logs: `full sync (why) in 12 ms: 3 chains written, ...`. */
+export function summarizeIptables(r: SyncReport): string {
+  const lines = (r.restoreInput.nat + r.restoreInput.filter).split('\n').filter((l) => l !== '').length;
+  return (
+    `${r.mode} sync${r.reason ? ` (${r.reason})` : ''} in ${r.durationMs} ms: ` +
+    `${r.chainsWritten} chains written, ${r.chainsDeleted} deleted, +${r.rulesAdded}/-${r.rulesDeleted} rules, ` +
+    `${lines} restore lines, ${r.conntrackDeleted} stale UDP flows cleared`
+  );
 }

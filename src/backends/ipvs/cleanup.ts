@@ -1,8 +1,8 @@
 // `kproxy cleanup --proxy-mode ipvs`: remove kproxy's virtual servers, the IPVS
 // mode's chains and jumps, its ipsets and kube-ipvs0, and nothing else: other
 // programs' virtual servers, sets and rules stay.
-import type { IptablesHost } from '../iptables/host.js';
-import { parseIptablesDump } from '../iptables/parse.js';
+import type { IptablesHost } from '../iptables-lib/host.js';
+import { parseIptablesDump } from '../iptables-lib/parse.js';
 import type { IpvsHost } from './host.js';
 import { parseIpsetSave } from './ipset.js';
 import { isIpvsChain, ownedTable } from './iptables.js';

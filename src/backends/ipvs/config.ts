@@ -3,9 +3,9 @@
 // bit and all, local-traffic detection), plus the IPVS ones.
 import type { ProxyOptions } from '../../config/options.js';
 import type { NodeContext } from '../../model/types.js';
-import { type IPFamily, parseCidr } from '../../util/ip.js';
-import type { LocalDetector } from '../iptables/config.js';
-import { iptablesConfigFor } from '../iptables/desired.js';
+import { ofFamily as addressesOf, type IPFamily, parseCidr } from '../../util/ip.js';
+import { assumedKernelFeatures } from '../iptables-lib/kernel-features.js';
+import { type LocalDetector, localDetector } from '../iptables-lib/local-detector.js';
 
 /** Schedulers the kernel ships (ip_vs_<name>); the kernel loads them on first use. */
 export const schedulers = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'sh', 'dh', 'sed', 'nq', 'mh'] as const;
@@ -48,20 +48,20 @@ export function ipvsConfigFor(
   family: IPFamily,
   ipvs: IpvsOptions = defaultIpvsOptions,
 ): IpvsConfig {
-  // The masquerade and local-detection settings mean the same in both modes: take them from there.
-  const ipt = iptablesConfigFor(o, node, family);
+  // The masquerade and local-detection settings mean the same as in the iptables mode.
+  const nodeIP = addressesOf(node.addresses, family)[0];
   let nodePortCIDRs: string[] | undefined;
   if (o.nodePortAddresses[0] === 'primary') {
-    nodePortCIDRs = ipt.nodeIP ? [`${ipt.nodeIP}/${family === 'IPv4' ? 32 : 128}`] : [];
+    nodePortCIDRs = nodeIP ? [`${nodeIP}/${family === 'IPv4' ? 32 : 128}`] : [];
   } else if (o.nodePortAddresses.length > 0) nodePortCIDRs = ofFamily(o.nodePortAddresses, family);
   return {
     family,
     scheduler: ipvs.scheduler || 'rr',
     masqueradeBit: o.masqueradeBit,
     masqueradeAll: o.masqueradeAll,
-    localDetector: ipt.localDetector,
-    randomFully: ipt.randomFully,
-    nodeIP: ipt.nodeIP,
+    localDetector: localDetector(o, node, family),
+    randomFully: assumedKernelFeatures.randomFully,
+    nodeIP,
     nodePortCIDRs,
     excludeCIDRs: ofFamily(ipvs.excludeCIDRs, family),
   };

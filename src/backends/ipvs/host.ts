@@ -1,7 +1,7 @@
 // The IPVS backend's tools: ipvsadm, ipset and modprobe, run through common/exec.ts.
 // Everything else is pure or goes through link.ts (netlink, no binary).
 import { runTool, type ToolResult } from '../common/exec.js';
-import { RejectedInputError } from '../rejected-input.js';
+import { RejectedInputError } from '../common/rejected-input.js';
 import { serviceArgs, type VirtualServer } from './ipvsadm.js';
 
 /** ipvsadm or ipset refused a command; `input` is what was sent. */

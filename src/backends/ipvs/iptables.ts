@@ -1,9 +1,9 @@
 // The iptables part of the IPVS mode, planned with the iptables backend's planner:
 // the kernel's dump is cut down to the chains IPVS mode owns (and the jumps into
 // them), compared with the desired ruleset, and only what differs is written.
-import type { ParsedDump } from '../iptables/parse.js';
-import { planTable, restoreText, type TablePlan, type TableState } from '../iptables/plan.js';
-import type { JumpRule, Ruleset, TableName } from '../iptables/ruleset.js';
+import type { ParsedDump } from '../iptables-lib/parse.js';
+import { planTable, restoreText, type TablePlan, type TableState } from '../iptables-lib/plan.js';
+import type { JumpRule, Ruleset, TableName } from '../iptables-lib/ruleset.js';
 import { ipvsChains } from './names.js';
 
 const builtinChains = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);

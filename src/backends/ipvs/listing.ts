@@ -2,8 +2,8 @@
 // on kube-ipvs0, virtual servers in `ipvsadm -Sn` form, ipsets in `ipset save`
 // form and the rules in iptables-save form. Sorted, so that two states diff line
 // by line.
-import type { Listing } from '../iptables/listing.js';
-import { listingText } from '../iptables/listing.js';
+import type { Listing } from '../iptables-lib/listing.js';
+import { listingText } from '../iptables-lib/listing.js';
 import { ipsetText } from './ipset.js';
 import { formatTable, type VirtualServer } from './ipvsadm.js';
 import type { DesiredIpvs } from './render.js';

@@ -8,7 +8,7 @@ import { ServicePortMemo } from '../../model/render-memo.js';
 import type { Endpoint, ProxyModel, ServicePort } from '../../model/types.js';
 import { externallyAccessible } from '../../model/types.js';
 import { parseCidr } from '../../util/ip.js';
-import type { JumpRule, Ruleset } from '../iptables/ruleset.js';
+import type { JumpRule, Ruleset } from '../iptables-lib/ruleset.js';
 import type { IpvsConfig } from './config.js';
 import { type IpsetSpec, ipPort, ipPortNet } from './ipset.js';
 import { rsKey, type VirtualServer, vsKey } from './ipvsadm.js';

@@ -6,8 +6,8 @@
 // so that a kernel dump compares equal without rewriting.
 import type { Protocol } from '../../model/types.js';
 import type { IPFamily } from '../../util/ip.js';
-import { masqueradeMark } from '../iptables/config.js';
-import { type JumpRule, type Ruleset, saveQuote, TableBuilder } from '../iptables/ruleset.js';
+import { masqueradeMark } from '../common/masquerade.js';
+import { type JumpRule, type Ruleset, saveQuote, TableBuilder } from '../iptables-lib/ruleset.js';
 import type { IpvsConfig } from './config.js';
 import {
   ipvsChains,

@@ -46,11 +46,6 @@ export const defaultNftablesConfig: NftablesConfig = {
   deferChainDeletes: false,
 };
 
-/** `0x4000` for bit 14, as upstream writes it into rules. */
-export function masqueradeMark(bit: number): string {
-  return `0x${(2 ** bit).toString(16)}`;
-}
-
 export function ipKeyword(family: IPFamily): 'ip' | 'ip6' {
   return family === 'IPv4' ? 'ip' : 'ip6';
 }

@@ -4,7 +4,7 @@ import type { ClusterSnapshot } from '../../cluster/snapshot.js';
 import type { ProxyOptions } from '../../config/options.js';
 import { buildProxyModel } from '../../model/build.js';
 import type { NodeContext, ProxyModel } from '../../model/types.js';
-import { familyOf, type IPFamily, isLoopback, parseCidr } from '../../util/ip.js';
+import { type IPFamily, isLoopback, ofFamily, parseCidr } from '../../util/ip.js';
 import {
   bridgeDetector,
   cidrDetector,
@@ -18,10 +18,6 @@ import { type RenderedNftables, renderNftables } from './render.js';
 
 /** kproxy's options as the nftables mode reads them. */
 export type NftablesOptions = ProxyOptions;
-
-function ofFamily(items: readonly string[], family: IPFamily): string[] {
-  return items.filter((s) => familyOf(s.split('/')[0] as string) === family);
-}
 
 function localDetector(o: ProxyOptions, node: NodeContext, family: IPFamily): NftLocalDetector | undefined {
   switch (o.detectLocalMode) {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { release } from 'node:os';
 import type { IPFamily } from '../../util/ip.js';
 import { runTool, type ToolResult, toolFailed } from '../common/exec.js';
-import { RejectedInputError } from '../rejected-input.js';
+import { RejectedInputError } from '../common/rejected-input.js';
 import { kubeProxyTable, NO_ENDPOINT_NODEPORTS, nftFamily } from './names.js';
 
 /** nft refused a transaction; nothing of it was applied (a transaction is atomic). */

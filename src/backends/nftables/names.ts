@@ -3,7 +3,7 @@
 // front of a readable name, e.g. `service-ULMVA6XW-ns1/svc1/tcp/p80`.
 import { createHash } from 'node:crypto';
 import type { IPFamily } from '../../util/ip.js';
-import { base32 } from '../iptables/names.js';
+import { base32 } from '../common/base32.js';
 
 export const kubeProxyTable = 'kube-proxy';
 

@@ -4,7 +4,8 @@
 import type { ProxyModel, ServicePort } from '../../model/types.js';
 import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
 import { isLoopback, parseCidr } from '../../util/ip.js';
-import { ipKeyword, masqueradeMark, type NftablesConfig } from './config.js';
+import { masqueradeMark } from '../common/masquerade.js';
+import { ipKeyword, type NftablesConfig } from './config.js';
 import {
   CLUSTER_IPS,
   CLUSTER_IPS_CHECK,

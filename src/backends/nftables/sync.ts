@@ -2,27 +2,27 @@
 // apply it atomically with `nft -f`, clear stale UDP flows, remember what was
 // applied. What the table holds was decided by render.ts; the only decisions here
 // are about side effects.
-import { createHash } from 'node:crypto';
 import type { Logger } from '../../log.js';
+import { type AppliedState, settingsHash } from '../common/applied-state.js';
+import { SyncFailure } from '../common/sync-failure.js';
+import { decideFromRecord } from '../common/sync-policy.js';
 import { clearStaleUdpFlows } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
-import { fullSyncPeriodMs, SyncFailure } from '../iptables/sync.js';
 import { normalizeTable } from './canonical.js';
 import type { DesiredNftables } from './desired.js';
 import { NftError, type NftHost } from './host.js';
 import { parseListing } from './parse.js';
 import { planTransaction, transactionText } from './plan.js';
-import { clearNftState, loadNftState, saveNftState } from './state.js';
+import type { NftApplied } from './state.js';
 import { deserializeTable, serializeTable, tableRef } from './table.js';
-
-export { fullSyncPeriodMs, SyncFailure };
 
 /** Kernels before 6.2 need this long after a map element went away before its chain can be deleted. */
 export const staleChainDelayMs = 1000;
 
 export interface NftSyncContext {
   host: NftHost;
-  stateDir: string;
+  /** What the last sync of this family applied: in memory (the daemon) or a file (`kproxy sync`). */
+  state: AppliedState<NftApplied>;
   log: Logger;
   conntrack?: ConntrackHost;
   /** Force a full sync (start-up of the daemon, after a failure, --full). */
@@ -46,11 +46,6 @@ export interface NftSyncReport {
   elementsDeleted: number;
   conntrackDeleted: number;
   durationMs: number;
-}
-
-function settingsHash(d: DesiredNftables): string {
-  const settings = { config: d.config, labels: d.model.node.labels };
-  return createHash('sha256').update(JSON.stringify(settings)).digest('hex').slice(0, 16);
 }
 
 /** Deletes chains flushed by earlier syncs that are now old enough; returns those still pending. */
@@ -80,23 +75,25 @@ async function deleteStaleChains(
   return keep;
 }
 
+/** Full or partial (common/sync-policy.ts), and the record a partial sync works from. */
+async function decide(desired: DesiredNftables, ctx: NftSyncContext, now: number) {
+  const hash = settingsHash({ config: desired.config, labels: desired.model.node.labels });
+  const decision = await decideFromRecord(
+    ctx.state,
+    { requested: ctx.forceFull === true, settingsHash: hash, now, goneReason: "kproxy's table was deleted" },
+    () => ctx.host.intact(),
+  );
+  return { ...decision, hash };
+}
+
 export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext): Promise<NftSyncReport> {
   const now = ctx.now ?? Date.now;
   const started = now();
   const { host } = ctx;
   const family = desired.model.family;
-  const hash = settingsHash(desired);
+  const { full, reason, hash, applied: state } = await decide(desired, ctx, started);
 
-  const state = await loadNftState(ctx.stateDir, family);
-  let reason: string | undefined;
-  if (ctx.forceFull) reason = 'requested';
-  else if (!state) reason = 'no record of a previous sync';
-  else if (state.settingsHash !== hash) reason = 'settings or node labels changed';
-  else if (started - state.lastFullSyncMs >= fullSyncPeriodMs) reason = 'periodic full resync';
-  else if (!(await host.intact())) reason = "kproxy's table was deleted";
-  const full = reason !== undefined;
-
-  let staleChains = state?.staleChains ?? {};
+  let staleChains = { ...(state?.staleChains ?? {}) };
   if (Object.keys(staleChains).length > 0)
     staleChains = await deleteStaleChains(desired, ctx, staleChains, started);
 
@@ -131,7 +128,7 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
       await host.apply(text);
     } catch (err) {
       // Nothing was applied (the transaction is atomic); forget our record so the next sync is full.
-      await clearNftState(ctx.stateDir, family);
+      await ctx.state.clear();
       if (err instanceof NftError) {
         ctx.log.error('nft rejected the transaction; the previous rules stay in place', {
           error: err.message,
@@ -148,7 +145,7 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
   const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
   report.conntrackDeleted = udp.deleted;
 
-  await saveNftState(ctx.stateDir, {
+  await ctx.state.save({
     family,
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,

@@ -3,9 +3,9 @@
 // goldens (upstream's among them) leave the built-in chains out. Both are
 // completed here with the jumps as the kernel ends up holding them.
 import { jumpRules } from '../../backends/iptables/jumps.js';
-import { KUBE_FIREWALL, KUBE_SERVICES } from '../../backends/iptables/names.js';
-import type { ParsedDump, ParsedTable } from '../../backends/iptables/parse.js';
-import type { JumpRule, Ruleset } from '../../backends/iptables/ruleset.js';
+import { KUBE_FIREWALL, KUBE_SERVICES } from '../../backends/iptables-lib/chains.js';
+import type { ParsedDump, ParsedTable } from '../../backends/iptables-lib/parse.js';
+import type { JumpRule, Ruleset } from '../../backends/iptables-lib/ruleset.js';
 
 const builtins: Record<string, string[]> = {
   nat: ['PREROUTING', 'INPUT', 'OUTPUT', 'POSTROUTING'],

@@ -3,7 +3,7 @@
 // order kube-proxy writes (`-m tcp -p tcp -d X --dport N`) and the order
 // iptables-save prints (`-d X/32 -p tcp -m tcp --dport N`) read the same.
 // What is not understood is kept as a reason, never dropped.
-import { tokenize } from '../../backends/iptables/canonical.js';
+import { tokenize } from '../../backends/iptables-lib/canonical.js';
 
 export type Condition =
   | { kind: 'src' | 'dst'; neg: boolean; cidr: string }

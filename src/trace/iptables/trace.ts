@@ -3,7 +3,7 @@
 // input and forward filter INPUT and FORWARD, postrouting nat POSTROUTING. It
 // walks parsed rules, whoever wrote them; it knows kube-proxy only to put
 // verdicts into words.
-import type { ParsedDump } from '../../backends/iptables/parse.js';
+import type { ParsedDump } from '../../backends/iptables-lib/parse.js';
 import type { Packet, TraceContext, TraceResult } from '../types.js';
 import {
   type Finished,

@@ -3,7 +3,7 @@
 // --mode random` splits the packet's way in two with their chances, so the
 // walk returns every way the packet can take. Rules the walker cannot evaluate
 // are recorded as such and assumed not to match.
-import type { ParsedDump } from '../../backends/iptables/parse.js';
+import type { ParsedDump } from '../../backends/iptables-lib/parse.js';
 import type { Step } from '../types.js';
 import { fork, type LocalAddresses, type Way } from '../way.js';
 import { type Answer, applyMark, evaluate, type SetLookup } from './match.js';

@@ -3,7 +3,7 @@
 // i.e. the three outputs one after the other. iptables-save's lines sit between
 // a `*table` line and COMMIT; outside those, `create`/`add` lines are ipset's and
 // `-A`/`-a` lines ipvsadm's. Also kproxy's desired state in that form. Pure.
-import type { ParsedDump } from '../../backends/iptables/parse.js';
+import type { ParsedDump } from '../../backends/iptables-lib/parse.js';
 import { ipsetText } from '../../backends/ipvs/ipset.js';
 import { formatTable } from '../../backends/ipvs/ipvsadm.js';
 import type { DesiredIpvs } from '../../backends/ipvs/render.js';

@@ -9,7 +9,7 @@
 // A packet the node sends to an address of its own loops back and meets IPVS
 // at input; its masquerade is decided after IPVS (KUBE-POSTROUTING on the way
 // out to the real server), not on the loopback trip. Pure.
-import type { ParsedDump } from '../../backends/iptables/parse.js';
+import type { ParsedDump } from '../../backends/iptables-lib/parse.js';
 import { addServer, addService, rsKey, type VirtualServer, vsKey } from '../../backends/ipvs/ipvsadm.js';
 import { ipvsJumps } from '../../backends/ipvs/rules.js';
 import type { Protocol } from '../../model/types.js';

@@ -1,8 +1,21 @@
-// Reads and sets the few sysctls the iptables mode depends on, in the network
+// Reads and sets the few sysctls the iptables rules depend on, in the network
 // namespace kproxy runs in (these sysctls are per namespace).
 import { readFile } from 'node:fs/promises';
 import { ensureSysctl, type Sysctl } from '../common/sysctl.js';
-import type { KernelFeatures } from './desired.js';
+
+/** What the kernel offers that the iptables rules may use. */
+export interface KernelFeatures {
+  nfacct: boolean;
+  randomFully: boolean;
+  conntrackTCPLiberal: boolean;
+}
+
+/** Without a kernel to ask (kproxy diff, dry run): what most kernels have. */
+export const assumedKernelFeatures: KernelFeatures = {
+  nfacct: false,
+  randomFully: true,
+  conntrackTCPLiberal: false,
+};
 
 const beLiberal = '/proc/sys/net/netfilter/nf_conntrack_tcp_be_liberal';
 

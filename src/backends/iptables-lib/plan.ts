@@ -4,8 +4,8 @@
 // the kernel (a full sync: drift is found and repaired). Unchanged chains are not
 // written at all, so a one-endpoint change stays a few lines whatever the cluster size.
 
+import { isServiceChain } from './chains.js';
 import { isOwnedChain } from './listing.js';
-import { isServiceChain } from './names.js';
 import type { JumpRule, Rule } from './ruleset.js';
 
 /** Chains whose rules' order does not matter; they are edited rule by rule instead of rewritten. */

@@ -1,8 +1,9 @@
 // The iptables host: iptables-save, iptables-restore and iptables, run through
 // common/exec.ts. Everything else in the backend is pure.
+import type { Logger } from '../../log.js';
 import type { IPFamily } from '../../util/ip.js';
 import { runTool, toolFailed } from '../common/exec.js';
-import { RejectedInputError } from '../rejected-input.js';
+import { RejectedInputError } from '../common/rejected-input.js';
 import type { TableName } from './ruleset.js';
 
 export type Flavour = 'legacy' | 'nft';
@@ -84,4 +85,32 @@ export async function detectFlavour(family: IPFamily): Promise<Flavour> {
     }
   };
   return chooseFlavour(await dump('legacy'), await dump('nft'));
+}
+
+/** --iptables-flavour: one flavour, or `auto` (the one whose tables hold more rules). */
+export type FlavourChoice = Flavour | 'auto';
+
+export async function resolveFlavour(choice: FlavourChoice, family: IPFamily): Promise<Flavour> {
+  return choice === 'auto' ? detectFlavour(family) : choice;
+}
+
+/** Every flavour `choice` may mean, for a clean-up: rules may have been left by either. */
+export function flavoursOf(choice: FlavourChoice): Flavour[] {
+  return choice === 'auto' ? ['legacy', 'nft'] : [choice];
+}
+
+/** The iptables of one family: the flavour asked for (or found); with `log` (the daemon), checked and said once. */
+export async function iptablesHostFor(
+  family: IPFamily,
+  choice: FlavourChoice,
+  log?: Pick<Logger, 'info'>,
+): Promise<IptablesHost> {
+  const flavour = await resolveFlavour(choice, family);
+  const host = execIptablesHost(flavour, family);
+  if (log) {
+    // A host kproxy cannot program stops the daemon's start-up.
+    await checkIptables(host);
+    log.info(`using iptables-${flavour} for ${family}`);
+  }
+  return host;
 }

@@ -4,10 +4,9 @@
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { canonicalRule } from './canonical.js';
-import { isServiceChain, KUBE_FIREWALL, KUBE_PROXY_CANARY } from './names.js';
+import { isServiceChain, KUBE_FIREWALL, KUBE_PROXY_CANARY } from './chains.js';
 import type { ParsedDump } from './parse.js';
-import type { RenderedIptables } from './render.js';
-import type { TableName } from './ruleset.js';
+import type { JumpRule, Ruleset, TableName } from './ruleset.js';
 
 const builtinChains = new Set(['PREROUTING', 'INPUT', 'FORWARD', 'OUTPUT', 'POSTROUTING']);
 const topLevelChains = new Set([
@@ -52,7 +51,11 @@ export function listingFromDump(dump: ParsedDump): Listing {
   return out;
 }
 
-export function listingFromDesired(r: RenderedIptables, family: IPFamily): Listing {
+/** The listing of a rendered ruleset and its jumps (the iptables mode's desired state). */
+export function listingFromDesired(
+  r: { ruleset: Ruleset; jumps: readonly JumpRule[] },
+  family: IPFamily,
+): Listing {
   const out: Listing = new Map();
   for (const table of ['filter', 'nat'] as const) {
     const chains = new Map<string, string[]>();

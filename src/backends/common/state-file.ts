@@ -2,7 +2,10 @@
 // can be partial. Losing or failing to read it is harmless: the next sync is full.
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { OperatorError } from './common/errors.js';
+import { OperatorError } from './errors.js';
+
+/** Where the one-shot `kproxy sync` keeps its record (--state-dir). */
+export const defaultStateDir = '/var/lib/kproxy';
 
 export interface StateFile<T> {
   path: string;

@@ -1,4 +1,4 @@
-import { OperatorError } from './common/errors.js';
+import { OperatorError } from './errors.js';
 
 /**
  * The kernel tool refused an input (iptables-restore, nft -f, ipvsadm -R); nothing of

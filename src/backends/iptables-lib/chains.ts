@@ -1,0 +1,28 @@
+// kube-proxy's iptables chain vocabulary: the top-level chains and the prefixes of
+// the per-service-port ones. The listing and the planner use it to tell kproxy's
+// chains from everyone else's; the iptables mode's names.ts builds the hashed names.
+
+export const chainPrefixes = {
+  cluster: 'KUBE-SVC-',
+  local: 'KUBE-SVL-',
+  external: 'KUBE-EXT-',
+  firewall: 'KUBE-FW-',
+  endpoint: 'KUBE-SEP-',
+} as const;
+
+/** Per-service-port chains: the ones kproxy creates and deletes as Services come and go. */
+export function isServiceChain(chain: string): boolean {
+  return Object.values(chainPrefixes).some((p) => chain.startsWith(p));
+}
+
+// Top-level chains, with upstream's names.
+export const KUBE_SERVICES = 'KUBE-SERVICES';
+export const KUBE_EXTERNAL_SERVICES = 'KUBE-EXTERNAL-SERVICES';
+export const KUBE_NODEPORTS = 'KUBE-NODEPORTS';
+export const KUBE_POSTROUTING = 'KUBE-POSTROUTING';
+export const KUBE_MARK_MASQ = 'KUBE-MARK-MASQ';
+export const KUBE_FORWARD = 'KUBE-FORWARD';
+export const KUBE_PROXY_FIREWALL = 'KUBE-PROXY-FIREWALL';
+export const KUBE_PROXY_CANARY = 'KUBE-PROXY-CANARY';
+/** kubelet's anti-martian chain; kube-proxy keeps a copy of its one rule. */
+export const KUBE_FIREWALL = 'KUBE-FIREWALL';

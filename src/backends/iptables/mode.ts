@@ -1,0 +1,152 @@
+// The iptables mode behind the ProxyMode contract (src/backends/mode.ts): the
+// desired rules and their listing, the daemon's and `kproxy sync`'s syncer, and
+// `kproxy cleanup`.
+import type { ClusterSnapshot } from '../../cluster/snapshot.js';
+import type { ProxyOptions } from '../../config/options.js';
+import type { Logger } from '../../log.js';
+import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import type { NodeContext } from '../../model/types.js';
+import type { IPFamily } from '../../util/ip.js';
+import { getOrInsert } from '../../util/maps.js';
+import { appliedStates } from '../common/applied-state.js';
+import type { ConntrackHost } from '../conntrack/host.js';
+import { execConntrackHost } from '../conntrack/host.js';
+import { KUBE_PROXY_CANARY } from '../iptables-lib/chains.js';
+import { execIptablesHost, flavoursOf, type IptablesHost, iptablesHostFor } from '../iptables-lib/host.js';
+import {
+  enableRouteLocalnet,
+  type KernelFeatures,
+  readKernelFeatures,
+} from '../iptables-lib/kernel-features.js';
+import { type Listing, listingFromDesired, listingFromDump, listingText } from '../iptables-lib/listing.js';
+import { parseIptablesDump } from '../iptables-lib/parse.js';
+import { countRules, countWrittenRules, rulesetRestoreText } from '../iptables-lib/ruleset.js';
+import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
+import { cleanupIptables } from './cleanup.js';
+import { type DesiredIptables, desiredIptables } from './desired.js';
+import { iptablesStateFile } from './state.js';
+import { summarizeIptables, syncIptables } from './sync.js';
+
+/** iptables-restore input that builds the whole state in an empty namespace, jumps included. */
+export function completeRestoreText(d: DesiredIptables): string {
+  const base = rulesetRestoreText(d.ruleset);
+  const jumps = (table: 'filter' | 'nat') =>
+    d.jumps
+      .filter((j) => j.table === table)
+      .map((j) => `-I ${j.chain} ${j.rule}\n`)
+      .join('');
+  // Jumps go just before each table's COMMIT, after the chains they target exist.
+  return base
+    .replace(/\*filter\n([\s\S]*?)COMMIT\n/, (_m, body) => `*filter\n${body}${jumps('filter')}COMMIT\n`)
+    .replace(/\*nat\n([\s\S]*?)COMMIT\n/, (_m, body) => `*nat\n${body}${jumps('nat')}COMMIT\n`);
+}
+
+/**
+ * A node kproxy synced also holds the empty KUBE-PROXY-CANARY chains, which a sync
+ * adds outside its rule set to notice when someone flushes the tables: markers, not
+ * rules, so the comparison leaves them out rather than report them as removed.
+ */
+function withoutCanaries(listing: Listing): Listing {
+  for (const chains of listing.values()) chains.delete(KUBE_PROXY_CANARY);
+  return listing;
+}
+
+export interface IptablesSyncerDeps {
+  options: ProxyOptions;
+  log: Logger;
+  /** The family's iptables; asked once per family, at its first sync. */
+  hostFor: (family: IPFamily) => Promise<IptablesHost>;
+  conntrack?: ConntrackHost;
+  kernel?: KernelFeatures;
+  /** `kproxy sync` keeps its record in files here; without it (the daemon) it is held in memory. */
+  stateDir?: string;
+  /** Clock in epoch ms (tests give a fake one). */
+  now?: () => number;
+  /** Run before a sync whose rules answer NodePorts on 127.0.0.1 (`kproxy sync` sets route_localnet so). */
+  beforeLocalhostNodePorts?: () => Promise<void>;
+}
+
+export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
+  const hosts = new Map<IPFamily, Promise<IptablesHost>>();
+  const { stateDir } = d;
+  const stateFor = appliedStates(stateDir === undefined ? undefined : (f) => iptablesStateFile(stateDir, f));
+  return {
+    async sync(snapshot: ClusterSnapshot, node: NodeContext, family: IPFamily, full: boolean) {
+      const h = await getOrInsert(hosts, family, () => d.hostFor(family));
+      const desired = desiredIptables(snapshot, d.options, node, family, d.kernel);
+      if (desired.config.localhostNodePorts) await d.beforeLocalhostNodePorts?.();
+      const report = await syncIptables(desired, {
+        host: h,
+        state: stateFor(family),
+        log: d.log,
+        ...(d.conntrack ? { conntrack: d.conntrack } : {}),
+        forceFull: full,
+        ...(d.now ? { now: d.now } : {}),
+      });
+      return {
+        mode: report.mode,
+        ...(report.reason ? { reason: report.reason } : {}),
+        durationMs: report.durationMs,
+        restoreInput: report.restoreInput,
+        rulesTotal: { nat: countRules(desired.ruleset.nat), filter: countRules(desired.ruleset.filter) },
+        rulesWritten: {
+          nat: countWrittenRules(report.restoreInput.nat),
+          filter: countWrittenRules(report.restoreInput.filter),
+        },
+        noLocalEndpoints: noLocalEndpoints(desired.model, 'servicePort'),
+        details: {
+          servicePorts: desired.model.servicePorts.length,
+          chainsWritten: report.chainsWritten,
+          chainsDeleted: report.chainsDeleted,
+          rulesAdded: report.rulesAdded,
+          rulesDeleted: report.rulesDeleted,
+          staleUdpFlowsCleared: report.conntrackDeleted,
+        },
+        tool: h.flavour,
+        summary: summarizeIptables(report),
+      };
+    },
+    close() {},
+  };
+}
+
+async function open(ctx: OpenContext): Promise<ModeSyncer> {
+  const { options } = ctx.settings;
+  const kernel = await readKernelFeatures();
+  const hostsAtStart = new Map<IPFamily, IptablesHost>();
+  if (ctx.daemon) {
+    for (const family of options.ipFamilies)
+      hostsAtStart.set(family, await iptablesHostFor(family, ctx.flavour, ctx.log));
+    if (options.localhostNodePorts && options.ipFamilies.includes('IPv4')) await enableRouteLocalnet();
+  }
+  return iptablesSyncer({
+    options,
+    log: ctx.log,
+    hostFor: async (family) => hostsAtStart.get(family) ?? iptablesHostFor(family, ctx.flavour),
+    conntrack: execConntrackHost,
+    kernel,
+    ...(ctx.stateDir !== undefined ? { stateDir: ctx.stateDir } : {}),
+    ...(ctx.daemon ? {} : { beforeLocalhostNodePorts: enableRouteLocalnet }),
+  });
+}
+
+export const iptablesMode: ProxyMode<DesiredIptables> = {
+  name: 'iptables',
+  watchesServiceCIDRs: false,
+  desired: (snapshot, node, family, settings) => desiredIptables(snapshot, settings.options, node, family),
+  listing: (d) => listingText(listingFromDesired(d, d.model.family)),
+  diffLabel: (family) => (family === 'IPv4' ? 'iptables' : 'ip6tables'),
+  rulesForOneFamily: true,
+  rulesText: (desired) => desired.map(completeRestoreText).join(''),
+  dumpListing: (dump, _family, source) =>
+    listingText(withoutCanaries(listingFromDump(parseIptablesDump(dump, source)))),
+  open,
+  async cleanup({ families, flavour, log }) {
+    for (const family of families) {
+      for (const f of flavoursOf(flavour)) {
+        const r = await cleanupIptables(execIptablesHost(f, family));
+        log.info(`${family} (${f}): removed ${r.chainsDeleted} chains and ${r.jumpsDeleted} jump rules`);
+      }
+    }
+  },
+};

@@ -1,0 +1,119 @@
+// One contract for a proxy mode (iptables, IPVS, nftables) and the registry the
+// daemon, every CLI command and the tests go through: nothing outside a mode's
+// folder switches on the mode. As upstream's one Provider per mode built by one
+// createProxier, with the pure and the effectful halves apart: `desired` and
+// `listing` touch nothing; `open` checks the kernel and returns what syncs it.
+import type { ClusterSnapshot } from '../cluster/snapshot.js';
+import type { ProxyMode as ModeName, ProxyOptions } from '../config/options.js';
+import type { Logger } from '../log.js';
+import type { NoLocalEndpoints } from '../model/no-local-endpoints.js';
+import type { NodeContext, ProxyModel } from '../model/types.js';
+import type { IPFamily } from '../util/ip.js';
+import { iptablesMode } from './iptables/mode.js';
+import type { FlavourChoice } from './iptables-lib/host.js';
+import { ipvsMode } from './ipvs/mode.js';
+import type { IpvsSetup } from './ipvs/setup.js';
+import { nftablesMode } from './nftables/mode.js';
+
+export type { ModeName };
+
+/** What shapes a mode's desired state and its setup: the flags or the config file. */
+export interface ModeSettings {
+  options: ProxyOptions;
+  /** IPVS mode: --ipvs-scheduler, --ipvs-exclude-cidrs, --ipvs-strict-arp and the timeouts. */
+  ipvs: IpvsSetup & { excludeCIDRs: readonly string[] };
+  /** Test-only (nftables): delete stale chains a sync later, as on kernels before 6.2. */
+  deferChainDeletes?: boolean;
+}
+
+export interface ModeDesired {
+  model: ProxyModel;
+}
+
+/** One family's sync, as the daemon's log, metrics and debug store and `kproxy sync` read it. */
+export interface ModeSyncReport {
+  mode: 'full' | 'partial';
+  /** Why the sync was full. */
+  reason?: string;
+  durationMs: number;
+  /** What was written, per target ('' when unchanged): nat and filter, nftables, or ipvs and ipset too. */
+  restoreInput: Record<string, string>;
+  /** iptables mode: rules kproxy owns per table after the sync (kubeproxy_sync_proxy_rules_iptables_total). */
+  rulesTotal?: Record<'nat' | 'filter', number>;
+  /** iptables mode: rules this sync wrote into kproxy's chains per table (..._iptables_last). */
+  rulesWritten?: Record<'nat' | 'filter', number>;
+  /** Service ports (IPVS: Services) whose Local policy finds no endpoint here (..._no_local_endpoints_total). */
+  noLocalEndpoints?: NoLocalEndpoints;
+  /** Fields of the daemon's "synced" log line. */
+  details: Record<string, number | string>;
+  /** The tool the family was synced with (`legacy`, `nftables`, `iptables-nft`), for `kproxy sync`'s line. */
+  tool: string;
+  /** `kproxy sync`'s one-line summary, and the lines that follow it. */
+  summary: string;
+  notes?: string[];
+}
+
+/** Syncs the kernel of this network namespace, one family at a time. */
+export interface ModeSyncer {
+  /** Throws SyncFailure (common/sync-failure.ts) when the kernel refused the sync. */
+  sync(
+    snapshot: ClusterSnapshot,
+    node: NodeContext,
+    family: IPFamily,
+    full: boolean,
+  ): Promise<ModeSyncReport>;
+  /** Releases what `open` holds (a netlink socket in IPVS mode). */
+  close(): void;
+}
+
+export interface OpenContext {
+  settings: ModeSettings;
+  log: Logger;
+  flavour: FlavourChoice;
+  /**
+   * The one-shot `kproxy sync` keeps what it applied in files here, for its next
+   * run; without it (the daemon) the record is held in memory.
+   */
+  stateDir?: string;
+  /**
+   * The daemon: check each tool once before the first sync, and set up the kernel
+   * for every family at start; the one-shot `kproxy sync` finds out as it goes.
+   */
+  daemon: boolean;
+}
+
+export interface CleanupContext {
+  families: readonly IPFamily[];
+  flavour: FlavourChoice;
+  log: Logger;
+}
+
+export interface ProxyMode<D extends ModeDesired = ModeDesired> {
+  readonly name: ModeName;
+  /** Only the nftables mode has a rule that reads ServiceCIDR objects (as upstream). */
+  readonly watchesServiceCIDRs: boolean;
+  /** The desired state of one family, without asking the kernel (`kproxy diff`, the dry run). */
+  desired(snapshot: ClusterSnapshot, node: NodeContext, family: IPFamily, settings: ModeSettings): D;
+  /** The desired state as sorted text, diffed against a dump or the previous sync. */
+  listing(d: D): string;
+  /** What `kproxy diff` calls one family's rules in its headers. */
+  diffLabel(family: IPFamily): string;
+  /** `kproxy diff --output rules`: the input that builds the state in an empty kernel. */
+  rulesText(desired: readonly D[]): string;
+  /** Whether `rulesText` takes one family only. */
+  readonly rulesForOneFamily: boolean;
+  /** `kproxy diff --against`: a dump of the kernel as a listing; absent when the mode cannot read one. */
+  dumpListing?(dump: string, family: IPFamily, source: string): string;
+  /** Checks the kernel and tools (start-up stops with what is missing) and returns the syncer. */
+  open(ctx: OpenContext): Promise<ModeSyncer>;
+  /** Removes everything the mode owns, and nothing else; says what went through the log. */
+  cleanup(ctx: CleanupContext): Promise<void>;
+}
+
+export const proxyModes: readonly ProxyMode[] = [iptablesMode, ipvsMode, nftablesMode];
+
+export function modeFor(name: ModeName): ProxyMode {
+  const mode = proxyModes.find((m) => m.name === name);
+  if (!mode) throw new Error(`no proxy mode named ${name}`);
+  return mode;
+}

@@ -1,0 +1,105 @@
+// The nftables mode behind the ProxyMode contract (src/backends/mode.ts): the
+// desired table and its listing, the syncer, and `kproxy cleanup`.
+import type { Logger } from '../../log.js';
+import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import type { IPFamily } from '../../util/ip.js';
+import { appliedStates } from '../common/applied-state.js';
+import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
+import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
+import { cleanupNftables } from './cleanup.js';
+import { type DesiredNftables, desiredNftables, type NftablesOptions } from './desired.js';
+import { checkNft, execNftHost, type NftHost, type NftKernelFeatures, nftKernelFeatures } from './host.js';
+import { listingFromDump, listingText } from './listing.js';
+import { nftFamily } from './names.js';
+import { nftStateFile } from './state.js';
+import { summarizeNftables, syncNftables } from './sync.js';
+import { tableLines } from './table.js';
+
+export interface NftablesSyncerDeps {
+  options: NftablesOptions;
+  log: Logger;
+  hosts: ReadonlyMap<IPFamily, NftHost>;
+  conntrack?: ConntrackHost;
+  kernel?: NftKernelFeatures;
+  /** `kproxy sync` keeps its record in files here; without it (the daemon) it is held in memory. */
+  stateDir?: string;
+  /** Clock in epoch ms (tests give a fake one). */
+  now?: () => number;
+}
+
+export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
+  const { stateDir } = d;
+  const stateFor = appliedStates(stateDir === undefined ? undefined : (f) => nftStateFile(stateDir, f));
+  return {
+    async sync(snapshot, node, family, full) {
+      const desired = desiredNftables(snapshot, d.options, node, family, d.kernel);
+      const host = d.hosts.get(family);
+      if (!host) throw new Error(`no nftables host for ${family}`);
+      const report = await syncNftables(desired, {
+        host,
+        state: stateFor(family),
+        log: d.log,
+        ...(d.conntrack ? { conntrack: d.conntrack } : {}),
+        forceFull: full,
+        ...(d.now ? { now: d.now } : {}),
+      });
+      let rules = 0;
+      for (const c of desired.table.chains.values()) rules += c.rules.length;
+      return {
+        mode: report.mode,
+        ...(report.reason ? { reason: report.reason } : {}),
+        durationMs: report.durationMs,
+        restoreInput: { nftables: report.transaction },
+        noLocalEndpoints: noLocalEndpoints(desired.model, 'servicePort'),
+        details: {
+          servicePorts: desired.model.servicePorts.length,
+          chains: desired.table.chains.size,
+          rules,
+          chainsWritten: report.chainsWritten,
+          chainsDeleted: report.chainsDeleted,
+          rulesAdded: report.rulesAdded,
+          rulesDeleted: report.rulesDeleted,
+          elementsAdded: report.elementsAdded,
+          elementsDeleted: report.elementsDeleted,
+          staleUdpFlowsCleared: report.conntrackDeleted,
+        },
+        tool: 'nftables',
+        summary: summarizeNftables(report),
+      };
+    },
+    close() {},
+  };
+}
+
+async function open(ctx: OpenContext): Promise<ModeSyncer> {
+  const families = ctx.settings.options.ipFamilies;
+  if (ctx.daemon) for (const f of families) await checkNft(f);
+  return nftablesSyncer({
+    options: ctx.settings.options,
+    log: ctx.log,
+    hosts: new Map(families.map((f) => [f, execNftHost(f)] as const)),
+    conntrack: execConntrackHost,
+    kernel: ctx.settings.deferChainDeletes ? { deferChainDeletes: true } : nftKernelFeatures(),
+    ...(ctx.stateDir !== undefined ? { stateDir: ctx.stateDir } : {}),
+  });
+}
+
+export const nftablesMode: ProxyMode<DesiredNftables> = {
+  name: 'nftables',
+  watchesServiceCIDRs: true,
+  desired: (snapshot, node, family, settings) => desiredNftables(snapshot, settings.options, node, family),
+  listing: (d) => listingText(d.table),
+  diffLabel: (family) => `nftables ${nftFamily(family)} kube-proxy`,
+  rulesForOneFamily: false,
+  // The transaction that builds the table in an empty kernel: `nft -f` input.
+  rulesText: (desired) => desired.map((d) => `${tableLines(d.table).join('\n')}\n`).join(''),
+  dumpListing: (dump, family) => listingFromDump(dump, nftFamily(family)),
+  open,
+  async cleanup({ families, log }) {
+    // The kube-proxy table of each family, nothing else.
+    for (const family of families) {
+      const r = await cleanupNftables(family);
+      log.info(`${family} (nftables): ${JSON.stringify(r)}`);
+    }
+  },
+};

@@ -1,0 +1,140 @@
+// syncIptables against the fake iptables (src/backends/iptables-lib/fake.ts), without
+// root: when a sync is full or partial, that partial syncs write only what changed,
+// that the kernel ends up holding exactly the desired rules, that a flush (canary
+// gone) makes the next sync full, and that a refused restore changes nothing and
+// drops the record so that the next sync is full.
+import { PassThrough } from 'node:stream';
+import test from 'ava';
+import { type AppliedState, appliedInMemory } from '../../src/backends/common/applied-state.js';
+import { SyncFailure } from '../../src/backends/common/sync-failure.js';
+import { fullSyncPeriodMs } from '../../src/backends/common/sync-policy.js';
+import { cleanupIptables } from '../../src/backends/iptables/cleanup.js';
+import { desiredIptables } from '../../src/backends/iptables/desired.js';
+import { iptablesMode } from '../../src/backends/iptables/mode.js';
+import type { IptablesApplied } from '../../src/backends/iptables/state.js';
+import { syncIptables } from '../../src/backends/iptables/sync.js';
+import { FakeIptablesHost } from '../../src/backends/iptables-lib/fake.js';
+import { parseIptablesDump } from '../../src/backends/iptables-lib/parse.js';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
+import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
+import { createLogger } from '../../src/log.js';
+import { node } from '../helpers/builders.js';
+import { webAndDns } from '../helpers/web-and-dns.js';
+
+const log = createLogger({ stream: new PassThrough(), json: true });
+const options: ProxyOptions = {
+  ...defaultOptions(),
+  hostnameOverride: 'test-node',
+  clusterCIDRs: ['10.0.0.0/8'],
+};
+
+function env() {
+  const host = new FakeIptablesHost();
+  const state: AppliedState<IptablesApplied> = appliedInMemory();
+  let clock = 1_000_000;
+  const sync = (s: ClusterSnapshot, extra: { forceFull?: boolean; o?: ProxyOptions } = {}) =>
+    syncIptables(desiredIptables(s, extra.o ?? options, node(), 'IPv4'), {
+      host,
+      state,
+      log,
+      now: () => clock,
+      ...(extra.forceFull ? { forceFull: true } : {}),
+    });
+  /** What the kernel holds of kproxy's (canaries aside), and what it should hold, as `kproxy diff` lists them. */
+  const kernel = async () => iptablesMode.dumpListing?.(await host.save(), 'IPv4', 'fake') ?? '';
+  const wanted = (s: ClusterSnapshot) => iptablesMode.listing(desiredIptables(s, options, node(), 'IPv4'));
+  return { host, state, sync, kernel, wanted, tick: (ms: number) => (clock += ms) };
+}
+
+const lines = (text: string) =>
+  text.split('\n').filter((l) => l !== '' && l !== 'COMMIT' && !l.startsWith('*'));
+
+test('first sync is full, then partial with only the changes; the kernel ends up exactly as desired', async (t) => {
+  const { sync, kernel, wanted } = env();
+  const s = webAndDns(['10.0.1.1', '10.0.1.2'], ['10.0.1.3']);
+  const first = await sync(s);
+  t.like(first, { mode: 'full', reason: 'no record of a previous sync' });
+  t.is(await kernel(), wanted(s));
+
+  const nothing = await sync(s);
+  t.like(nothing, { mode: 'partial', restoreInput: { nat: '', filter: '' } });
+
+  const changed = webAndDns(['10.0.1.1'], ['10.0.1.3']);
+  const partial = await sync(changed);
+  t.is(partial.mode, 'partial');
+  // The web service chain rewritten, the gone endpoint's chain flushed and deleted.
+  t.deepEqual([partial.chainsWritten, partial.chainsDeleted], [1, 1]);
+  t.true(lines(partial.restoreInput.nat).length <= 6, partial.restoreInput.nat);
+  t.is(partial.restoreInput.filter, '');
+  t.is(await kernel(), wanted(changed));
+});
+
+test('a full sync against an unchanged kernel writes nothing', async (t) => {
+  const { sync } = env();
+  const s = webAndDns(['10.0.1.1'], ['10.0.1.3']);
+  await sync(s);
+  const again = await sync(s, { forceFull: true });
+  t.like(again, { mode: 'full', reason: 'requested', restoreInput: { nat: '', filter: '' } });
+});
+
+test('a flush (canary gone) makes the next sync full, and it puts everything back', async (t) => {
+  const { host, sync, kernel, wanted } = env();
+  const s = webAndDns(['10.0.1.1'], ['10.0.1.3']);
+  await sync(s);
+  host.flushAll();
+  const r = await sync(s);
+  t.like(r, { mode: 'full', reason: "kproxy's rules were flushed (canary missing)" });
+  t.is(await kernel(), wanted(s));
+  t.is((await sync(s)).mode, 'partial', 'the canaries are back');
+});
+
+test('a refused restore changes nothing, throws SyncFailure and drops the record: the next sync is full', async (t) => {
+  const { host, state, sync, kernel, wanted } = env();
+  const before = webAndDns(['10.0.1.1'], []);
+  await sync(before);
+  const listed = await kernel();
+  host.refuseNext = 'nat';
+  const err = await t.throwsAsync(sync(webAndDns(['10.0.1.2'], [])), { instanceOf: SyncFailure });
+  t.is(err?.mode, 'partial');
+  t.regex(err?.input ?? '', /^\*nat\n/);
+  t.is(await kernel(), listed, 'nothing applied');
+  t.is(await state.load(), undefined, 'the record is gone');
+  const after = webAndDns(['10.0.1.2'], []);
+  t.like(await sync(after), { mode: 'full', reason: 'no record of a previous sync' });
+  t.is(await kernel(), wanted(after));
+});
+
+test('the kernel refuses to delete a chain another rule jumps to: the whole table stays as it was', async (t) => {
+  const { host, sync, kernel } = env();
+  await sync(webAndDns(['10.0.1.1', '10.0.1.2'], []));
+  const nat = parseIptablesDump(await host.save('nat')).get('nat');
+  const sep = [...(nat?.chains.keys() ?? [])].find((c) => c.startsWith('KUBE-SEP-')) as string;
+  // Another program jumps into one of kproxy's endpoint chains.
+  t.is((await host.run(['-t', 'nat', '-I', 'OUTPUT', '-d', '192.0.2.1/32', '-j', sep])).exitCode, 0);
+  const before = await kernel();
+  await t.throwsAsync(sync(webAndDns([], [])), { instanceOf: SyncFailure, message: /used by OUTPUT/ });
+  t.is(await kernel(), before, 'the whole table stayed as it was');
+});
+
+test('settings changes and the hourly resync force full syncs; partial syncs in between', async (t) => {
+  const { sync, tick } = env();
+  const s = webAndDns(['10.0.1.1'], []);
+  await sync(s);
+  const masqAll = { ...options, masqueradeAll: true };
+  t.is((await sync(s, { o: masqAll })).reason, 'settings or node labels changed');
+  tick(fullSyncPeriodMs - 1);
+  t.is((await sync(s, { o: masqAll })).mode, 'partial');
+  tick(1);
+  t.is((await sync(s, { o: masqAll })).reason, 'periodic full resync');
+});
+
+test('cleanup removes every chain and jump of kproxy and nothing else', async (t) => {
+  const { host, sync, kernel } = env();
+  await sync(webAndDns(['10.0.1.1'], ['10.0.1.3']));
+  t.is((await host.run(['-t', 'filter', '-A', 'INPUT', '-s', '192.0.2.0/24', '-j', 'DROP'])).exitCode, 0);
+  const r = await cleanupIptables(host);
+  t.true(r.chainsDeleted > 5 && r.jumpsDeleted > 3, JSON.stringify(r));
+  t.is(await kernel(), '');
+  t.deepEqual(host.tables.get('filter')?.get('INPUT'), ['-s 192.0.2.0/24 -j DROP']);
+  t.is((await host.run(['-t', 'mangle', '-S', 'KUBE-PROXY-CANARY'])).exitCode, 1);
+});
