@@ -84,8 +84,9 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
       );
       const started = performance.now();
       clock.reset();
-      const desired = model
-        ? desiredIptablesOf(model, d.options, d.kernel, getOrInsert(memos, family, iptablesRenderMemo))
+      const memo = model && getOrInsert(memos, family, iptablesRenderMemo);
+      const desired = memo && model
+        ? desiredIptablesOf(model, d.options, d.kernel, memo)
         : desiredIptables(snapshot, d.options, node, family, d.kernel);
       const renderMs = performance.now() - started;
       if (desired.config.localhostNodePorts) await d.beforeLocalhostNodePorts?.();
@@ -113,6 +114,8 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
         details: {
           servicePorts: desired.model.servicePorts.length,
           renderMs: round(renderMs),
+          // Ports rendered anew: with the daemon's model, only those whose entry changed.
+          portsRendered: memo ? memo.stats.rendered : desired.model.servicePorts.length,
           chainsWritten: report.chainsWritten,
           chainsDeleted: report.chainsDeleted,
           rulesAdded: report.rulesAdded,

@@ -45,8 +45,9 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
     async sync(snapshot, node, family, full, model) {
       const started = performance.now();
       clock.reset();
-      const desired = model
-        ? desiredNftablesOf(model, snapshot, d.options, d.kernel, getOrInsert(memos, family, nftRenderMemo))
+      const memo = model && getOrInsert(memos, family, nftRenderMemo);
+      const desired = memo && model
+        ? desiredNftablesOf(model, snapshot, d.options, d.kernel, memo)
         : desiredNftables(snapshot, d.options, node, family, d.kernel);
       const renderMs = performance.now() - started;
       const host = hosts.get(family);
@@ -72,6 +73,8 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
         details: {
           servicePorts: desired.model.servicePorts.length,
           renderMs: round(renderMs),
+          // Ports rendered anew: with the daemon's model, only those whose entry changed.
+          portsRendered: memo ? memo.stats.rendered : desired.model.servicePorts.length,
           chains: desired.table.chains.size,
           rules,
           chainsWritten: report.chainsWritten,
