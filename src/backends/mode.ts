@@ -36,6 +36,8 @@ export interface ModeSyncReport {
   /** Why the sync was full. */
   reason?: string;
   durationMs: number;
+  /** Of durationMs, the time spent waiting on the kernel's tools (iptables and nftables modes). */
+  kernelMs?: number;
   /** What was written, per target ('' when unchanged): nat and filter, nftables, or ipvs and ipset too. */
   restoreInput: Record<string, string>;
   /** iptables mode: rules kproxy owns per table after the sync (kubeproxy_sync_proxy_rules_iptables_total). */
@@ -55,12 +57,19 @@ export interface ModeSyncReport {
 
 /** Syncs the kernel of this network namespace, one family at a time. */
 export interface ModeSyncer {
-  /** Throws SyncFailure (common/sync-failure.ts) when the kernel refused the sync. */
+  /**
+   * Throws SyncFailure (common/sync-failure.ts) when the kernel refused the sync.
+   * `model`: the family's model of `snapshot` for `node`, built already (the
+   * daemon's ModelCache); with it the syncer renders through its per-family memo,
+   * so that ports whose model entry is the same object as before are not rendered
+   * again. Without it the model is built from the snapshot.
+   */
   sync(
     snapshot: ClusterSnapshot,
     node: NodeContext,
     family: IPFamily,
     full: boolean,
+    model?: ProxyModel,
   ): Promise<ModeSyncReport>;
   /** Releases what `open` holds (a netlink socket in IPVS mode). */
   close(): void;
@@ -92,8 +101,17 @@ export interface ProxyMode<D extends ModeDesired = ModeDesired> {
   readonly name: ModeName;
   /** Only the nftables mode has a rule that reads ServiceCIDR objects (as upstream). */
   readonly watchesServiceCIDRs: boolean;
-  /** The desired state of one family, without asking the kernel (`kproxy diff`, the dry run). */
-  desired(snapshot: ClusterSnapshot, node: NodeContext, family: IPFamily, settings: ModeSettings): D;
+  /**
+   * The desired state of one family, without asking the kernel (`kproxy diff`, the
+   * dry run). `model`: that family's model of `snapshot` for `node`, built already.
+   */
+  desired(
+    snapshot: ClusterSnapshot,
+    node: NodeContext,
+    family: IPFamily,
+    settings: ModeSettings,
+    model?: ProxyModel,
+  ): D;
   /** The desired state as sorted text, diffed against a dump or the previous sync. */
   listing(d: D): string;
   /** What `kproxy diff` calls one family's rules in its headers. */

@@ -4,15 +4,24 @@
 // upstream's one proxier per family does: a failure of one neither skips nor
 // fails the other, and only the failed family's next sync is full. Reports to
 // metrics, health and the debug store, one record per family.
+//
+// Incremental: each family's model is kept in a ModelCache that rebuilds only the
+// Services the store reports changed; the modes render through per-port memos,
+// so one endpoint change costs what changed. Every take's changes reach every
+// family's cache before any family syncs (in dry run and when a sync fails too,
+// or a cache would miss them for good); at start, after a family's failure and
+// every hour the cache rebuilds everything.
 import { SyncFailure } from '../backends/common/sync-failure.js';
-import type { ModeSettings, ModeSyncer, ProxyMode } from '../backends/mode.js';
+import { fullSyncPeriodMs } from '../backends/common/sync-policy.js';
+import type { ModeSettings, ModeSyncer, ModeSyncReport, ProxyMode } from '../backends/mode.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ClusterStore } from '../cluster/store.js';
 import type { ProxyOptions } from '../config/options.js';
 import { unifiedDiff } from '../diff/unified.js';
 import type { Logger } from '../log.js';
+import { type ChangedServices, ModelCache } from '../model/cache.js';
 import { nodeContext } from '../model/node.js';
-import type { NodeContext } from '../model/types.js';
+import type { NodeContext, ProxyModel } from '../model/types.js';
 import type { IPFamily } from '../util/ip.js';
 import type { ChangeTracker, TakenChanges } from './changes.js';
 import type { DebugRules } from './debug-rules.js';
@@ -39,7 +48,12 @@ export interface ProxierDeps {
    * health-check node ports follow it, as upstream's SyncServices/SyncEndpoints do).
    * Not called in dry run: nothing was programmed.
    */
-  afterSync?: (family: IPFamily, snapshot: ClusterSnapshot, node: NodeContext) => Promise<void>;
+  afterSync?: (
+    family: IPFamily,
+    snapshot: ClusterSnapshot,
+    node: NodeContext,
+    model?: ProxyModel,
+  ) => Promise<void>;
   /** Clock in epoch ms, for the network programming latency and failed syncs' durations. */
   now?: () => number;
 }
@@ -56,7 +70,19 @@ export class FamilySyncError extends Error {
   }
 }
 
+/** One family's model for this sync (undefined: the cache failed; the mode builds it), and what it cost. */
+interface FamilyModel {
+  model: ProxyModel | undefined;
+  modelMs: number;
+}
+
+const round = (ms: number): number => Math.round(ms * 10) / 10;
+
 export class Proxier {
+  /** Each family's model between syncs. */
+  private readonly caches = new Map<IPFamily, ModelCache>();
+  /** When the caches last rebuilt everything (the hourly recomputation). */
+  private lastRebuildMs = Number.NEGATIVE_INFINITY;
   /** Families whose next sync compares with the kernel: all at start, then each after its own failure. */
   private readonly needFull: Set<IPFamily>;
   /** Dry run: what the previous sync would have left, per family. */
@@ -64,6 +90,7 @@ export class Proxier {
 
   constructor(private readonly d: ProxierDeps) {
     this.needFull = new Set(d.options.ipFamilies);
+    for (const family of d.options.ipFamilies) this.caches.set(family, new ModelCache(family));
   }
 
   /**
@@ -73,24 +100,55 @@ export class Proxier {
    */
   async sync(_reason: RunReason): Promise<void> {
     const { store, options } = this.d;
-    const { snapshot } = store.take();
+    const { snapshot, changes: stored } = store.take();
     const changes: TakenChanges = this.d.changes?.take() ?? noChanges();
     const node = nodeContext(options.hostnameOverride, store.node(options.hostnameOverride), {
       addresses: options.nodeIPs,
     });
     this.d.health?.syncNode(store.node(options.hostnameOverride));
+    const models = this.updateModels(node, stored.services);
     const failures = new Map<IPFamily, unknown>();
     for (const family of options.ipFamilies) {
       const { mode, settings, syncer } = this.d;
+      const fm = models.get(family) ?? { model: undefined, modelMs: 0 };
       if (!syncer) {
-        this.dryRun(family, mode.listing(mode.desired(snapshot, node, family, settings)), node.name);
+        this.dryRun(
+          family,
+          mode.listing(mode.desired(snapshot, node, family, settings, fm.model)),
+          node.name,
+        );
         this.d.health?.updated(family);
         continue;
       }
-      const err = await this.syncFamily(syncer, family, snapshot, node, changes);
+      const err = await this.syncFamily(syncer, family, snapshot, node, changes, fm);
       if (err !== undefined) failures.set(family, err);
     }
     if (failures.size > 0) throw new FamilySyncError(failures);
+  }
+
+  /**
+   * Brings every family's model up to date with the Services changed since the
+   * last take, before any family syncs. Everything is rebuilt for a family whose
+   * sync is full, and hourly for all.
+   */
+  private updateModels(node: NodeContext, changed: ChangedServices): Map<IPFamily, FamilyModel> {
+    const now = (this.d.now ?? Date.now)();
+    const hourly = now - this.lastRebuildMs >= fullSyncPeriodMs;
+    if (hourly) this.lastRebuildMs = now;
+    const index = this.d.store.index();
+    const out = new Map<IPFamily, FamilyModel>();
+    for (const [family, cache] of this.caches) {
+      const started = performance.now();
+      let model: ProxyModel | undefined;
+      try {
+        model = cache.update(index, node, hourly || this.needFull.has(family) ? 'all' : changed);
+      } catch (err) {
+        // The cache starts again from nothing at its next update; this sync builds the model itself.
+        this.d.log.error(`updating the ${family} model failed`, { error: (err as Error).message });
+      }
+      out.set(family, { model, modelMs: performance.now() - started });
+    }
+    return out;
   }
 
   /** One family's sync; returns its error, or undefined when it succeeded. */
@@ -100,6 +158,7 @@ export class Proxier {
     snapshot: ClusterSnapshot,
     node: NodeContext,
     changes: TakenChanges,
+    { model, modelMs }: FamilyModel,
   ): Promise<unknown> {
     const { log, metrics } = this.d;
     const now = this.d.now ?? Date.now;
@@ -108,7 +167,9 @@ export class Proxier {
     const full = this.needFull.has(family);
     const started = now();
     try {
-      const report = await syncer.sync(snapshot, node, family, full);
+      const synced = await syncer.sync(snapshot, node, family, full, model);
+      // The sync's duration counts the model's update too, as upstream's does.
+      const report: ModeSyncReport = { ...synced, durationMs: round(synced.durationMs + modelMs) };
       this.needFull.delete(family);
       metrics?.observeSync(report, family);
       this.d.debug?.recordSync(family, report);
@@ -117,6 +178,10 @@ export class Proxier {
         mode: report.mode,
         ...(report.reason ? { reason: report.reason } : {}),
         durationMs: report.durationMs,
+        modelMs: round(modelMs),
+        ...(report.kernelMs !== undefined
+          ? { kernelMs: report.kernelMs, ownMs: round(report.durationMs - report.kernelMs) }
+          : {}),
         ...report.details,
         serviceChanges: changes.services,
         endpointChanges: changes.endpoints,
@@ -140,7 +205,7 @@ export class Proxier {
       });
       return err ?? new Error('sync failed');
     }
-    await this.d.afterSync?.(family, snapshot, node);
+    await this.d.afterSync?.(family, snapshot, node, model);
     return undefined;
   }
 

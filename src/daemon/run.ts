@@ -106,10 +106,15 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
 
   let runner: BoundedFrequencyRunner | undefined;
   const changes = new ChangeTracker({ families, metrics, health });
-  const store = new ClusterStore(log, (kind) => {
-    if (kind === 'node') changes.nodeChanged();
-    runner?.request();
-  });
+  // Only this node's Node changes every Service's rules: other Nodes' are no global change.
+  const store = new ClusterStore(
+    log,
+    (kind) => {
+      if (kind === 'node') changes.nodeChanged();
+      runner?.request();
+    },
+    { nodeName: proxy.hostnameOverride },
+  );
 
   const proxier = new Proxier({
     store,

@@ -26,7 +26,7 @@ import type { ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import { buildProxyModel } from '../model/build.js';
 import { type HealthCheckService, healthCheckServices, healthCheckSnapshot } from '../model/health-check.js';
-import type { NodeContext } from '../model/types.js';
+import type { NodeContext, ProxyModel } from '../model/types.js';
 import { familyOf, type IPFamily, isLoopback, joinHostPort, parseCidr } from '../util/ip.js';
 import { type RunningServer, serveHttp } from './http-server.js';
 
@@ -218,8 +218,17 @@ export interface ServiceHealthServersDeps {
 }
 
 export interface ServiceHealthServers {
-  /** After a successful sync of `family`: the same snapshot and node the rules came from. */
-  afterSync(family: IPFamily, snapshot: ClusterSnapshot, node: NodeContext): Promise<void>;
+  /**
+   * After a successful sync of `family`: the same snapshot and node the rules came
+   * from, and the family's model of them when the daemon has it (else the part of
+   * it health checks need is built here).
+   */
+  afterSync(
+    family: IPFamily,
+    snapshot: ClusterSnapshot,
+    node: NodeContext,
+    model?: ProxyModel,
+  ): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -233,11 +242,13 @@ export function serviceHealthServers(d: ServiceHealthServersDeps): ServiceHealth
   );
   const nodePortAddresses = effectiveNodePortAddresses(d.options);
   return {
-    async afterSync(family, snapshot, node) {
+    async afterSync(family, snapshot, node, model) {
       const server = servers.get(family);
       if (!server) return;
       try {
-        const services = healthCheckServices(buildProxyModel(healthCheckSnapshot(snapshot), node, family));
+        const services = healthCheckServices(
+          model ?? buildProxyModel(healthCheckSnapshot(snapshot), node, family),
+        );
         const hosts =
           services.length === 0
             ? []

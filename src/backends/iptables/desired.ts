@@ -8,6 +8,7 @@ import { assumedKernelFeatures, type KernelFeatures } from '../iptables-lib/kern
 import { localDetector } from '../iptables-lib/local-detector.js';
 import { defaultIptablesConfig, type IptablesConfig } from './config.js';
 import { type RenderedIptables, renderIptables } from './render.js';
+import type { IptablesRenderMemo } from './render-memo.js';
 
 /** The node addresses NodePorts answer on, or undefined for "every local address". */
 function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily): string[] | undefined {
@@ -57,7 +58,20 @@ export function desiredIptables(
   family: IPFamily,
   kernel?: KernelFeatures,
 ): DesiredIptables {
-  const model = buildProxyModel(snapshot, node, family);
-  const config = iptablesConfigFor(o, node, family, kernel);
-  return { ...renderIptables(model, config), model, config };
+  return desiredIptablesOf(buildProxyModel(snapshot, node, family), o, kernel);
+}
+
+/**
+ * The rules of a model built already (the daemon's ModelCache). `memo`: the
+ * family's render memo, so that ports whose model entry did not change are not
+ * rendered again; the same rules without.
+ */
+export function desiredIptablesOf(
+  model: ProxyModel,
+  o: ProxyOptions,
+  kernel?: KernelFeatures,
+  memo?: IptablesRenderMemo,
+): DesiredIptables {
+  const config = iptablesConfigFor(o, model.node, model.family, kernel);
+  return { ...renderIptables(model, config, memo), model, config };
 }

@@ -5,7 +5,13 @@ import { buildProxyModel } from '../../model/build.js';
 import type { NodeContext, ProxyModel } from '../../model/types.js';
 import type { IPFamily } from '../../util/ip.js';
 import { type IpvsConfig, type IpvsOptions, ipvsConfigFor, nodePortIPs } from './config.js';
-import { type DesiredIpvs, renderIpvs } from './render.js';
+import { type DesiredIpvs, type IpvsRenderMemo, renderIpvs } from './render.js';
+
+/** A model built already (the daemon's ModelCache), and the family's render memo. */
+export interface IpvsPrepared {
+  model: ProxyModel;
+  memo?: IpvsRenderMemo;
+}
 
 export interface DesiredIpvsState extends DesiredIpvs {
   model: ProxyModel;
@@ -16,7 +22,8 @@ export interface DesiredIpvsState extends DesiredIpvs {
 /**
  * `localAddresses`: the node's addresses outside kube-ipvs0, as the kernel has
  * them (a sync reads them). Without it (`kproxy diff`) the node's addresses from
- * its Node object or --node-ip stand in.
+ * its Node object or --node-ip stand in. `prepared`: the model to render (else
+ * built from the snapshot) and a memo that skips ports whose entry did not change.
  */
 export function desiredIpvs(
   snapshot: ClusterSnapshot,
@@ -25,13 +32,14 @@ export function desiredIpvs(
   family: IPFamily,
   ipvs?: IpvsOptions,
   localAddresses?: Iterable<string>,
+  prepared?: IpvsPrepared,
 ): DesiredIpvsState {
-  const model = buildProxyModel(snapshot, node, family);
+  const model = prepared?.model ?? buildProxyModel(snapshot, node, family);
   const config = ipvsConfigFor(o, node, family, ipvs);
   const local = new Set(localAddresses ?? node.addresses);
   const ips = nodePortIPs(config, local);
   return {
-    ...renderIpvs({ model, config, nodePortIPs: ips, localAddresses: local }),
+    ...renderIpvs({ model, config, nodePortIPs: ips, localAddresses: local }, prepared?.memo),
     model,
     config,
     nodePortIPs: ips,

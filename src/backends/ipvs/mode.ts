@@ -16,6 +16,7 @@ import { execIpvsHost, type IpvsHost } from './host.js';
 import { ipvsLoaded } from './kernel-module.js';
 import { type LinkHost, netlinkLinkHost } from './link.js';
 import { ipvsListingText } from './listing.js';
+import { type IpvsRenderMemo, ipvsRenderMemo } from './render.js';
 import { prepareIpvs } from './setup.js';
 import { summarizeIpvs, syncIpvs } from './sync.js';
 
@@ -40,11 +41,20 @@ function drainingLines(r: Awaited<ReturnType<typeof syncIpvs>>): string[] {
 /** Every IPVS sync compares with the kernel: `full` changes nothing. */
 export function ipvsSyncer(d: IpvsSyncerDeps): ModeSyncer {
   const hosts = new Map<IPFamily, Promise<IptablesHost>>();
+  const memos = new Map<IPFamily, IpvsRenderMemo>();
   return {
-    async sync(snapshot, node, family) {
+    async sync(snapshot, node, family, _full, model) {
       const iptables = await getOrInsert(hosts, family, () => d.iptablesFor(family));
+      const prepared = model ? { model, memo: getOrInsert(memos, family, ipvsRenderMemo) } : undefined;
       const r = await syncIpvs(
-        { snapshot, options: d.options, node, family, ipvs: d.ipvsOptions },
+        {
+          snapshot,
+          options: d.options,
+          node,
+          family,
+          ipvs: d.ipvsOptions,
+          ...(prepared ? { prepared } : {}),
+        },
         {
           ipvs: d.ipvs,
           link: d.link,
@@ -110,11 +120,16 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
 export const ipvsMode: ProxyMode<DesiredIpvsState> = {
   name: 'ipvs',
   watchesServiceCIDRs: false,
-  desired: (snapshot, node, family, { options, ipvs }) =>
-    desiredIpvs(snapshot, options, node, family, {
-      scheduler: ipvs.scheduler,
-      excludeCIDRs: ipvs.excludeCIDRs,
-    }),
+  desired: (snapshot, node, family, { options, ipvs }, model) =>
+    desiredIpvs(
+      snapshot,
+      options,
+      node,
+      family,
+      { scheduler: ipvs.scheduler, excludeCIDRs: ipvs.excludeCIDRs },
+      undefined,
+      model ? { model } : undefined,
+    ),
   listing: (d) => ipvsListingText(d),
   diffLabel: (family) => `ipvs ${family}`,
   rulesForOneFamily: false,

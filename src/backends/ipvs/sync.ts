@@ -15,7 +15,7 @@ import type { ConntrackHost } from '../conntrack/host.js';
 import type { IptablesHost } from '../iptables-lib/host.js';
 import { parseIptablesDump } from '../iptables-lib/parse.js';
 import type { IpvsOptions } from './config.js';
-import { type DesiredIpvsState, desiredIpvs } from './desired.js';
+import { type DesiredIpvsState, desiredIpvs, type IpvsPrepared } from './desired.js';
 import type { IpvsHost } from './host.js';
 import { parseIpsetSave, planIpsets } from './ipset.js';
 import { planIptables } from './iptables.js';
@@ -31,6 +31,8 @@ export interface IpvsSyncInput {
   node: NodeContext;
   family: IPFamily;
   ipvs?: IpvsOptions;
+  /** The daemon's cached model and the family's render memo (desired.ts). */
+  prepared?: IpvsPrepared;
 }
 
 export interface IpvsSyncContext {
@@ -94,6 +96,7 @@ export async function syncIpvs(input: IpvsSyncInput, ctx: IpvsSyncContext): Prom
       family,
       input.ipvs,
       view.localAddresses,
+      input.prepared,
     );
     const current = ownedServers(view, family, new Set(desired.servers.keys()), desired.config.excludeCIDRs);
     const candidates = drainCandidates(desired.servers, current);

@@ -15,6 +15,7 @@ import {
 } from './config.js';
 import type { NftKernelFeatures } from './host.js';
 import { type RenderedNftables, renderNftables } from './render.js';
+import type { NftRenderMemo } from './render-memo.js';
 
 /** kproxy's options as the nftables mode reads them. */
 export type NftablesOptions = ProxyOptions;
@@ -85,8 +86,22 @@ export function desiredNftables(
   family: IPFamily,
   kernel?: NftKernelFeatures,
 ): DesiredNftables {
-  const model = buildProxyModel(snapshot, node, family);
+  return desiredNftablesOf(buildProxyModel(snapshot, node, family), snapshot, o, kernel);
+}
+
+/**
+ * The table of a model built already (the daemon's ModelCache); `snapshot` gives
+ * the ServiceCIDRs. `memo`: the family's render memo, so that ports whose model
+ * entry did not change are not rendered again; the same table without.
+ */
+export function desiredNftablesOf(
+  model: ProxyModel,
+  snapshot: Pick<ClusterSnapshot, 'serviceCIDRs'>,
+  o: NftablesOptions,
+  kernel?: NftKernelFeatures,
+  memo?: NftRenderMemo,
+): DesiredNftables {
   const cidrs = serviceCIDRsOf(o.serviceCIDRs, snapshot.serviceCIDRs);
-  const config = nftablesConfigFor(o, node, family, kernel, cidrs);
-  return { ...renderNftables(model, config), model, config };
+  const config = nftablesConfigFor(o, model.node, model.family, kernel, cidrs);
+  return { ...renderNftables(model, config, memo), model, config };
 }

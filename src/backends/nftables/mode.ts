@@ -3,14 +3,17 @@
 import type { Logger } from '../../log.js';
 import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
 import type { IPFamily } from '../../util/ip.js';
+import { getOrInsert } from '../../util/maps.js';
 import { appliedStates } from '../common/applied-state.js';
+import { KernelClock, timedHost } from '../common/kernel-time.js';
 import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
 import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupNftables } from './cleanup.js';
-import { type DesiredNftables, desiredNftables, type NftablesOptions } from './desired.js';
+import { type DesiredNftables, desiredNftables, desiredNftablesOf, type NftablesOptions } from './desired.js';
 import { checkNft, execNftHost, type NftHost, type NftKernelFeatures, nftKernelFeatures } from './host.js';
 import { listingFromDump, listingText } from './listing.js';
 import { nftFamily } from './names.js';
+import { type NftRenderMemo, nftRenderMemo } from './render-memo.js';
 import { nftStateFile } from './state.js';
 import { summarizeNftables, syncNftables } from './sync.js';
 import { tableLines } from './table.js';
@@ -27,19 +30,33 @@ export interface NftablesSyncerDeps {
   now?: () => number;
 }
 
+const round = (ms: number): number => Math.round(ms * 10) / 10;
+
 export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
   const { stateDir } = d;
   const stateFor = appliedStates(stateDir === undefined ? undefined : (f) => nftStateFile(stateDir, f));
+  const memos = new Map<IPFamily, NftRenderMemo>();
+  const clock = new KernelClock();
+  const conntrack = d.conntrack && timedHost(d.conntrack, ['listUdp', 'deleteUdp'], clock);
+  const hosts = new Map(
+    [...d.hosts].map(([f, h]) => [f, timedHost(h, ['listTable', 'apply', 'intact', 'deleteTable'], clock)]),
+  );
   return {
-    async sync(snapshot, node, family, full) {
-      const desired = desiredNftables(snapshot, d.options, node, family, d.kernel);
-      const host = d.hosts.get(family);
+    async sync(snapshot, node, family, full, model) {
+      const started = performance.now();
+      clock.reset();
+      const memo = model && getOrInsert(memos, family, nftRenderMemo);
+      const desired = memo && model
+        ? desiredNftablesOf(model, snapshot, d.options, d.kernel, memo)
+        : desiredNftables(snapshot, d.options, node, family, d.kernel);
+      const renderMs = performance.now() - started;
+      const host = hosts.get(family);
       if (!host) throw new Error(`no nftables host for ${family}`);
       const report = await syncNftables(desired, {
         host,
         state: stateFor(family),
         log: d.log,
-        ...(d.conntrack ? { conntrack: d.conntrack } : {}),
+        ...(conntrack ? { conntrack } : {}),
         forceFull: full,
         ...(d.now ? { now: d.now } : {}),
       });
@@ -48,11 +65,16 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
       return {
         mode: report.mode,
         ...(report.reason ? { reason: report.reason } : {}),
-        durationMs: report.durationMs,
+        // The whole sync, render included (as upstream's sync latency); the kernel's share apart.
+        durationMs: round(performance.now() - started),
+        kernelMs: round(clock.ms),
         restoreInput: { nftables: report.transaction },
         noLocalEndpoints: noLocalEndpoints(desired.model, 'servicePort'),
         details: {
           servicePorts: desired.model.servicePorts.length,
+          renderMs: round(renderMs),
+          // Ports rendered anew: with the daemon's model, only those whose entry changed.
+          portsRendered: memo ? memo.stats.rendered : desired.model.servicePorts.length,
           chains: desired.table.chains.size,
           rules,
           chainsWritten: report.chainsWritten,
@@ -87,7 +109,10 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
 export const nftablesMode: ProxyMode<DesiredNftables> = {
   name: 'nftables',
   watchesServiceCIDRs: true,
-  desired: (snapshot, node, family, settings) => desiredNftables(snapshot, settings.options, node, family),
+  desired: (snapshot, node, family, settings, model) =>
+    model
+      ? desiredNftablesOf(model, snapshot, settings.options)
+      : desiredNftables(snapshot, settings.options, node, family),
   listing: (d) => listingText(d.table),
   diffLabel: (family) => `nftables ${nftFamily(family)} kube-proxy`,
   rulesForOneFamily: false,
