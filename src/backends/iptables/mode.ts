@@ -85,9 +85,10 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
       const started = performance.now();
       clock.reset();
       const memo = model && getOrInsert(memos, family, iptablesRenderMemo);
-      const desired = memo && model
-        ? desiredIptablesOf(model, d.options, d.kernel, memo)
-        : desiredIptables(snapshot, d.options, node, family, d.kernel);
+      const desired =
+        memo && model
+          ? desiredIptablesOf(model, d.options, d.kernel, memo)
+          : desiredIptables(snapshot, d.options, node, family, d.kernel);
       const renderMs = performance.now() - started;
       if (desired.config.localhostNodePorts) await d.beforeLocalhostNodePorts?.();
       const report = await syncIptables(desired, {

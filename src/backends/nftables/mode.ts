@@ -46,9 +46,10 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
       const started = performance.now();
       clock.reset();
       const memo = model && getOrInsert(memos, family, nftRenderMemo);
-      const desired = memo && model
-        ? desiredNftablesOf(model, snapshot, d.options, d.kernel, memo)
-        : desiredNftables(snapshot, d.options, node, family, d.kernel);
+      const desired =
+        memo && model
+          ? desiredNftablesOf(model, snapshot, d.options, d.kernel, memo)
+          : desiredNftables(snapshot, d.options, node, family, d.kernel);
       const renderMs = performance.now() - started;
       const host = hosts.get(family);
       if (!host) throw new Error(`no nftables host for ${family}`);
