@@ -77,7 +77,9 @@ test('relists on 410 Gone and resumes from the last resourceVersion after an err
   });
   lw.start();
   await lw.synced;
-  await new Promise((r) => setTimeout(r, 300));
+  // Wait for the script's end (the third watch's event), not for a fixed time: a loaded machine is slow.
+  for (let i = 0; i < 400 && !events.includes('MODIFIED b@25'); i++)
+    await new Promise((r) => setTimeout(r, 25));
   await lw.stop();
   t.deepEqual(events, ['ADDED b@11', 'MODIFIED b@25']);
   // First watch from the list's version, the second resumes after the event, the third after relisting.
