@@ -391,3 +391,25 @@ test('IPv6: the ip6 table spreads a ClusterIP over its endpoints, refuses an emp
   const listed = await nft.nft(['list', 'table', 'ip6', 'kube-proxy']);
   t.is(listingFromDump(listed.stdout, 'ip6'), listingText(desired.table));
 });
+
+test('hairpin: a pod reaching itself through its Service is masqueraded by the hairpin-connections set', async (t) => {
+  const { topo, nft } = await setup(t, 1);
+  const [a] = topo.pods as [PodNs];
+  // Without masquerade the pod would answer itself from its own address, not the
+  // ClusterIP's, and the connection would never be made.
+  await synced(
+    t,
+    nft.sync([
+      service('shop/self', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80)] }),
+      tcpSlice('shop/self', [a]),
+    ]),
+    'full',
+  );
+  const set = await nft.nft(['list', 'set', 'ip', 'kube-proxy', 'hairpin-connections']);
+  t.regex(
+    set.stdout,
+    new RegExp(`${a.ip.replaceAll('.', '\\.')} \\. ${a.ip.replaceAll('.', '\\.')} \\. tcp \\. ${port}`),
+  );
+  const r = await tally(topo, a, '10.96.0.10', 80, { count: 5, timeoutMs: 3000 });
+  t.deepEqual([...r.byName], [[a.name, 5]], JSON.stringify(r.outcomes.slice(0, 2)));
+});
