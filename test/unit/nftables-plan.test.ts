@@ -1,6 +1,7 @@
 // Plans of the nftables backend: minimal (one endpoint change in 10,000 Services
 // stays a few lines) and correct (applying a plan to the current table, with the
 // kernel's rules about references enforced by a small fake, gives the desired one).
+import { readFileSync } from 'node:fs';
 import test from 'ava';
 import { normalizeTable } from '../../src/backends/nftables/canonical.js';
 import {
@@ -15,6 +16,7 @@ import { planTransaction } from '../../src/backends/nftables/plan.js';
 import { renderNftables } from '../../src/backends/nftables/render.js';
 import { deserializeTable, type NftTable, serializeTable } from '../../src/backends/nftables/table.js';
 import { generateCluster } from '../../src/bench/generate.js';
+import { loadObjects } from '../../src/cluster/load.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
@@ -201,4 +203,18 @@ test('one endpoint change among 10,000 services is a few lines', (t) => {
   t.is(plan.chainsWritten, 1);
   t.is(plan.chainsDeleted, 0);
   t.true(same(applyFake(before, plan.lines), after));
+});
+
+test('a node holding the older layout (endpoint chains, mark-for-masquerade) moves to the new one in one valid transaction', (t) => {
+  const fixture = (name: string) =>
+    readFileSync(new URL(`../fixtures/upstream/${name}`, import.meta.url), 'utf8');
+  const older = fixture('nftables-overall.older-layout.nft').replace(/^#.*\n/gm, '');
+  const before = applyFake(undefined, older.trimEnd().split('\n'));
+  t.true(before.chains.has('mark-for-masquerade'));
+  const desired = render(loadObjects(fixture('nftables-overall.yaml')).snapshot);
+  const plan = planTransaction({ current: before, desired });
+  // The fake refuses a chain deleted while a rule still jumps to it, and a rule naming a missing set.
+  t.true(same(applyFake(before, plan.lines), desired));
+  t.true(plan.lines.includes('delete chain ip kube-proxy mark-for-masquerade'));
+  t.true(plan.lines.some((l) => l.startsWith('add set ip kube-proxy hairpin-connections')));
 });
