@@ -155,3 +155,22 @@ test('an invalid object is skipped with one message and the rest is still render
   t.regex(warnings[0] as string, /Service ns\/Bad_Name: metadata\.name: "Bad_Name" must be a DNS-1035 label/);
   t.regex(r.stdout, /ns\/good has no endpoints/);
 });
+
+test("nftables: kproxy's table for kind-worker is exactly upstream v1.37.2's real dump (no diff, exit 0)", async (t) => {
+  const fixture = (name: string) => new URL(`../fixtures/upstream/${name}`, import.meta.url).pathname;
+  const r = await runCli(
+    'diff',
+    '--proxy-mode',
+    'nftables',
+    '--against',
+    fixture('v1.37.2-kind-worker.nftables'),
+    '--from-file',
+    fixture('v1.37.2-kind-worker.nftables.cluster.yaml'),
+    '--hostname-override',
+    'kind-worker',
+    '--cluster-cidr',
+    '10.244.0.0/16',
+  );
+  t.is(r.stdout, '', r.stderr);
+  t.is(r.code, 0);
+});

@@ -30,10 +30,10 @@ export const NODEPORT_ENDPOINTS_CHECK = 'nodeport-endpoints-check';
 export const REJECT_CHAIN = 'reject-chain';
 export const CLUSTER_IPS_CHECK = 'cluster-ips-check';
 export const FIREWALL_CHECK = 'firewall-check';
-export const MARK_MASQ = 'mark-for-masquerade';
 export const MASQUERADING = 'masquerading';
 
 // Sets and maps.
+export const HAIRPIN_CONNECTIONS = 'hairpin-connections';
 export const CLUSTER_IPS = 'cluster-ips';
 export const NODEPORT_IPS = 'nodeport-ips';
 export const SERVICE_IPS = 'service-ips';

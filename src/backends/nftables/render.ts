@@ -2,14 +2,13 @@
 // names and rule text follow upstream's nftables proxier (setupNFTables and
 // syncProxyRules), so that its test goldens and a node's `nft list table` compare.
 import type { ProxyModel, ServicePort } from '../../model/types.js';
-import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
-import { isLoopback, parseCidr } from '../../util/ip.js';
+import { isLoopback } from '../../util/ip.js';
 import { masqueradeMark } from '../common/masquerade.js';
+import { Builder, FragmentBuilder, markHex, setMasqMark } from './builder.js';
 import { ipKeyword, type NftablesConfig } from './config.js';
 import {
   CLUSTER_IPS,
   CLUSTER_IPS_CHECK,
-  endpointNames,
   FILTER_FORWARD,
   FILTER_INPUT,
   FILTER_OUTPUT,
@@ -17,8 +16,7 @@ import {
   FILTER_PREROUTING_PRE_DNAT,
   FIREWALL_CHECK,
   FIREWALL_IPS,
-  kubeProxyTable,
-  MARK_MASQ,
+  HAIRPIN_CONNECTIONS,
   MASQUERADING,
   NAT_OUTPUT,
   NAT_POSTROUTING,
@@ -27,16 +25,15 @@ import {
   NO_ENDPOINT_SERVICES,
   NODEPORT_ENDPOINTS_CHECK,
   NODEPORT_IPS,
-  nftFamily,
   REJECT_CHAIN,
   SERVICE_ENDPOINTS_CHECK,
   SERVICE_IPS,
   SERVICE_NODEPORTS,
   SERVICES,
-  serviceChainNames,
 } from './names.js';
 import { FragmentMerger, type NftFragment, type NftRenderMemo, nftRenderMemo } from './render-memo.js';
-import { type BaseChainSpec, emptyTable, type NftElement, type NftTable, quote } from './table.js';
+import { writeServicePort } from './render-port.js';
+import type { BaseChainSpec, NftTable } from './table.js';
 
 export interface RenderedNftables {
   table: NftTable;
@@ -72,40 +69,6 @@ const jumps: [from: string, match: string, to: string][] = [
   [FILTER_OUTPUT, 'ct state new', CLUSTER_IPS_CHECK],
 ];
 
-class Builder {
-  readonly table: NftTable;
-  constructor(readonly cfg: NftablesConfig) {
-    this.table = emptyTable(nftFamily(cfg.family), kubeProxyTable, 'rules for kube-proxy');
-  }
-  chain(name: string, extra: { base?: BaseChainSpec; comment?: string } = {}): void {
-    if (!this.table.chains.has(name)) this.table.chains.set(name, { name, ...extra, rules: [] });
-  }
-  rule(chain: string, text: string, comment?: string): void {
-    this.chain(chain);
-    this.table.chains.get(chain)?.rules.push(comment ? `${text} comment ${quote(comment)}` : text);
-  }
-  set(
-    name: string,
-    kind: 'set' | 'map',
-    type: string,
-    extra: { comment?: string; flags?: string[]; timeoutSeconds?: number } = {},
-  ): void {
-    if (!this.table.sets.has(name))
-      this.table.sets.set(name, { name, kind, type, ...extra, elements: new Map() });
-  }
-  element(set: string, e: NftElement): void {
-    this.table.sets.get(set)?.elements.set(e.key, e);
-  }
-}
-
-/** Writes one port on its own: elements of the shared sets and maps are recorded, not stored. */
-class FragmentBuilder extends Builder {
-  readonly elements: [string, NftElement][] = [];
-  override element(set: string, e: NftElement): void {
-    this.elements.push([set, e]);
-  }
-}
-
 function fragment(cfg: NftablesConfig, sp: ServicePort): NftFragment {
   const b = new FragmentBuilder(cfg);
   const owned = writeServicePort(b, sp);
@@ -137,10 +100,12 @@ function writeSkeleton(b: Builder): void {
   const ip = ipKeyword(cfg.family);
   const addr = cfg.family === 'IPv4' ? 'ipv4_addr' : 'ipv6_addr';
   const noLocalhost = cfg.family === 'IPv4' ? 'ip daddr != 127.0.0.0/8' : 'ip6 daddr != ::1';
-  const mark = masqueradeMark(cfg.masqueradeBit);
   const matchAll = cfg.nodePortAddresses === undefined;
   const dest = `${ip} daddr . meta l4proto . th dport`;
 
+  b.set(HAIRPIN_CONNECTIONS, 'set', `${addr} . ${addr} . inet_proto . inet_service`, {
+    comment: 'service hairpin connections',
+  });
   b.set(CLUSTER_IPS, 'set', addr, { comment: 'Active ClusterIPs' });
   if (!matchAll) b.set(NODEPORT_IPS, 'set', addr, { comment: 'IPs that accept NodePort traffic' });
   b.set(NO_ENDPOINT_SERVICES, 'map', `${addr} . inet_proto . inet_service : verdict`, {
@@ -162,14 +127,8 @@ function writeSkeleton(b: Builder): void {
     b.chain(to);
     b.rule(from, match ? `${match} jump ${to}` : `jump ${to}`);
   }
-  for (const c of [SERVICES, CLUSTER_IPS_CHECK, MASQUERADING, MARK_MASQ]) b.chain(c);
-
-  // Masquerade what mark-for-masquerade marked, clearing the mark so that a packet
-  // that goes through the stack again is not masqueraded twice.
-  b.rule(MARK_MASQ, `mark set mark or ${mark}`);
-  b.rule(MASQUERADING, `mark and ${mark} == 0 return`);
-  b.rule(MASQUERADING, `mark set mark xor ${mark}`);
-  b.rule(MASQUERADING, 'masquerade fully-random');
+  for (const c of [SERVICES, CLUSTER_IPS_CHECK, MASQUERADING]) b.chain(c);
+  writeMasquerading(b);
 
   b.rule(
     CLUSTER_IPS_CHECK,
@@ -199,6 +158,7 @@ function writeSkeleton(b: Builder): void {
     `${matchAll ? noLocalhost : `${ip} daddr @${NODEPORT_IPS}`} meta l4proto . th dport vmap @${NO_ENDPOINT_NODEPORTS}`,
   );
   b.rule(FIREWALL_CHECK, `${dest} vmap @${FIREWALL_IPS}`);
+  writeClusterIPMasquerade(b);
   b.rule(SERVICES, `${dest} vmap @${SERVICE_IPS}`);
   b.rule(
     SERVICES,
@@ -206,133 +166,40 @@ function writeSkeleton(b: Builder): void {
   );
 }
 
-/** Writes one service port's elements and chains; returns the chains it owns. */
-function writeServicePort(b: Builder, sp: ServicePort): string[] {
+/**
+ * Masquerade what a rule marked (clearing the mark, so that a packet that goes
+ * through the stack again is not masqueraded twice), and hairpin connections: a
+ * local endpoint that reached itself through a Service (its reply must come back
+ * through the node).
+ */
+function writeMasquerading(b: Builder): void {
+  const ip = ipKeyword(b.cfg.family);
+  const mark = markHex(masqueradeMark(b.cfg.masqueradeBit));
+  b.rule(
+    MASQUERADING,
+    `meta mark & ${mark} != 0x00000000 meta mark set meta mark ^ ${mark} masquerade fully-random`,
+  );
+  b.rule(
+    MASQUERADING,
+    `ct status dnat ${ip} saddr . ${ip} daddr . meta l4proto . th dport @${HAIRPIN_CONNECTIONS} masquerade fully-random`,
+  );
+}
+
+/**
+ * ClusterIP traffic from outside the cluster (off-cluster clients may route the
+ * service range to any node) may leave the node again, so it is masqueraded; one
+ * rule for every Service. With --masquerade-all, all ClusterIP traffic is.
+ */
+function writeClusterIPMasquerade(b: Builder): void {
   const { cfg } = b;
   const ip = ipKeyword(cfg.family);
-  const proto = sp.protocol.toLowerCase();
-  const ref = { namespace: sp.namespace, name: sp.name, portName: sp.portName, protocol: proto };
-  const names = serviceChainNames(ref);
-  const sel = sp.endpoints;
-  const owned: string[] = [];
-  const key = (addr: string, port: number) => `${addr} . ${proto} . ${port}`;
-  const epNames = (e: { ip: string; port: number }) => endpointNames(ref, e.ip, e.port);
-
-  const usesClusterChain = sel.cluster.length > 0 && usesClusterEndpoints(sp);
-  const usesLocalChain = sel.local.length > 0 && usesLocalEndpoints(sp);
-  const hasEndpoints = sel.hasAny;
-  const internalChain = sp.internalPolicyLocal ? names.local : names.cluster;
-  const hasInternal = hasEndpoints && (!sp.internalPolicyLocal || sel.local.length > 0);
-  const externalPolicyChain = sp.externalPolicyLocal ? names.local : names.cluster;
-  const hasExternal = hasEndpoints && (!sp.externalPolicyLocal || sel.local.length > 0);
-  // The external chain also holds the short-circuit for the node's and pods' own
-  // traffic, so it exists even when no endpoint serves external traffic.
-  const usesExternalChain = hasEndpoints && externallyAccessible(sp);
-  const usesFirewallChain = sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-
-  // Refuse at once when there is no endpoint anywhere; drop when only local ones would do.
-  const internalVerdict = !hasEndpoints ? `goto ${REJECT_CHAIN}` : 'drop';
-  const externalVerdict = internalVerdict;
-  const noEndpoint = (k: string, verdict: string): NftElement => ({ key: k, value: verdict, comment: sp.id });
-
-  b.element(CLUSTER_IPS, { key: sp.clusterIP });
-  if (hasInternal)
-    b.element(SERVICE_IPS, { key: key(sp.clusterIP, sp.port), value: `goto ${internalChain}` });
-  else b.element(NO_ENDPOINT_SERVICES, noEndpoint(key(sp.clusterIP, sp.port), internalVerdict));
-
-  for (const eip of sp.externalIPs) {
-    if (hasEndpoints) b.element(SERVICE_IPS, { key: key(eip, sp.port), value: `goto ${names.external}` });
-    if (!hasExternal) b.element(NO_ENDPOINT_SERVICES, noEndpoint(key(eip, sp.port), externalVerdict));
-  }
-  for (const lb of sp.loadBalancerVIPs) {
-    if (hasEndpoints) b.element(SERVICE_IPS, { key: key(lb, sp.port), value: `goto ${names.external}` });
-    if (usesFirewallChain)
-      b.element(FIREWALL_IPS, { key: key(lb, sp.port), value: `goto ${names.firewall}` });
-    if (!hasExternal) b.element(NO_ENDPOINT_SERVICES, noEndpoint(key(lb, sp.port), externalVerdict));
-  }
-  if (sp.nodePort !== 0) {
-    // NodePorts are not subject to loadBalancerSourceRanges (upstream behaviour users rely on).
-    const npKey = `${proto} . ${sp.nodePort}`;
-    if (hasEndpoints) b.element(SERVICE_NODEPORTS, { key: npKey, value: `goto ${names.external}` });
-    if (!hasExternal) b.element(NO_ENDPOINT_NODEPORTS, noEndpoint(npKey, externalVerdict));
-  }
-
-  const own = (chain: string) => {
-    b.chain(chain);
-    owned.push(chain);
-  };
-  if (usesClusterChain) own(names.cluster);
-  if (usesLocalChain) own(names.local);
-
-  if (hasInternal) {
-    if (cfg.masqueradeAll) b.rule(internalChain, `${ip} daddr ${sp.clusterIP} jump ${MARK_MASQ}`);
-    else if (cfg.localDetector) {
-      // Off-cluster clients may route the service range to any node; that traffic
-      // may leave the node again, so it is masqueraded.
-      b.rule(internalChain, `${ip} daddr ${sp.clusterIP} ${cfg.localDetector.ifNotLocal} jump ${MARK_MASQ}`);
-    }
-  }
-
-  if (usesExternalChain) {
-    own(names.external);
-    if (!sp.externalPolicyLocal) {
-      // The endpoint may be on another node: masquerade so that replies come back here.
-      b.rule(names.external, `jump ${MARK_MASQ}`);
-    } else {
-      // Pods and the node reaching an external address are treated as if they went
-      // out to the load balancer and came back: Cluster policy applies.
-      if (cfg.localDetector)
-        b.rule(
-          names.external,
-          `${cfg.localDetector.ifLocal} goto ${names.cluster}`,
-          'short-circuit pod traffic',
-        );
-      b.rule(names.external, `fib saddr type local jump ${MARK_MASQ}`, 'masquerade local traffic');
-      b.rule(names.external, `fib saddr type local goto ${names.cluster}`, 'short-circuit local traffic');
-    }
-    if (hasExternal) b.rule(names.external, `goto ${externalPolicyChain}`);
-  }
-
-  if (usesFirewallChain) {
-    own(names.firewall);
-    const sources = [...sp.loadBalancerSourceRanges];
-    // A VIP-style LB's address is often local to the node: the node's own requests
-    // then arrive with the VIP as source and must be let through.
-    if (cfg.nodeIP && sources.some((c) => parseCidr(c)?.contains(cfg.nodeIP as string))) {
-      sources.push(...sp.loadBalancerVIPs);
-    }
-    b.rule(names.firewall, `${ip} saddr != { ${sources.join(', ')} } drop`);
-  }
-
-  const addr = cfg.family === 'IPv4' ? 'ipv4_addr' : 'ipv6_addr';
-  if (sp.sessionAffinity) {
-    for (const e of sel.reachable) {
-      // Affinity is per client address and service port, as in the iptables mode.
-      b.set(epNames(e).affinity, 'set', addr, {
-        flags: ['dynamic', 'timeout'],
-        timeoutSeconds: sp.sessionAffinity.timeoutSeconds,
-      });
-    }
-  }
-
-  const balance = (chain: string, endpoints: typeof sel.cluster) => {
-    if (sp.sessionAffinity) {
-      for (const e of endpoints)
-        b.rule(chain, `${ip} saddr @${epNames(e).affinity} goto ${epNames(e).chain}`);
-    }
-    const entries = endpoints.map((e, i) => `${i} : goto ${epNames(e).chain}`);
-    b.rule(chain, `numgen random mod ${endpoints.length} vmap { ${entries.join(' , ')} }`);
-  };
-  if (usesClusterChain) balance(names.cluster, sel.cluster);
-  if (usesLocalChain) balance(names.local, sel.local);
-
-  for (const e of sel.reachable) {
-    const n = epNames(e);
-    own(n.chain);
-    // Hairpin: a pod reaching itself through the service must be masqueraded.
-    b.rule(n.chain, `${ip} saddr ${e.ip} jump ${MARK_MASQ}`);
-    if (sp.sessionAffinity) b.rule(n.chain, `update @${n.affinity} { ${ip} saddr }`);
-    b.rule(n.chain, `meta l4proto ${proto} dnat to ${e.key}`);
-  }
-  return owned;
+  const mark = setMasqMark(masqueradeMark(cfg.masqueradeBit));
+  const toClusterIP = `${ip} daddr @${CLUSTER_IPS}`;
+  if (cfg.masqueradeAll) b.rule(SERVICES, `${toClusterIP} ${mark}`, 'masquerade all clusterIP traffic');
+  else if (cfg.localDetector)
+    b.rule(
+      SERVICES,
+      `${toClusterIP} ${cfg.localDetector.ifNotLocal} ${mark}`,
+      'masquerade clusterIP traffic from outside cluster',
+    );
 }
