@@ -156,21 +156,26 @@ test('an invalid object is skipped with one message and the rest is still render
   t.regex(r.stdout, /ns\/good has no endpoints/);
 });
 
-test("nftables: kproxy's table for kind-worker is exactly upstream v1.37.2's real dump (no diff, exit 0)", async (t) => {
-  const fixture = (name: string) => new URL(`../fixtures/upstream/${name}`, import.meta.url).pathname;
-  const r = await runCli(
-    'diff',
-    '--proxy-mode',
-    'nftables',
-    '--against',
-    fixture('v1.37.2-kind-worker.nftables'),
-    '--from-file',
-    fixture('v1.37.2-kind-worker.nftables.cluster.yaml'),
-    '--hostname-override',
-    'kind-worker',
-    '--cluster-cidr',
-    '10.244.0.0/16',
-  );
-  t.is(r.stdout, '', r.stderr);
-  t.is(r.code, 0);
-});
+// kind-worker has no IPv6 address: upstream serves its IPv6 NodePorts on every local address.
+for (const family of ['IPv4', 'IPv6']) {
+  test(`nftables ${family}: kproxy's table for kind-worker is exactly upstream v1.37.2's real dump (no diff, exit 0)`, async (t) => {
+    const fixture = (name: string) => new URL(`../fixtures/upstream/${name}`, import.meta.url).pathname;
+    const r = await runCli(
+      'diff',
+      '--proxy-mode',
+      'nftables',
+      '--ip-family',
+      family,
+      '--against',
+      fixture('v1.37.2-kind-worker.nftables'),
+      '--from-file',
+      fixture('v1.37.2-kind-worker.nftables.cluster.yaml'),
+      '--hostname-override',
+      'kind-worker',
+      '--cluster-cidr',
+      '10.244.0.0/16',
+    );
+    t.is(r.stdout, '', r.stderr);
+    t.is(r.code, 0);
+  });
+}

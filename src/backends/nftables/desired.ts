@@ -42,11 +42,14 @@ function localDetector(o: ProxyOptions, node: NodeContext, family: IPFamily): Nf
  * nftables mode defaults --nodeport-addresses to `primary`, and never serves
  * NodePorts on loopback.
  */
-function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily): string[] {
+function nodePortAddresses(o: ProxyOptions, node: NodeContext, family: IPFamily): string[] | undefined {
   const own = ofFamily(node.addresses, family).filter((ip) => !isLoopback(ip));
   const wanted = o.nodePortAddresses.length === 0 ? ['primary'] : o.nodePortAddresses;
-  if (wanted[0] === 'primary') return own.slice(0, 1);
+  // As upstream: when nothing of this family is asked for (`primary` and the node has
+  // no address of it, or no CIDR of it), NodePorts answer on every local address.
+  if (wanted[0] === 'primary') return own.length > 0 ? own.slice(0, 1) : undefined;
   const cidrs = wanted.map((c) => parseCidr(c)).filter((c) => c !== undefined && c.family === family);
+  if (cidrs.length === 0) return undefined;
   return own.filter((ip) => cidrs.some((c) => c?.contains(ip)));
 }
 
