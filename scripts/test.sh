@@ -7,8 +7,11 @@ cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
 # A real kube-apiserver and etcd for test/e2e and test/ship, built from the Go
-# module proxy into the cache outside the repo (instant when already built).
-bash scripts/test-infra/build-k8s.sh >/dev/null
+# module proxy into the cache outside the repo (instant when already built); for
+# the cluster tier (test/cluster) also kube-controller-manager and upstream
+# kube-proxy from the same module, and kwok to play the kubelet.
+K8S_EXTRA="kube-controller-manager kube-proxy" bash scripts/test-infra/build-k8s.sh >/dev/null
+bash scripts/test-infra/build-kwok.sh >/dev/null
 # Debian's stock kernel and userland for the IPVS VM (test/vm), cached likewise.
 bash scripts/ipvs-vm/fetch.sh >/dev/null
 npm run --silent build
