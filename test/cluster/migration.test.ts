@@ -77,6 +77,8 @@ test.serial(
     const summary = `migration: ${r.sent} requests, ${r.failed} failed, worst latency ${r.worstMs} ms`;
     t.log(summary);
     t.log(JSON.stringify(r.byPhase));
+    if (r.slow.length > 0)
+      t.log(`slow answers (batch start, phase, time):\n${r.slow.slice(0, 20).join('\n')}`);
     console.log(`# kproxy cluster: ${summary}`);
     t.deepEqual(r.failures, {}, 'failed requests by phase');
     t.deepEqual(c.pods.errors(), [], 'pod network problems');

@@ -29,7 +29,7 @@ const modes = [
 ];
 
 /** Phases in which the Service has (or may have) no endpoint: only refusals are allowed there. */
-const emptyPhases = new Set(['scale 1->0', 'at 0', 'scale 0->3']);
+const emptyPhases = new Set(['scale 1->0', 'emptied', 'at 0', 'scale 0->3']);
 const allowed = (o: Labelled) => emptyPhases.has(o.phase) && o.outcome.kind === 'refused';
 
 /** Changes the Deployment, waits until it has settled, then lets the stream run on a little. */
@@ -45,7 +45,7 @@ async function step(c: Cluster, stream: Stream, phase: string, change: object, r
  * the traffic (no ready endpoint is left) until kwok deletes the pod at the end of
  * its grace period; then the Service refuses connections.
  */
-async function scaleToZero(t: ExecutionContext, c: Cluster, stream: Stream) {
+async function scaleToZero(t: ExecutionContext, c: Cluster, stream: Stream, kproxyLog: () => string) {
   stream.phase('scale 1->0');
   await c.r.apply(deploymentPath(APP), deployment({ name: APP, replicas: 0, grace: GRACE, version: 'v2' }));
   let deletionTimestamp = '';
@@ -79,11 +79,23 @@ async function scaleToZero(t: ExecutionContext, c: Cluster, stream: Stream) {
     'the Service to have no endpoint',
     async () => (await appState(c.r, APP)).endpoints.length === 0,
   );
+  // kproxy applies the empty slice: until then the draining server may still answer.
+  stream.phase('emptied');
+  const emptied = Date.now();
+  await c.until('connections to the empty Service to be refused', async () =>
+    stream.outcomes().some((o) => o.phase === 'emptied' && o.outcome.kind === 'refused'),
+  );
+  t.log(`Service emptied in the API -> connections refused: under ${Date.now() - emptied} ms`);
   await runFor(stream, 'at 0', 24);
   const atZero = stream.outcomes().filter((o) => o.phase === 'at 0');
-  // Let kproxy apply the empty slice: the first few may still reach the draining pod.
-  const last = atZero.slice(-8).map((o) => o.outcome.kind);
-  t.deepEqual(last, Array(8).fill('refused'), 'scaled to zero: refused at once (REJECT), not a timeout');
+  const kinds = atZero.map(
+    (o) => `${o.outcome.kind}${o.outcome.kind === 'refused' ? '' : ` at ${new Date(o.at).toISOString()}`}`,
+  );
+  t.deepEqual(
+    kinds,
+    Array(atZero.length).fill('refused'),
+    `scaled to zero: refused at once (REJECT), not a timeout\nkproxy:\n${kproxyLog()}`,
+  );
 }
 
 for (const mode of modes) {
@@ -111,7 +123,7 @@ for (const mode of modes) {
       await step(c, stream, 'roll v1->v2', app(3, 'v2'), 3);
       await step(c, stream, 'scale 3->10', app(10, 'v2'), 10);
       await step(c, stream, 'scale 10->1', app(1, 'v2'), 1);
-      await scaleToZero(t, c, stream);
+      await scaleToZero(t, c, stream, () => kproxy.logs().slice(-6000));
       await step(c, stream, 'scale 0->3', app(3, 'v2'), 3);
       const outcomes = await stream.stop();
 
@@ -119,6 +131,8 @@ for (const mode of modes) {
       const summary = `${mode.name}: ${r.sent} requests, ${r.failed} failed, worst latency ${r.worstMs} ms`;
       t.log(summary);
       t.log(JSON.stringify(r.byPhase));
+      if (r.slow.length > 0)
+        t.log(`slow answers (batch start, phase, time):\n${r.slow.slice(0, 20).join('\n')}`);
       console.log(`# kproxy cluster: ${summary}`);
       t.deepEqual(r.failures, {}, 'failed requests by phase');
       t.deepEqual(c.pods.errors(), [], 'pod network problems');

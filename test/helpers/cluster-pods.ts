@@ -110,9 +110,12 @@ async function plug(topo: Topology, p: PodNet, port: number): Promise<ChildProce
   return child;
 }
 
-async function unplug(p: PodNet): Promise<void> {
+async function unplug(topo: Topology, p: PodNet): Promise<void> {
   p.agent?.kill('SIGKILL');
   await p.up.catch(() => {});
+  // The node's end of the veth (and with it the pod's route) goes now: a deleted
+  // namespace is torn down by the kernel later, and kwok may hand the IP to a new pod at once.
+  await execa('ip', ['-n', topo.node.ns, 'link', 'del', p.hostIf], { reject: false });
   const pids = await execa('ip', ['netns', 'pids', p.ns], { reject: false });
   for (const pid of pids.stdout.split('\n').filter(Boolean)) {
     try {
@@ -160,18 +163,22 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
       reason: 'ServerListening',
       lastTransitionTime: now,
     });
-    await api.patch(`${podPath(pod)}/status`, {
-      status: { conditions: [cond('ContainersReady'), cond('Ready')] },
-    });
+    await api
+      .patch(`${podPath(pod)}/status`, { status: { conditions: [cond('ContainersReady'), cond('Ready')] } })
+      .catch((e: Error) => {
+        // A pod deleted before its server came up (scaled away at once) is no problem.
+        if (!/: 404 /.test(e.message)) throw e;
+      });
   };
 
   const adopt = (pod: PodObj, ip: string) => {
     // kwok reuses the IPs of deleted pods: a lingering namespace with the same
     // address goes at once (its pod is gone, so no endpoint names it any more).
+    const unplugged: Promise<void>[] = [];
     for (const old of byUid.values()) {
       if (old.ip === ip) {
         byUid.delete(old.uid);
-        void unplug(old);
+        unplugged.push(unplug(topo, old));
       }
     }
     const i = n++;
@@ -184,9 +191,11 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
       readyMarked: false,
       up: Promise.resolve(),
     };
-    p.up = plug(topo, p, opts.port).then((child) => {
-      p.agent = child;
-    });
+    p.up = Promise.all(unplugged)
+      .then(() => plug(topo, p, opts.port))
+      .then((child) => {
+        p.agent = child;
+      });
     p.up.catch((e) => note(`pod ${p.name} ${ip}: ${e.message}`));
     byUid.set(p.uid, p);
   };
@@ -225,7 +234,7 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
       p.goneSince ??= now;
       if (now - p.goneSince >= linger) {
         byUid.delete(p.uid);
-        work.push(unplug(p));
+        work.push(unplug(topo, p));
       }
     }
     const results = await Promise.allSettled(work);
@@ -249,7 +258,7 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
     async stop() {
       stopping = true;
       await loop;
-      await Promise.all([...byUid.values()].map(unplug));
+      await Promise.all([...byUid.values()].map((p) => unplug(topo, p)));
       byUid.clear();
     },
   };

@@ -5,6 +5,8 @@ import type { ProbeOutcome, Proto, Topology } from './netns.js';
 
 export interface Labelled {
   phase: string;
+  /** When its batch started (ms since the epoch). */
+  at: number;
   proto: Proto;
   outcome: ProbeOutcome;
 }
@@ -16,6 +18,8 @@ export interface StreamReport {
   failures: Record<string, Record<string, number>>;
   worstMs: number;
   byPhase: Record<string, { sent: number; ok: number; worstMs: number }>;
+  /** Answers that took over 500 ms (a lost SYN retransmitted after 1 s shows here), as text. */
+  slow: string[];
 }
 
 export interface Stream {
@@ -48,12 +52,13 @@ export function startStream(topo: Topology, opts: StreamOptions): Stream {
   const loop = (async () => {
     while (running) {
       const label = phase;
+      const at = Date.now();
       const proto = protos[i++ % protos.length] ?? 'tcp';
       const results = await topo.probe(topo.client, proto, opts.vip, opts.port, opts.batch ?? 8, {
         timeoutMs: opts.timeoutMs ?? 5000,
         concurrency: opts.concurrency ?? 2,
       });
-      for (const outcome of results) all.push({ phase: label, proto, outcome });
+      for (const outcome of results) all.push({ phase: label, at, proto, outcome });
     }
   })();
   return {
@@ -82,7 +87,7 @@ export async function runFor(stream: Stream, phase: string, count: number): Prom
 
 /** Totals of a stream; `allowed(o)` says which non-ok outcomes are no failure (e.g. refused when scaled to 0). */
 export function report(outcomes: Labelled[], allowed: (o: Labelled) => boolean = () => false): StreamReport {
-  const r: StreamReport = { sent: 0, failed: 0, failures: {}, worstMs: 0, byPhase: {} };
+  const r: StreamReport = { sent: 0, failed: 0, failures: {}, worstMs: 0, byPhase: {}, slow: [] };
   for (const o of outcomes) {
     r.sent++;
     const ph = r.byPhase[o.phase] ?? { sent: 0, ok: 0, worstMs: 0 };
@@ -92,6 +97,7 @@ export function report(outcomes: Labelled[], allowed: (o: Labelled) => boolean =
       ph.ok++;
       ph.worstMs = Math.max(ph.worstMs, o.outcome.ms);
       r.worstMs = Math.max(r.worstMs, o.outcome.ms);
+      if (o.outcome.ms > 500) r.slow.push(`${new Date(o.at).toISOString()} ${o.phase}: ${o.outcome.ms} ms`);
       continue;
     }
     if (allowed(o)) continue;

@@ -53,6 +53,17 @@ export async function startCluster(t: ExecutionContext): Promise<Cluster> {
   const api = await startApiServer();
   t.teardown(() => api.stop());
   const topo = await createTopology({ pods: [] }, t);
+  // The client stream opens connections far faster than the kernel's ICMP rate
+  // limits let the node answer a REJECT (per client: a burst of 6, then 1 per
+  // second; per namespace: 1000 per second): with them on, some connections to a
+  // Service without endpoints would time out, whatever the rules say.
+  await topo.exec(topo.node.ns, [
+    'sysctl',
+    '-qw',
+    'net.ipv4.icmp_ratelimit=0',
+    'net.ipv4.icmp_msgs_per_sec=1000000',
+    'net.ipv4.icmp_msgs_burst=1000000',
+  ]);
   const r = rest(api);
 
   // The node kproxy serves, and two more; pod CIDRs away from the harness's
@@ -77,8 +88,9 @@ export async function startCluster(t: ExecutionContext): Promise<Cluster> {
 
   const components = [startKcm(api, api.stateDir), startKwok(api, api.stateDir)];
   for (const c of components) t.teardown(() => c.stop());
-  const logTails = () => components.map((c) => `--- ${c.name} (${c.logFile}):\n${c.tail(15)}`).join('\n');
+  const logTails = () => components.map((c) => `--- ${c.name} (${c.logFile}):\n${c.tail(8)}`).join('\n');
 
+  let pods: PodNetwork | undefined;
   const until = async (what: string, check: () => Promise<boolean>, timeoutMs = 90_000) => {
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
@@ -87,7 +99,11 @@ export async function startCluster(t: ExecutionContext): Promise<Cluster> {
       if (dead) throw new Error(`${dead.name} exited while waiting for ${what}:\n${dead.tail()}`);
       await sleep(200);
     }
-    throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}\n${logTails()}`);
+    const state = await describe(r).catch((e) => `(cannot list: ${e.message})`);
+    const problems = pods ? pods.errors().join('\n') : '';
+    throw new Error(
+      `timed out after ${timeoutMs} ms waiting for ${what}\n${state}\npod network: ${problems || 'no problem'}\n${logTails()}`,
+    );
   };
 
   await until('kwok to mark the fake Nodes Ready', async () => {
@@ -100,11 +116,30 @@ export async function startCluster(t: ExecutionContext): Promise<Cluster> {
     return ready.length === nodes.length;
   });
 
-  const pods = startPodNetwork(topo, r, { nodes: nodes.map((n) => n.name), port: POD_PORT });
+  pods = startPodNetwork(topo, r, { nodes: nodes.map((n) => n.name), port: POD_PORT });
   t.teardown(() => pods.stop());
 
   const startAgent = await prepareNode(t, topo, api);
   return { api, r, topo, nodes, pods, components, startKproxy: startAgent, until };
+}
+
+/** One line per pod and per EndpointSlice endpoint in the test namespace, for failure messages. */
+async function describe(r: Rest): Promise<string> {
+  const [pods, slices] = await Promise.all([
+    r.list<PodObj>(`/api/v1/namespaces/${NS}/pods`),
+    r.list<SliceObj>(`/apis/discovery.k8s.io/v1/namespaces/${NS}/endpointslices`),
+  ]);
+  const podLines = pods.map((p) => {
+    const ready = p.status?.conditions?.find((c) => c.type === 'Ready')?.status ?? '-';
+    const gone = p.metadata.deletionTimestamp ? ` deleting@${p.metadata.deletionTimestamp}` : '';
+    return `pod ${p.metadata.name} ${p.spec.nodeName ?? '(unbound)'} ${p.status?.phase} ${p.status?.podIP ?? '-'} ready=${ready}${gone}`;
+  });
+  const epLines = slices.flatMap((s) =>
+    (s.endpoints ?? []).map(
+      (e) => `endpoint ${s.metadata.name} ${e.addresses.join(',')} ${JSON.stringify(e.conditions)}`,
+    ),
+  );
+  return [...podLines, ...epLines].join('\n');
 }
 
 // ------------------------------------------------------------------------------------------------
