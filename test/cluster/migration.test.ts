@@ -43,12 +43,20 @@ test.serial(
 
     // kube-proxy -> kproxy.
     stream.phase('kube-proxy stopping');
-    t.is(await upstream.stop(), 0, upstream.logs().slice(-2000));
+    t.is(await upstream.stop(), 'SIGTERM', upstream.logs().slice(-2000));
     await runFor(stream, 'nobody (rules left by kube-proxy)', 16);
+    const upstreamForward = (await c.topo.exec(c.topo.node.ns, ['iptables-nft-save', '-t', 'filter'])).stdout
+      .split('\n')
+      .filter((l) => l.startsWith('-A KUBE-FORWARD'));
     stream.phase('kproxy starting');
     const kproxy = c.startKproxy({ flavour: 'nft' });
     const first = await kproxy.waitForLog(/synced IPv4 rules/);
     t.log(`kproxy's first sync over kube-proxy's rules: ${first}`);
+    // Every Service rule is the same: the first sync writes nothing to the nat table.
+    const debug = await kproxy.get(10249, '/debug/kproxy/rules');
+    const applied: string = JSON.parse(debug.body)?.IPv4?.lastApplied?.text ?? '';
+    t.false(applied.includes('*nat'), `kproxy rewrote nat rules of kube-proxy's:\n${applied}`);
+    t.log(`kproxy's first restore:\n${applied}\nkube-proxy's KUBE-FORWARD:\n${upstreamForward.join('\n')}`);
     await runFor(stream, 'kproxy', 24);
     // A change while kproxy serves: it must be kproxy that follows it.
     stream.phase('kproxy: scale 3->5');
@@ -71,7 +79,7 @@ test.serial(
     await c.r.apply(deploymentPath(APP), deployment({ name: APP, replicas: 2, grace: 5, version: 'v1' }));
     await c.until('2 ready pods', () => settled(c.r, APP, 2));
     await runFor(stream, 'kube-proxy at 2', 24);
-    t.is(await again.stop(), 0);
+    t.is(await again.stop(), 'SIGTERM');
 
     const r = report(await stream.stop());
     const summary = `migration: ${r.sent} requests, ${r.failed} failed, worst latency ${r.worstMs} ms`;

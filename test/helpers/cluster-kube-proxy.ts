@@ -14,8 +14,11 @@ export function kubeProxyBinary(): string {
 
 export interface KubeProxy {
   logs(): string;
-  /** SIGTERM (as a DaemonSet update stops it; it leaves its rules in place); resolves with the exit code. */
-  stop(): Promise<number>;
+  /**
+   * SIGTERM, as a DaemonSet update stops it (it leaves its rules in place). Resolves
+   * with how it ended: kube-proxy does not catch SIGTERM, so "SIGTERM" is normal.
+   */
+  stop(): Promise<string>;
 }
 
 export function startKubeProxy(t: ExecutionContext, c: Cluster, mode: 'iptables' | 'nftables'): KubeProxy {
@@ -50,7 +53,7 @@ export function startKubeProxy(t: ExecutionContext, c: Cluster, mode: 'iptables'
   sub.stdout?.on('data', (d: Buffer) => {
     log = (log + d.toString()).slice(-200_000);
   });
-  const exited = Promise.resolve(sub).then((r) => r.exitCode ?? -1);
+  const exited = Promise.resolve(sub).then((r) => r.signal ?? `exit ${r.exitCode}`);
   t.teardown(async () => {
     sub.kill('SIGKILL');
     await exited;
