@@ -136,7 +136,7 @@ const podPath = (pod: PodObj) => `/api/v1/namespaces/${pod.metadata.namespace}/p
 export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions): PodNetwork {
   const byUid = new Map<string, PodNet>();
   const errors: string[] = [];
-  const linger = opts.lingerMs ?? 3000;
+  const linger = opts.lingerMs ?? 5000;
   let stopping = false;
   let n = 0;
   let nextNode = 0;

@@ -41,6 +41,13 @@ export interface StreamOptions {
   concurrency?: number;
   /** Per probe: long, so that a dropped packet shows as a timeout and never as a slow answer. */
   timeoutMs?: number;
+  /**
+   * At most this many requests a second (default 200). Flat out, the client makes
+   * over 1000 connections a second and reuses its ephemeral ports (28k) within the
+   * 60 s a closed connection's 4-tuple stays in TIME_WAIT on the pod, which then
+   * answers a new SYN on it with an ACK: a stall of its own, not the proxy's.
+   */
+  ratePerSec?: number;
 }
 
 export function startStream(topo: Topology, opts: StreamOptions): Stream {
@@ -59,6 +66,8 @@ export function startStream(topo: Topology, opts: StreamOptions): Stream {
         concurrency: opts.concurrency ?? 2,
       });
       for (const outcome of results) all.push({ phase: label, at, proto, outcome });
+      const due = at + (results.length * 1000) / (opts.ratePerSec ?? 200);
+      if (running && due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
     }
   })();
   return {

@@ -181,7 +181,11 @@ export function clusterIpService(name: string, vip: string) {
     spec: {
       clusterIP: vip,
       selector: { app: name },
-      ports: [{ name: 'tcp', protocol: 'TCP', port: 80, targetPort: POD_PORT }],
+      // The pods' servers answer TCP connections and UDP datagrams on the same port.
+      ports: [
+        { name: 'tcp', protocol: 'TCP', port: 80, targetPort: POD_PORT },
+        { name: 'udp', protocol: 'UDP', port: 80, targetPort: POD_PORT },
+      ],
     },
   };
 }
