@@ -37,7 +37,7 @@ test.serial(
       'the ClusterIP to answer through kube-proxy',
       async () => (await tcpProbe(c.topo, c.topo.client, VIP, 80, { timeoutMs: 2000 })).kind === 'ok',
     );
-    const stream = startStream(c.topo, { vip: VIP, port: 80 });
+    const stream = startStream(c.topo, { vip: VIP, port: 80, protos: ['tcp', 'udp'] });
     t.teardown(() => stream.stop());
     await runFor(stream, 'kube-proxy', 24);
 

@@ -128,6 +128,11 @@ async function unplug(topo: Topology, p: PodNet): Promise<void> {
   liveNamespaces.delete(p.ns);
 }
 
+/** A pod deleted meanwhile (scaled away at once) is no problem for bind or readiness. */
+const ignoreGone = (e: Error) => {
+  if (!/: 404 /.test(e.message)) throw e;
+};
+
 const isReady = (pod: PodObj) =>
   pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
@@ -147,12 +152,14 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
 
   const bind = async (pod: PodObj) => {
     const node = opts.nodes[nextNode++ % opts.nodes.length];
-    await api.post(`${podPath(pod)}/binding`, {
-      apiVersion: 'v1',
-      kind: 'Binding',
-      metadata: { name: pod.metadata.name },
-      target: { apiVersion: 'v1', kind: 'Node', name: node },
-    });
+    await api
+      .post(`${podPath(pod)}/binding`, {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name: pod.metadata.name },
+        target: { apiVersion: 'v1', kind: 'Node', name: node },
+      })
+      .catch(ignoreGone);
   };
 
   const markReady = async (pod: PodObj) => {
@@ -165,10 +172,7 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
     });
     await api
       .patch(`${podPath(pod)}/status`, { status: { conditions: [cond('ContainersReady'), cond('Ready')] } })
-      .catch((e: Error) => {
-        // A pod deleted before its server came up (scaled away at once) is no problem.
-        if (!/: 404 /.test(e.message)) throw e;
-      });
+      .catch(ignoreGone);
   };
 
   const adopt = (pod: PodObj, ip: string) => {
