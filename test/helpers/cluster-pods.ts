@@ -128,9 +128,12 @@ async function unplug(topo: Topology, p: PodNet): Promise<void> {
   liveNamespaces.delete(p.ns);
 }
 
-/** A pod deleted meanwhile (scaled away at once) is no problem for bind or readiness. */
+/**
+ * A pod deleted meanwhile (scaled away at once) is no problem for bind or readiness:
+ * 404 when it is gone, 409 when binding one that is being deleted.
+ */
 const ignoreGone = (e: Error) => {
-  if (!/: 404 /.test(e.message)) throw e;
+  if (!/: (404|409) /.test(e.message)) throw e;
 };
 
 const isReady = (pod: PodObj) =>
