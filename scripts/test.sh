@@ -6,10 +6,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/install-test-deps.sh
-# A real kube-apiserver and etcd for test/e2e and test/ship, and upstream kube-proxy
-# for the side-by-side checks (test/e2e/verify-upstream), built from the Go module
-# proxy into the cache outside the repo (instant when already built).
-K8S_EXTRA="kube-proxy" bash scripts/test-infra/build-k8s.sh >/dev/null
+# A real kube-apiserver and etcd for test/e2e and test/ship, built from the Go
+# module proxy into the cache outside the repo (instant when already built); from
+# the same module upstream kube-proxy (test/e2e/verify-upstream, the cluster tier's
+# migration) and kube-controller-manager, and kwok to play the kubelet (test/cluster).
+K8S_EXTRA="kube-controller-manager kube-proxy" bash scripts/test-infra/build-k8s.sh >/dev/null
+bash scripts/test-infra/build-kwok.sh >/dev/null
 # Debian's stock kernel and userland for the IPVS VM (test/vm), cached likewise.
 bash scripts/ipvs-vm/fetch.sh >/dev/null
 npm run --silent build

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Build kwok (sigs.k8s.io/kwok, the `kwok` binary that plays the kubelet for fake
+# nodes and pods) from the Go module proxy into a cache directory outside the
+# repository. Idempotent: exits at once when the binary is already there.
+#
+#   scripts/test-infra/build-kwok.sh           # prints the binary directory
+#
+# Environment:
+#   KPROXY_CACHE   cache root (default /var/cache/kproxy)
+#   KWOK_VERSION   sigs.k8s.io/kwok version without "v" (default 0.8.0)
+#
+# Output: $KPROXY_CACHE/kwok/$KWOK_VERSION/kwok
+# GOMODCACHE and GOCACHE are shared with build-k8s.sh (most modules are the same).
+set -euo pipefail
+
+KWOK_VERSION="${KWOK_VERSION:-0.8.0}"
+CACHE="${KPROXY_CACHE:-/var/cache/kproxy}"
+OUT="$CACHE/kwok/$KWOK_VERSION"
+
+if [[ -x "$OUT/kwok" ]]; then
+  echo "$OUT"
+  exit 0
+fi
+
+command -v go >/dev/null || { echo "build-kwok.sh: 'go' not found in PATH" >&2; exit 1; }
+
+start=$SECONDS
+mkdir -p "$OUT"
+export GOPATH="$CACHE/go"
+export GOMODCACHE="$CACHE/go/mod"
+export GOCACHE="$CACHE/go/build"
+export GOFLAGS="-p=2 -modcacherw -buildvcs=false"
+export CGO_ENABLED=0
+export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
+
+echo "[build-kwok] building kwok v$KWOK_VERSION" >&2
+# kwok's go.mod has no replace directives, so `go install pkg@version` builds it
+# with exactly the dependency versions it was released with.
+tmp="$OUT/.bin"
+rm -rf "$tmp"
+GOBIN="$tmp" go install -trimpath \
+  -ldflags="-s -w" \
+  "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
+mv -f "$tmp/kwok" "$OUT/kwok"
+rm -rf "$tmp"
+
+echo "kwok v$KWOK_VERSION built in $((SECONDS - start)) s ($(du -h "$OUT/kwok" | cut -f1))" >&2
+echo "$OUT"

@@ -1,0 +1,272 @@
+// What a node's scheduler, CNI plugin and readiness probes would do for the fake
+// pods of the cluster tier, in one poll loop over the API:
+//   - bind: a pod without a node is bound to the fake Nodes in turn (no kube-scheduler runs);
+//   - network: when kwok gives a pod its IP, a network namespace with that address
+//     is plugged into the node namespace (a veth and a /32 route, as the netns
+//     harness does for its pods) and runs ns-agent.mjs as the pod's server;
+//   - readiness: once the server listens, the pod's Ready condition is set True;
+//   - teardown: a pod's namespace goes once the pod is gone AND no EndpointSlice
+//     lists its IP any more, plus `lingerMs` (the time kproxy needs to apply that
+//     slice): the server answers as long as any Service may still send to it, as
+//     a draining server does.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import type { PodObj, Rest, SliceObj } from './cluster-api.js';
+import type { Topology } from './netns.js';
+
+const AGENT_SCRIPT = fileURLToPath(new URL('./ns-agent.mjs', import.meta.url));
+const GATEWAY = '169.254.1.1';
+
+export interface PodNetOptions {
+  /** Names of the fake Nodes pods are bound to, in turn. */
+  nodes: string[];
+  /** Ports every pod's server listens on (TCP and UDP). */
+  port: number;
+  /** Extra time a pod's server keeps answering after its IP left every EndpointSlice. */
+  lingerMs?: number;
+  /** Poll period. */
+  periodMs?: number;
+}
+
+interface PodNet {
+  uid: string;
+  name: string;
+  ip: string;
+  ns: string;
+  hostIf: string;
+  agent?: ChildProcess;
+  /** Resolves once the server listens (rejects if it cannot start). */
+  up: Promise<void>;
+  readyMarked: boolean;
+  /** When the pod was first seen gone from the API and from every slice. */
+  goneSince?: number;
+}
+
+export interface PodNetwork {
+  /** IPs with a live server namespace now. */
+  servedIps(): string[];
+  /** Problems the loop met (API errors, servers that did not start); empty in a healthy run. */
+  errors(): string[];
+  /** Stops the loop and removes every pod namespace. */
+  stop(): Promise<void>;
+}
+
+// Namespaces still there when the worker exits (a test crashed before its
+// teardown): deleted synchronously, since no async work runs in 'exit'. The
+// servers inside exit on their own when their stdin (this process) goes.
+const liveNamespaces = new Set<string>();
+process.on('exit', () => {
+  for (const ns of liveNamespaces) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function ipBatch(ns: string, lines: string[]): Promise<void> {
+  await execa('ip', ['-n', ns, '-batch', '-'], { input: `${lines.join('\n')}\n` });
+}
+
+/** Creates the pod's namespace, plugs it into the node namespace and starts its server. */
+async function plug(topo: Topology, p: PodNet, port: number): Promise<ChildProcess> {
+  liveNamespaces.add(p.ns);
+  await execa('ip', ['netns', 'add', p.ns]);
+  await ipBatch(topo.node.ns, [
+    `link add ${p.hostIf} type veth peer name eth0 netns ${p.ns}`,
+    `link set ${p.hostIf} up`,
+    `route add ${p.ip}/32 dev ${p.hostIf} scope link`,
+  ]);
+  await execa('ip', [
+    'netns',
+    'exec',
+    topo.node.ns,
+    'sysctl',
+    '-qw',
+    `net.ipv4.conf.${p.hostIf}.proxy_arp=1`,
+    `net.ipv4.neigh.${p.hostIf}.proxy_delay=0`,
+  ]);
+  await ipBatch(p.ns, [
+    'link set lo up',
+    `addr add ${p.ip}/32 dev eth0`,
+    'link set eth0 up',
+    `route add ${GATEWAY} dev eth0 scope link`,
+    `route add default via ${GATEWAY} dev eth0`,
+  ]);
+  const args = ['--name', p.name, '--tcp', String(port), '--udp', String(port)];
+  // stdin is the agent's lifeline: it exits when this process goes away.
+  const child = spawn('ip', ['netns', 'exec', p.ns, process.execPath, AGENT_SCRIPT, ...args], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let err = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
+    createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (l) => {
+      if (l === 'ready') resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`server of ${p.name} exited (${code}): ${err}`)));
+  });
+  return child;
+}
+
+async function unplug(topo: Topology, p: PodNet): Promise<void> {
+  p.agent?.kill('SIGKILL');
+  await p.up.catch(() => {});
+  // The node's end of the veth (and with it the pod's route) goes now: a deleted
+  // namespace is torn down by the kernel later, and kwok may hand the IP to a new pod at once.
+  await execa('ip', ['-n', topo.node.ns, 'link', 'del', p.hostIf], { reject: false });
+  const pids = await execa('ip', ['netns', 'pids', p.ns], { reject: false });
+  for (const pid of pids.stdout.split('\n').filter(Boolean)) {
+    try {
+      process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone
+    }
+  }
+  await execa('ip', ['netns', 'del', p.ns], { reject: false });
+  liveNamespaces.delete(p.ns);
+}
+
+/**
+ * A pod deleted meanwhile (scaled away at once) is no problem for bind or readiness:
+ * 404 when it is gone, 409 when binding one that is being deleted.
+ */
+const ignoreGone = (e: Error) => {
+  if (!/: (404|409) /.test(e.message)) throw e;
+};
+
+const isReady = (pod: PodObj) =>
+  pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+
+const podPath = (pod: PodObj) => `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
+
+export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions): PodNetwork {
+  const byUid = new Map<string, PodNet>();
+  const errors: string[] = [];
+  const linger = opts.lingerMs ?? 5000;
+  let stopping = false;
+  let n = 0;
+  let nextNode = 0;
+
+  const note = (msg: string) => {
+    if (errors.length < 50) errors.push(`${new Date().toISOString()} ${msg}`);
+  };
+
+  const bind = async (pod: PodObj) => {
+    const node = opts.nodes[nextNode++ % opts.nodes.length];
+    await api
+      .post(`${podPath(pod)}/binding`, {
+        apiVersion: 'v1',
+        kind: 'Binding',
+        metadata: { name: pod.metadata.name },
+        target: { apiVersion: 'v1', kind: 'Node', name: node },
+      })
+      .catch(ignoreGone);
+  };
+
+  const markReady = async (pod: PodObj) => {
+    const now = new Date().toISOString();
+    const cond = (type: string) => ({
+      type,
+      status: 'True',
+      reason: 'ServerListening',
+      lastTransitionTime: now,
+    });
+    await api
+      .patch(`${podPath(pod)}/status`, { status: { conditions: [cond('ContainersReady'), cond('Ready')] } })
+      .catch(ignoreGone);
+  };
+
+  const adopt = (pod: PodObj, ip: string) => {
+    // kwok reuses the IPs of deleted pods: a lingering namespace with the same
+    // address goes at once (its pod is gone, so no endpoint names it any more).
+    const unplugged: Promise<void>[] = [];
+    for (const old of byUid.values()) {
+      if (old.ip === ip) {
+        byUid.delete(old.uid);
+        unplugged.push(unplug(topo, old));
+      }
+    }
+    const i = n++;
+    const p: PodNet = {
+      uid: pod.metadata.uid ?? '',
+      name: pod.metadata.name,
+      ip,
+      ns: `${topo.id}-k${i}`,
+      hostIf: `vk${i}`,
+      readyMarked: false,
+      up: Promise.resolve(),
+    };
+    p.up = Promise.all(unplugged)
+      .then(() => plug(topo, p, opts.port))
+      .then((child) => {
+        p.agent = child;
+      });
+    p.up.catch((e) => note(`pod ${p.name} ${ip}: ${e.message}`));
+    byUid.set(p.uid, p);
+  };
+
+  const step = async () => {
+    const [pods, slices] = await Promise.all([
+      api.list<PodObj>('/api/v1/pods'),
+      api.list<SliceObj>('/apis/discovery.k8s.io/v1/endpointslices'),
+    ]);
+    const inSlices = new Set(slices.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses)));
+    const live = new Map(pods.map((p) => [p.metadata.uid ?? '', p]));
+    const work: Promise<unknown>[] = [];
+    for (const pod of pods) {
+      if (!pod.spec.nodeName && !pod.metadata.deletionTimestamp) work.push(bind(pod));
+      const ip = pod.status?.podIP;
+      if (!ip) continue;
+      const known = byUid.get(pod.metadata.uid ?? '');
+      if (!known) adopt(pod, ip);
+      const p = byUid.get(pod.metadata.uid ?? '');
+      if (p && !p.readyMarked && !isReady(pod) && !pod.metadata.deletionTimestamp) {
+        p.readyMarked = true;
+        work.push(
+          p.up.then(
+            () => markReady(pod),
+            () => {},
+          ),
+        );
+      }
+    }
+    const now = Date.now();
+    for (const p of [...byUid.values()]) {
+      if (live.has(p.uid) || inSlices.has(p.ip)) {
+        p.goneSince = undefined;
+        continue;
+      }
+      p.goneSince ??= now;
+      if (now - p.goneSince >= linger) {
+        byUid.delete(p.uid);
+        work.push(unplug(topo, p));
+      }
+    }
+    const results = await Promise.allSettled(work);
+    for (const r of results) if (r.status === 'rejected') note(String(r.reason?.message ?? r.reason));
+  };
+
+  const loop = (async () => {
+    while (!stopping) {
+      try {
+        await step();
+      } catch (e) {
+        if (!stopping) note(`poll: ${(e as Error).message}`);
+      }
+      await sleep(opts.periodMs ?? 100);
+    }
+  })();
+
+  return {
+    servedIps: () => [...byUid.values()].filter((p) => p.agent).map((p) => p.ip),
+    errors: () => [...errors],
+    async stop() {
+      stopping = true;
+      await loop;
+      await Promise.all([...byUid.values()].map((p) => unplug(topo, p)));
+      byUid.clear();
+    },
+  };
+}
