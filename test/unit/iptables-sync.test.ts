@@ -138,3 +138,23 @@ test('cleanup removes every chain and jump of kproxy and nothing else', async (t
   t.deepEqual(host.tables.get('filter')?.get('INPUT'), ['-s 192.0.2.0/24 -j DROP']);
   t.is((await host.run(['-t', 'mangle', '-S', 'KUBE-PROXY-CANARY'])).exitCode, 1);
 });
+
+// Found by the cluster tier (test/cluster/restore-window.ts): nat and filter written in two
+// restores left a moment where a Service had neither its DNAT nor its REJECT rule.
+test('a Service losing its last endpoint, or gaining its first: one restore carries filter and nat', async (t) => {
+  const { host, sync, kernel, wanted } = env();
+  const served = webAndDns(['10.0.1.1'], ['10.0.1.3']);
+  const empty = webAndDns([], ['10.0.1.3']);
+  await sync(served);
+  for (const next of [empty, served]) {
+    const before = host.restores.length;
+    const r = await sync(next);
+    t.true(r.restoreInput.nat !== '' && r.restoreInput.filter !== '', 'both tables change');
+    const sent = host.restores.slice(before);
+    t.is(sent.length, 1, sent.join('\n---\n'));
+    t.regex(sent[0] ?? '', /^\*filter\n[\s\S]*COMMIT\n\*nat\n[\s\S]*COMMIT\n$/);
+    // A partial sync edits KUBE-SERVICES rule by rule: the same rules, maybe in another order.
+    const sorted = (text: string) => text.split('\n').sort();
+    t.deepEqual(sorted(await kernel()), sorted(wanted(next)));
+  }
+});

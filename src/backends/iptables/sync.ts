@@ -1,5 +1,5 @@
 // One sync of the iptables backend: decide full or partial, plan per table,
-// apply each table in one atomic iptables-restore, clear stale UDP flows, and
+// apply both tables in one atomic iptables-restore, clear stale UDP flows, and
 // remember what was applied. The only decisions here are about side effects;
 // what the rules are was decided by render.ts.
 import type { Logger } from '../../log.js';
@@ -120,30 +120,51 @@ async function planInput(
   };
 }
 
-/** Sends one table's plan; a refusal forgets the record (the next sync is full) and throws SyncFailure. */
-async function applyTable(
-  table: 'nat' | 'filter',
-  plan: TablePlan,
-  currentChains: number,
-  ctx: SyncContext,
-  mode: SyncReport['mode'],
-): Promise<void> {
+type TableName = 'nat' | 'filter';
+/** One table's planned input and the restore calls it takes. */
+interface Planned {
+  table: TableName;
+  plan: TablePlan;
+  calls: string[][];
+}
+
+/**
+ * The restore inputs of a sync. Both tables go in one input when each fits in one
+ * call (the usual case), filter first as upstream writes them: iptables-nft applies
+ * the input as one transaction, so a Service gaining its first endpoint or losing its
+ * last never has neither its REJECT (filter) nor its DNAT (nat) rule. Only a large
+ * first sync on iptables-nft is split into calls (split.ts), table by table.
+ */
+export function restoreInputs(planned: readonly Planned[]): { tables: TableName[]; text: string }[] {
+  const live = planned.filter((p) => p.calls.length > 0);
+  const one = (p: Planned, lines: string[]) => restoreText(p.table, { ...p.plan, lines });
+  if (live.every((p) => p.calls.length === 1)) {
+    const ordered = [...live].sort((a, b) => (a.table === 'filter' ? -1 : b.table === 'filter' ? 1 : 0));
+    const text = ordered.map((p) => one(p, p.calls[0] as string[])).join('');
+    return text === '' ? [] : [{ tables: ordered.map((p) => p.table), text }];
+  }
+  return live.flatMap((p) => p.calls.map((lines) => ({ tables: [p.table], text: one(p, lines) })));
+}
+
+/** Sends the plans; a refusal forgets the record (the next sync is full) and throws SyncFailure. */
+async function applyTables(planned: Planned[], ctx: SyncContext, mode: SyncReport['mode']): Promise<void> {
+  let sending: { tables: TableName[]; text: string } | undefined;
   try {
-    // Usually one call; a large input on iptables-nft is split so it stays fast
-    // (split.ts). Each call is atomic and leaves a valid table.
-    for (const lines of restoreCalls(plan.lines, ctx.host.flavour, currentChains)) {
-      await ctx.host.restore(restoreText(table, { ...plan, lines }));
+    for (const input of restoreInputs(planned)) {
+      sending = input;
+      await ctx.host.restore(input.text);
     }
   } catch (err) {
     // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
     await ctx.state.clear();
+    const what = sending?.tables.join(' and ') ?? 'nat and filter';
     if (err instanceof RestoreError) {
-      ctx.log.error(`iptables-restore rejected the ${table} table; the previous rules stay in place`, {
+      ctx.log.error(`iptables-restore rejected the ${what} table input; the previous rules stay in place`, {
         error: err.message,
         at: err.excerpt(),
       });
     }
-    throw new SyncFailure(mode, restoreText(table, plan), err);
+    throw new SyncFailure(mode, sending?.text ?? '', err);
   }
 }
 
@@ -164,17 +185,18 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     durationMs: 0,
   };
 
+  const planned: Planned[] = [];
   for (const table of ['nat', 'filter'] as const) {
     const input = await planInput(table, desired, host, full ? undefined : state);
     const plan = planTable(input);
     report.restoreInput[table] = restoreText(table, plan);
-    if (plan.lines.length === 0) continue;
-    await applyTable(table, plan, input.current.chains.size, ctx, report.mode);
+    planned.push({ table, plan, calls: restoreCalls(plan.lines, host.flavour, input.current.chains.size) });
     report.chainsWritten += plan.chainsWritten;
     report.chainsDeleted += plan.chainsDeleted;
     report.rulesAdded += plan.rulesAdded;
     report.rulesDeleted += plan.rulesDeleted;
   }
+  await applyTables(planned, ctx, report.mode);
   if (full) await ensureCanaries(host);
 
   // A full sync lists the conntrack table whatever the last clean-up left.
