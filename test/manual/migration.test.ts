@@ -3,6 +3,9 @@
 // it is stopped as a DaemonSet update stops it (SIGTERM, its rules stay), kproxy
 // starts on the same node and takes the rules over, and later the other way round.
 // The stream sees no failed request at any point.
+//
+// Not in CI (test/manual, `npm run test:manual`): in about 1 run in 4 one TCP request
+// times out right after the hand-over, not explained yet (docs/testing-cluster.md).
 import test from 'ava';
 import {
   clusterIpService,
