@@ -55,13 +55,13 @@ import { planTable } from '../src/backends/iptables/plan.js';
 import { renderIptables } from '../src/backends/iptables/render.js';
 import { prefetchCalls, restoreCalls, splitRestore } from '../src/backends/iptables/split.js';
 import { syncIptables } from '../src/backends/iptables/sync.js';
-import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';
 import { buildProxyModel } from '../src/model/build.js';
 import { nodeContext } from '../src/model/node.js';
 import type { ProxyModel } from '../src/model/types.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 
 const self = fileURLToPath(import.meta.url);
 const endpointsPerService = 3;

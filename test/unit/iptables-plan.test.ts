@@ -3,10 +3,10 @@ import { clusterCidrDetector, defaultIptablesConfig } from '../../src/backends/i
 import { planTable, restoreText, type TableState } from '../../src/backends/iptables/plan.js';
 import { renderIptables } from '../../src/backends/iptables/render.js';
 import type { Table } from '../../src/backends/iptables/ruleset.js';
-import { generateCluster } from '../../src/bench/generate.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
+import { generateCluster } from '../helpers/generate-cluster.js';
 
 const cfg = { ...defaultIptablesConfig, localDetector: clusterCidrDetector('10.0.0.0/8') };
 const render = (s: ClusterSnapshot) =>
