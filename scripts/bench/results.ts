@@ -1,0 +1,41 @@
+// What one proxy measured in one mode at one cluster size (results.json holds a list).
+import type { Mode, ProxyKind } from './options.js';
+import type { Summary } from './stats.js';
+
+export interface ProxyRun {
+  proxy: ProxyKind;
+  mode: Mode;
+  services: number;
+  endpoints: number;
+  /** Process start -> the last Service's rules in the kernel. */
+  firstSyncS?: number;
+  /** How the end of the first sync was seen: the proxy's own last-sync timestamp, or a kernel poll. */
+  firstSyncBy?: 'metric' | 'kernel poll';
+  /** kubeproxy_sync_proxy_rules_duration_seconds of the first sync (the proxy's own figure). */
+  ownSyncS?: number;
+  /** utime+stime of the proxy and the tools it ran (iptables-restore, nft), start -> first sync. */
+  firstSyncCpuS?: number;
+  rssFirstMiB?: number;
+  peakRssMiB?: number;
+  /** Endpoint changed in the API server -> the new address seen in the kernel, ms. */
+  latencyMs?: Summary;
+  /** Endpoint changed -> the proxy's kubeproxy_sync_proxy_rules_last_timestamp_seconds after it, ms. */
+  latencyByMetricMs?: Summary;
+  /** Median time of one kernel poll (the resolution of latencyMs), ms. */
+  pollMs?: number;
+  idleCpuS?: number;
+  idleSeconds?: number;
+  /** The kernel tool alone (iptables-restore / nft -f) loading the first sync's rules into an empty namespace. */
+  floorS?: number;
+  ruleLines?: number;
+  /** Set when the run failed part-way; the figures before it are kept. */
+  error?: string;
+}
+
+export interface Results {
+  started: string;
+  machine: string;
+  upstreamVersion: string;
+  options: Record<string, unknown>;
+  runs: ProxyRun[];
+}
