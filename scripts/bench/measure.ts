@@ -15,10 +15,12 @@ import {
   containsScript,
   dumpArgv,
   flavourOf,
+  floorInput,
   METRICS_PORT,
   type ProxyContext,
   proxyArgv,
   restoreArgv,
+  upstreamConfig,
   upstreamEnv,
 } from './proxies.js';
 import type { ProxyRun } from './results.js';
@@ -63,8 +65,10 @@ function startProxy(ctx: BenchContext, ns: string, proxy: ProxyKind, mode: Mode,
     minSyncMs: ctx.opts.minSyncMs,
     kubeProxyBin: ctx.kubeProxyBin,
     kproxyCli: ctx.kproxyCli,
+    upstreamConfig: join(ctx.logsDir, `${tag}.config.yaml`),
     iptablesBinDir: ctx.iptablesBinDirs[flavourOf(mode)],
   };
+  if (proxy === 'upstream') writeFileSync(pc.upstreamConfig, upstreamConfig(mode, pc));
   const out = openSync(join(ctx.logsDir, `${tag}.log`), 'w');
   const env = proxy === 'upstream' ? { ...process.env, ...upstreamEnv(pc) } : process.env;
   const t0 = Date.now() / 1000;
@@ -170,7 +174,7 @@ async function measureFloor(ctx: BenchContext, mode: Mode, dump: string, tag: st
     const { ns, remove } = await createNs(`floor-${i}`, ctx.cleanup);
     try {
       const started = performance.now();
-      const r = await nsExec(ns, restoreArgv(mode), { input: dump });
+      const r = await nsExec(ns, restoreArgv(mode), { input: floorInput(dump) });
       const s = (performance.now() - started) / 1000;
       if (r.exitCode !== 0)
         throw new Error(`${tag} floor: ${restoreArgv(mode).join(' ')}: ${String(r.stderr).slice(0, 300)}`);

@@ -21,6 +21,8 @@ export interface ProxyContext {
   kubeProxyBin: string;
   /** dist/cli.js */
   kproxyCli: string;
+  /** Where upstream's config file (upstreamConfig) was written. */
+  upstreamConfig: string;
   /** A directory holding iptables* links of one flavour, first on upstream's PATH. */
   iptablesBinDir: string;
 }
@@ -29,12 +31,16 @@ export interface ProxyContext {
 const duration = (ms: number): string => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
 
 export function proxyArgv(proxy: ProxyKind, mode: Mode, c: ProxyContext): string[] {
-  const proxyMode = mode === 'nftables' ? 'nftables' : 'iptables';
-  const common = [
+  if (proxy === 'upstream') return [c.kubeProxyBin, '--config', c.upstreamConfig, '--v', '1'];
+  const flavour = mode === 'nftables' ? [] : ['--iptables-flavour', flavourOf(mode)];
+  return [
+    process.execPath,
+    c.kproxyCli,
+    'run',
     '--kubeconfig',
     c.kubeconfig,
     '--proxy-mode',
-    proxyMode,
+    mode === 'nftables' ? 'nftables' : 'iptables',
     '--hostname-override',
     NODE_NAME,
     '--cluster-cidr',
@@ -43,37 +49,35 @@ export function proxyArgv(proxy: ProxyKind, mode: Mode, c: ProxyContext): string
     `127.0.0.1:${HEALTHZ_PORT}`,
     '--metrics-bind-address',
     `127.0.0.1:${METRICS_PORT}`,
-  ];
-  if (proxy === 'kproxy') {
-    const flavour =
-      mode === 'iptables-nft' ? ['--iptables-flavour', 'nft'] : ['--iptables-flavour', 'legacy'];
-    return [
-      process.execPath,
-      c.kproxyCli,
-      'run',
-      ...common,
-      '--iptables-min-sync-period',
-      duration(c.minSyncMs),
-      '--state-dir',
-      c.stateDir,
-      ...(mode === 'nftables' ? [] : flavour),
-    ];
-  }
-  return [
-    c.kubeProxyBin,
-    ...common,
-    `--${mode === 'nftables' ? 'nftables' : 'iptables'}-min-sync-period`,
+    '--iptables-min-sync-period',
     duration(c.minSyncMs),
-    // Leave the host's conntrack table size and timeouts alone (0 = as they are).
-    '--conntrack-max-per-core',
-    '0',
-    '--conntrack-tcp-timeout-established',
-    '0',
-    '--conntrack-tcp-timeout-close-wait',
-    '0',
-    '--v',
-    '1',
+    '--state-dir',
+    c.stateDir,
+    ...flavour,
   ];
+}
+
+/**
+ * Upstream's KubeProxyConfiguration (JSON is YAML): a file, since upstream has no
+ * flag for the nftables min sync period, and a config file makes it ignore flags.
+ */
+export function upstreamConfig(mode: Mode, c: ProxyContext): string {
+  const periods = { minSyncPeriod: duration(c.minSyncMs), syncPeriod: '30s' };
+  const config = {
+    apiVersion: 'kubeproxy.config.k8s.io/v1alpha1',
+    kind: 'KubeProxyConfiguration',
+    clientConnection: { kubeconfig: c.kubeconfig },
+    mode: mode === 'nftables' ? 'nftables' : 'iptables',
+    hostnameOverride: NODE_NAME,
+    clusterCIDR: CLUSTER_CIDR,
+    healthzBindAddress: `127.0.0.1:${HEALTHZ_PORT}`,
+    metricsBindAddress: `127.0.0.1:${METRICS_PORT}`,
+    iptables: periods,
+    nftables: periods,
+    // Leave the host's conntrack table size and timeouts as they are.
+    conntrack: { maxPerCore: 0, tcpEstablishedTimeout: '0s', tcpCloseWaitTimeout: '0s' },
+  };
+  return `${JSON.stringify(config, null, 2)}\n`;
 }
 
 /** PATH for upstream: the flavour's iptables first, then the system's (nft, etc.). */
@@ -109,6 +113,15 @@ export function pollArgv(mode: Mode): string[] {
 export function restoreArgv(mode: Mode): string[] {
   if (mode === 'nftables') return [`${SBIN}/nft`, '-f', '-'];
   return [`${SBIN}/iptables-${flavourOf(mode)}-restore`];
+}
+
+/**
+ * The dump as the floor loads it: upstream's `-m nfacct` match needs an accounting
+ * object it made over netlink, which an empty namespace lacks; the match (one rule
+ * of thousands) is dropped rather than the rule.
+ */
+export function floorInput(dump: string): string {
+  return dump.replace(/ -m nfacct --nfacct-name +\S+/g, '');
 }
 
 /** A shell pipeline, run in the namespace, that exits 0 when `address` is in the rules. */
