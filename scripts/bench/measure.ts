@@ -8,23 +8,21 @@ import { join } from 'node:path';
 import type { ApiServer } from '../../test/helpers/apiserver.js';
 import type { Cleanup } from './cleanup.js';
 import { type BenchCluster, clusterIpOf } from './cluster.js';
+import { contains, measureFloor } from './kernel.js';
+import { timeChanges } from './latency.js';
 import { bridgeLoopbackPort, createNs, IP, nsExec } from './netns.js';
 import type { BenchOptions, Mode, ProxyKind } from './options.js';
 import { cpuSeconds, ipv4Sample, LAST_SYNC, memoryMiB, SYNC_COUNT, SYNC_SUM, scrape } from './proc.js';
 import {
-  containsScript,
   dumpArgv,
   flavourOf,
-  floorInput,
   METRICS_PORT,
   type ProxyContext,
   proxyArgv,
-  restoreArgv,
   upstreamConfig,
   upstreamEnv,
 } from './proxies.js';
 import type { ProxyRun } from './results.js';
-import { summarize } from './stats.js';
 
 export interface BenchContext {
   opts: BenchOptions;
@@ -41,7 +39,6 @@ export interface BenchContext {
 }
 
 const FIRST_SYNC_TIMEOUT_S = 1200;
-const CHANGE_TIMEOUT_MS = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Running {
@@ -101,9 +98,6 @@ async function stopProxy(r: Running): Promise<void> {
   await r.dispose();
 }
 
-const contains = async (ns: string, mode: Mode, address: string): Promise<boolean> =>
-  (await nsExec(ns, ['/bin/sh', '-c', containsScript(mode, address)])).exitCode === 0;
-
 /** Start -> the last Service's rules in the kernel, with CPU and RSS at that moment. */
 async function firstSync(r: Running, mode: Mode, services: number, run: ProxyRun): Promise<void> {
   let metrics: Map<string, number> | undefined;
@@ -136,56 +130,6 @@ async function firstSync(r: Running, mode: Mode, services: number, run: ProxyRun
   run.firstSyncCpuS = cpuSeconds(r.pid);
 }
 
-/** N single-endpoint changes: API server update -> the new address in the kernel. */
-async function timeChanges(ctx: BenchContext, r: Running, mode: Mode, run: ProxyRun): Promise<void> {
-  const seen: number[] = [];
-  const byMetric: number[] = [];
-  const polls: number[] = [];
-  for (let i = 0; i < ctx.opts.changes; i++) {
-    // Past the min sync period since the last sync, so each change is synced on its own.
-    await sleep(ctx.opts.minSyncMs + 200);
-    const sent = Date.now();
-    const address = await ctx.cluster.changeEndpoint(ctx.changes.next++);
-    for (;;) {
-      const started = Date.now();
-      const found = await contains(r.ns, mode, address);
-      const ended = Date.now();
-      polls.push(ended - started);
-      if (found) {
-        seen.push(ended - sent);
-        break;
-      }
-      if (r.exited()) throw new Error(`during endpoint changes: ${r.exited()}`);
-      if (ended - sent > CHANGE_TIMEOUT_MS)
-        throw new Error(`change ${i}: ${address} not in the kernel after 60 s`);
-    }
-    const last = ipv4Sample(await scrape(r.ns, METRICS_PORT), LAST_SYNC);
-    if (last !== undefined && last * 1000 >= sent) byMetric.push(last * 1000 - sent);
-  }
-  run.latencyMs = summarize(seen);
-  run.latencyByMetricMs = summarize(byMetric);
-  run.pollMs = summarize(polls).median;
-}
-
-/** The kernel tool alone loading `dump` into an empty namespace; the best of three. */
-async function measureFloor(ctx: BenchContext, mode: Mode, dump: string, tag: string): Promise<number> {
-  let best = Number.POSITIVE_INFINITY;
-  for (let i = 0; i < 3; i++) {
-    const { ns, remove } = await createNs(`floor-${i}`, ctx.cleanup);
-    try {
-      const started = performance.now();
-      const r = await nsExec(ns, restoreArgv(mode), { input: floorInput(dump) });
-      const s = (performance.now() - started) / 1000;
-      if (r.exitCode !== 0)
-        throw new Error(`${tag} floor: ${restoreArgv(mode).join(' ')}: ${String(r.stderr).slice(0, 300)}`);
-      best = Math.min(best, s);
-    } finally {
-      await remove();
-    }
-  }
-  return best;
-}
-
 export async function measureProxy(
   ctx: BenchContext,
   proxy: ProxyKind,
@@ -206,7 +150,14 @@ export async function measureProxy(
     dump = String((await nsExec(ns, dumpArgv(mode))).stdout);
     writeFileSync(join(ctx.logsDir, `${tag}.rules`), dump);
     run.ruleLines = dump.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#')).length;
-    await timeChanges(ctx, r, mode, run);
+    const target = { ns, mode, exited: r.exited };
+    await timeChanges(
+      target,
+      ctx.opts.changes,
+      ctx.opts.minSyncMs,
+      () => ctx.cluster.changeEndpoint(ctx.changes.next++),
+      run,
+    );
     ctx.log(`${tag}: event -> kernel median ${run.latencyMs?.median} ms`);
     await sleep(2000);
     const before = cpuSeconds(r.pid);
@@ -224,7 +175,7 @@ export async function measureProxy(
   }
   if (dump) {
     try {
-      run.floorS = await measureFloor(ctx, mode, dump, tag);
+      run.floorS = await measureFloor(ctx.cleanup, mode, dump, tag);
     } catch (err) {
       run.error = [run.error, (err as Error).message].filter(Boolean).join('; ');
     }

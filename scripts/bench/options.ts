@@ -24,7 +24,7 @@ export interface BenchOptions {
 /** The quick run (no flags): a few minutes on 2 shared cores. */
 const quick = { sizes: [1000], changes: 10, idleSeconds: 20 };
 /** --full: the run docs/benchmarks.md reports. */
-const full = { sizes: [1000, 10000], changes: 30, idleSeconds: 120 };
+const full = { sizes: [1000, 10000], changes: 20, idleSeconds: 120 };
 
 export const usage = `Usage: scripts/bench.sh [flags]   (as root)
 

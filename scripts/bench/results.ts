@@ -17,11 +17,14 @@ export interface ProxyRun {
   firstSyncCpuS?: number;
   rssFirstMiB?: number;
   peakRssMiB?: number;
-  /** Endpoint changed in the API server -> the new address seen in the kernel, ms. */
+  /**
+   * Endpoint changed in the API server -> end of the sync that put the new address in
+   * the kernel (the proxy's last-sync timestamp, checked by a kernel dump), ms.
+   */
   latencyMs?: Summary;
-  /** Endpoint changed -> the proxy's kubeproxy_sync_proxy_rules_last_timestamp_seconds after it, ms. */
-  latencyByMetricMs?: Summary;
-  /** Median time of one kernel poll (the resolution of latencyMs), ms. */
+  /** Endpoint changed -> end of the first kernel dump holding the new address (an upper bound), ms. */
+  latencySeenMs?: Summary;
+  /** Median time of one kernel dump (what latencySeenMs may add), ms. */
   pollMs?: number;
   idleCpuS?: number;
   idleSeconds?: number;

@@ -80,13 +80,13 @@ export function tableRows(runs: Partial<Record<ProxyKind, ProxyRun>>): Row[] {
       (_v, r) => summary(r.latencyMs),
     ),
     row(
-      '  by own sync timestamp',
+      '  seen in a kernel dump by',
       runs,
-      (r) => r.latencyByMetricMs?.median,
-      (_v, r) => summary(r.latencyByMetricMs),
+      (r) => r.latencySeenMs?.median,
+      (_v, r) => summary(r.latencySeenMs),
     ),
     row(
-      '  kernel poll (resolution)',
+      '  one kernel dump takes',
       runs,
       (r) => r.pollMs,
       (v) => (v === undefined ? '-' : `${ms(v)} ms`),
