@@ -37,7 +37,11 @@ export interface ProxyRun {
 
 export interface Results {
   started: string;
+  /** CPUs, memory, kernel and load average at the start. */
   machine: string;
+  finished?: string;
+  /** Load average (1, 5, 15 min) at the end: the machine may be shared. */
+  loadAtEnd?: string;
   upstreamVersion: string;
   options: Record<string, unknown>;
   runs: ProxyRun[];

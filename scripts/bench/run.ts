@@ -136,6 +136,11 @@ async function main(): Promise<number> {
       log,
     };
     const markdown = await measureAll(ctx, results, outDir);
+    results.finished = new Date().toISOString();
+    results.loadAtEnd = loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ');
+    writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
     writeFileSync(join(outDir, 'tables.md'), `${markdown.join('\n\n')}\n`);
     const pngs = writePlots(results.runs, outDir);
     log(
