@@ -158,7 +158,7 @@ export async function measureProxy(
       () => ctx.cluster.changeEndpoint(ctx.changes.next++),
       run,
     );
-    ctx.log(`${tag}: event -> kernel median ${run.latencyMs?.median} ms`);
+    ctx.log(`${tag}: event -> kernel median ${Math.round(run.latencyMs?.median ?? Number.NaN)} ms`);
     await sleep(2000);
     const before = cpuSeconds(r.pid);
     await sleep(ctx.opts.idleSeconds * 1000);
