@@ -19,6 +19,8 @@ export interface BenchOptions {
   minSyncMs: number;
   /** Where results.json, the plots and the proxies' logs go. */
   out: string;
+  /** Measure nothing: print the tables and write tables.md and the plots of this results.json. */
+  report?: string;
 }
 
 /** The quick run (no flags): a few minutes on 2 shared cores. */
@@ -39,6 +41,7 @@ cluster, each proxy alone in its own network namespace, one mode and size at a t
   --idle SECONDS         idle window with no change (quick: ${quick.idleSeconds}; --full: ${full.idleSeconds})
   --min-sync-period S    both proxies' min sync period in seconds (default 1, their default)
   --out DIR              results.json, *.png, *.svg, logs/ (default bench-results)
+  --report FILE          measure nothing: tables and plots of an earlier results.json, into --out
   --full                 the documented run: --sizes ${full.sizes} --changes ${full.changes} --idle ${full.idleSeconds}
   --help`;
 
@@ -74,6 +77,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       'min-sync-period': { type: 'string' },
       out: { type: 'string' },
       full: { type: 'boolean' },
+      report: { type: 'string' },
       help: { type: 'boolean' },
     },
   });
@@ -91,5 +95,6 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       1000 * (v['min-sync-period'] ? positive('min-sync-period', v['min-sync-period'], false) : 1),
     ),
     out: v.out ?? 'bench-results',
+    ...(v.report ? { report: v.report } : {}),
   };
 }

@@ -2,7 +2,7 @@
 // root). One real API server holds one generated cluster; for each size, mode and
 // proxy, the proxy runs alone in a fresh network namespace (see measure.ts). Prints
 // a table per mode and size and writes results.json, tables.md and PNG/SVG plots.
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execa } from 'execa';
@@ -16,7 +16,7 @@ import { type BenchOptions, type ProxyKind, parseOptions, usage } from './option
 import { writePlots } from './plots.js';
 import { linkIptablesFlavour } from './proxies.js';
 import type { ProxyRun, Results } from './results.js';
-import { markdownTable, tableRows, tableTitle, textTable } from './table.js';
+import { groupRuns, markdownTable, tableRows, textTable } from './table.js';
 
 const log = (s: string) => process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
@@ -53,14 +53,17 @@ function machine(): string {
   return `${cpu.length} x ${cpu[0]?.model ?? '?'}, ${gib} GiB, Linux ${release()}, load average at start ${load}`;
 }
 
-function printTable(opts: BenchOptions, runs: Partial<Record<ProxyKind, ProxyRun>>, any: ProxyRun): string {
-  const title = tableTitle(any.mode, any.services, opts.endpoints);
-  process.stdout.write(`\n${textTable(title, tableRows(runs))}\n\n`);
-  return markdownTable(title, tableRows(runs));
+/** Prints the tables of `runs` and writes tables.md and the plots into `outDir`. */
+function report(runs: ProxyRun[], outDir: string): void {
+  const groups = groupRuns(runs);
+  for (const g of groups) process.stdout.write(`\n${textTable(g.title, tableRows(g.runs))}\n`);
+  const markdown = groups.map((g) => markdownTable(g.title, tableRows(g.runs)));
+  writeFileSync(join(outDir, 'tables.md'), `${markdown.join('\n\n')}\n`);
+  const pngs = writePlots(runs, outDir);
+  log(`wrote ${join(outDir, 'tables.md')}, ${pngs.map((p) => p.slice(outDir.length + 1)).join(', ')}`);
 }
 
-async function measureAll(ctx: BenchContext, results: Results, outDir: string): Promise<string[]> {
-  const markdown: string[] = [];
+async function measureAll(ctx: BenchContext, results: Results, outDir: string): Promise<void> {
   const save = () => writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
   for (const size of ctx.opts.sizes) {
     await ctx.cluster.growTo(size, log);
@@ -73,10 +76,10 @@ async function measureAll(ctx: BenchContext, results: Results, outDir: string): 
         results.runs.push(run);
         save();
       }
-      markdown.push(printTable(ctx.opts, byProxy, Object.values(byProxy)[0] as ProxyRun));
+      const [group] = groupRuns(Object.values(byProxy));
+      if (group) process.stdout.write(`\n${textTable(group.title, tableRows(group.runs))}\n\n`);
     }
   }
-  return markdown;
 }
 
 async function main(): Promise<number> {
@@ -89,6 +92,11 @@ async function main(): Promise<number> {
   }
   if (opts === 'help') {
     process.stdout.write(`${usage}\n`);
+    return 0;
+  }
+  if (opts.report) {
+    mkdirSync(resolve(opts.out), { recursive: true });
+    report((JSON.parse(readFileSync(opts.report, 'utf8')) as Results).runs, resolve(opts.out));
     return 0;
   }
   const lacking = missing(opts);
@@ -135,17 +143,13 @@ async function main(): Promise<number> {
       changes: { next: 0 },
       log,
     };
-    const markdown = await measureAll(ctx, results, outDir);
+    await measureAll(ctx, results, outDir);
     results.finished = new Date().toISOString();
     results.loadAtEnd = loadavg()
       .map((l) => l.toFixed(1))
       .join(' ');
     writeFileSync(join(outDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
-    writeFileSync(join(outDir, 'tables.md'), `${markdown.join('\n\n')}\n`);
-    const pngs = writePlots(results.runs, outDir);
-    log(
-      `wrote ${join(outDir, 'results.json')}, tables.md, ${pngs.map((p) => p.slice(outDir.length + 1)).join(', ')}`,
-    );
+    report(results.runs, outDir);
     return results.runs.some((r) => r.error) ? 1 : 0;
   } finally {
     await cleanup.runAll();

@@ -119,3 +119,20 @@ export function markdownTable(title: string, rows: Row[]): string {
   const cells = (r: Row) => `| ${r.label.trim()} | ${r.upstream} | ${r.kproxy} | ${r.ratio} |`;
   return [`**${title}**`, '', cells(header), '|---|---|---|---|', ...rows.map(cells)].join('\n');
 }
+
+export interface Group {
+  title: string;
+  runs: Partial<Record<ProxyKind, ProxyRun>>;
+}
+
+/** The runs grouped by size and mode, in the order they were measured. */
+export function groupRuns(runs: readonly ProxyRun[]): Group[] {
+  const groups = new Map<string, Group>();
+  for (const r of runs) {
+    const key = `${r.services}|${r.mode}`;
+    const g = groups.get(key) ?? { title: tableTitle(r.mode, r.services, r.endpoints), runs: {} };
+    g.runs[r.proxy] = r;
+    groups.set(key, g);
+  }
+  return [...groups.values()];
+}
