@@ -1,6 +1,8 @@
-// The benchmark's pure parts: percentiles, options, the side-by-side table, the SVG chart.
+// The benchmark's pure parts: percentiles, options, the side-by-side table, the SVG
+// chart, and the order in which cleanup undoes what a run started.
 import test from 'ava';
 import { chartSvg, niceStep } from '../../scripts/bench/chart.js';
+import { Cleanup } from '../../scripts/bench/cleanup.js';
 import { parseOptions } from '../../scripts/bench/options.js';
 import { chartOf, figures } from '../../scripts/bench/plots.js';
 import type { ProxyRun } from '../../scripts/bench/results.js';
@@ -111,4 +113,25 @@ test('charts: a series per proxy and mode, upstream dashed, values placed on the
   t.regex(svg, />upstream iptables \(legacy\)</);
   t.is(niceStep(800), 200);
   t.is(niceStep(0.9), 0.2);
+});
+
+test('cleanup undoes steps last first, keeps going past a failing one, and runs once', async (t) => {
+  const c = new Cleanup();
+  const done: string[] = [];
+  c.add('a', async () => {
+    done.push('a');
+  });
+  const removeB = c.add('b', async () => {
+    done.push('b');
+  });
+  c.add('c', async () => {
+    throw new Error('c failed');
+  });
+  c.add('d', async () => {
+    done.push('d');
+  });
+  await removeB();
+  t.deepEqual(done, ['b']);
+  await Promise.all([c.runAll(), c.runAll()]);
+  t.deepEqual(done, ['b', 'd', 'a']);
 });
