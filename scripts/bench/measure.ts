@@ -38,7 +38,6 @@ export interface BenchContext {
   log: (s: string) => void;
 }
 
-const FIRST_SYNC_TIMEOUT_S = 1200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface Running {
@@ -99,13 +98,18 @@ async function stopProxy(r: Running): Promise<void> {
 }
 
 /** Start -> the last Service's rules in the kernel, with CPU and RSS at that moment. */
-async function firstSync(r: Running, mode: Mode, services: number, run: ProxyRun): Promise<void> {
+async function firstSync(
+  r: Running,
+  mode: Mode,
+  services: number,
+  run: ProxyRun,
+  timeoutS: number,
+): Promise<void> {
   let metrics: Map<string, number> | undefined;
   for (;;) {
     const gone = r.exited();
     if (gone) throw new Error(`before its first sync: ${gone}`);
-    if (Date.now() / 1000 - r.t0 > FIRST_SYNC_TIMEOUT_S)
-      throw new Error(`no sync after ${FIRST_SYNC_TIMEOUT_S} s`);
+    if (Date.now() / 1000 - r.t0 > timeoutS) throw new Error(`no first sync after ${timeoutS} s`);
     metrics = await scrape(r.ns, METRICS_PORT);
     if ((ipv4Sample(metrics, LAST_SYNC) ?? 0) > 0) break;
     await sleep(200);
@@ -145,7 +149,7 @@ export async function measureProxy(
   try {
     unbridge = await bridgeLoopbackPort(ns, Number(new URL(ctx.api.url).port), ctx.cleanup);
     r = startProxy(ctx, ns, proxy, mode, tag);
-    await firstSync(r, mode, services, run);
+    await firstSync(r, mode, services, run, ctx.opts.firstSyncTimeoutS);
     ctx.log(`${tag}: first sync ${run.firstSyncS?.toFixed(2)} s (by ${run.firstSyncBy})`);
     dump = String((await nsExec(ns, dumpArgv(mode))).stdout);
     writeFileSync(join(ctx.logsDir, `${tag}.rules`), dump);

@@ -15,6 +15,8 @@ export interface BenchOptions {
   changes: number;
   /** Seconds of watching a proxy with no change, for its idle CPU. */
   idleSeconds: number;
+  /** A proxy without its first sync after this many seconds is stopped and reported so. */
+  firstSyncTimeoutS: number;
   /** Both proxies' --iptables-min-sync-period / --nftables-min-sync-period, in ms. */
   minSyncMs: number;
   /** Where results.json, the plots and the proxies' logs go. */
@@ -40,6 +42,7 @@ cluster, each proxy alone in its own network namespace, one mode and size at a t
   --changes N            endpoint changes timed to the kernel (quick: ${quick.changes}; --full: ${full.changes})
   --idle SECONDS         idle window with no change (quick: ${quick.idleSeconds}; --full: ${full.idleSeconds})
   --min-sync-period S    both proxies' min sync period in seconds (default 1, their default)
+  --first-sync-timeout S give up on a proxy's first sync after S seconds (default 1200)
   --out DIR              results.json, *.png, *.svg, logs/ (default bench-results)
   --report FILE          measure nothing: tables and plots of an earlier results.json, into --out
   --full                 the documented run: --sizes ${full.sizes} --changes ${full.changes} --idle ${full.idleSeconds}
@@ -75,6 +78,7 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
       changes: { type: 'string' },
       idle: { type: 'string' },
       'min-sync-period': { type: 'string' },
+      'first-sync-timeout': { type: 'string' },
       out: { type: 'string' },
       full: { type: 'boolean' },
       report: { type: 'string' },
@@ -94,6 +98,9 @@ export function parseOptions(argv: string[]): BenchOptions | 'help' {
     minSyncMs: Math.round(
       1000 * (v['min-sync-period'] ? positive('min-sync-period', v['min-sync-period'], false) : 1),
     ),
+    firstSyncTimeoutS: v['first-sync-timeout']
+      ? positive('first-sync-timeout', v['first-sync-timeout'], false)
+      : 1200,
     out: v.out ?? 'bench-results',
     ...(v.report ? { report: v.report } : {}),
   };
