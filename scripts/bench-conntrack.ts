@@ -3,7 +3,7 @@
 //
 //   npx tsx scripts/bench-conntrack.ts [--services 10000] [--flows 20000,100000] [--gone 1,10]
 //
-// The cluster is src/bench/generate.ts's (N Services x 3 endpoints) with every
+// The cluster is test/helpers/generate-cluster.ts's (N Services x 3 endpoints) with every
 // tenth Service UDP (about 1,000 UDP Services at 10,000). The table holds F UDP
 // flows from pods to those ClusterIPs, each DNATed to one of its endpoints,
 // inserted with `conntrack -I`. Then, through clearStaleUdpFlows and the real
@@ -19,12 +19,12 @@ import { parseArgs } from 'node:util';
 import { execa } from 'execa';
 import { clearStaleUdpFlows } from '../src/backends/conntrack/clear.js';
 import { conntrackHost, execConntrackRun } from '../src/backends/conntrack/host.js';
-import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { createLogger } from '../src/log.js';
 import { buildProxyModel } from '../src/model/build.js';
 import { nodeContext } from '../src/model/node.js';
 import type { ProxyModel } from '../src/model/types.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 
 const conntrack = '/usr/sbin/conntrack';
 const log = createLogger({ stream: new PassThrough(), json: true });

@@ -23,7 +23,7 @@ import { type DesiredIpvs, ipvsRenderMemo, renderIpvs } from '../src/backends/ip
 import { nftablesConfigFor } from '../src/backends/nftables/desired.js';
 import { type RenderedNftables, renderNftables } from '../src/backends/nftables/render.js';
 import { nftRenderMemo } from '../src/backends/nftables/render-memo.js';
-import { generateCluster } from '../src/bench/generate.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 import { ClusterStore } from '../src/cluster/store.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';

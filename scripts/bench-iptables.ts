@@ -56,13 +56,13 @@ import {
 import { parseIptablesDump } from '../src/backends/iptables-lib/parse.js';
 import { planTable } from '../src/backends/iptables-lib/plan.js';
 import { prefetchCalls, restoreCalls, splitRestore } from '../src/backends/iptables-lib/split.js';
-import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';
 import { buildProxyModel } from '../src/model/build.js';
 import { nodeContext } from '../src/model/node.js';
 import type { ProxyModel } from '../src/model/types.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 
 const self = fileURLToPath(import.meta.url);
 const endpointsPerService = 3;

@@ -32,12 +32,12 @@ import { planIpvs } from '../src/backends/ipvs/plan.js';
 import { renderIpvs } from '../src/backends/ipvs/render.js';
 import { type IpvsSyncReport, syncIpvs } from '../src/backends/ipvs/sync.js';
 import { applySysctls, ipvsSysctls } from '../src/backends/ipvs/sysctl.js';
-import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';
 import { buildProxyModel } from '../src/model/build.js';
 import { nodeContext } from '../src/model/node.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 
 const self = fileURLToPath(import.meta.url);
 const endpointsPerService = 3;

@@ -3,7 +3,7 @@
 //
 //   npx tsx scripts/bench-nftables.ts [--services 1000,10000]
 //
-// For each cluster size (src/bench/generate.ts: N Services x 3 endpoints, every
+// For each cluster size (test/helpers/generate-cluster.ts: N Services x 3 endpoints, every
 // tenth a NodePort) a worker process runs inside a fresh namespace and times,
 // through syncNftables and execNftHost (the product's code path):
 //   - the pure stages: proxy model, render, plan of a first sync;
@@ -35,12 +35,12 @@ import { listingFromDump, listingText } from '../src/backends/nftables/listing.j
 import { planTransaction } from '../src/backends/nftables/plan.js';
 import { renderNftables } from '../src/backends/nftables/render.js';
 import { nftStateFile } from '../src/backends/nftables/state.js';
-import { generateCluster } from '../src/bench/generate.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';
 import { buildProxyModel } from '../src/model/build.js';
 import { nodeContext } from '../src/model/node.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 
 const self = fileURLToPath(import.meta.url);
 

@@ -4,10 +4,10 @@ import { renderIptables } from '../../src/backends/iptables/render.js';
 import { clusterCidrDetector } from '../../src/backends/iptables-lib/local-detector.js';
 import { planTable, restoreText, type TableState } from '../../src/backends/iptables-lib/plan.js';
 import type { Table } from '../../src/backends/iptables-lib/ruleset.js';
-import { generateCluster } from '../../src/bench/generate.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
+import { generateCluster } from '../helpers/generate-cluster.js';
 
 const cfg = { ...defaultIptablesConfig, localDetector: clusterCidrDetector('10.0.0.0/8') };
 const render = (s: ClusterSnapshot) =>

@@ -11,10 +11,10 @@ import {
   restoreCalls,
   splitRestore,
 } from '../../src/backends/iptables-lib/split.js';
-import { generateCluster } from '../../src/bench/generate.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
+import { generateCluster } from '../helpers/generate-cluster.js';
 
 const cfg = { ...defaultIptablesConfig, localDetector: clusterCidrDetector('10.244.0.0/16') };
 const render = (s: ClusterSnapshot) =>

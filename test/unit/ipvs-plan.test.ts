@@ -12,10 +12,10 @@ import {
 import { ownedServers } from '../../src/backends/ipvs/owned.js';
 import { drainCandidates, planIpvs, planText } from '../../src/backends/ipvs/plan.js';
 import { renderIpvs } from '../../src/backends/ipvs/render.js';
-import { generateCluster } from '../../src/bench/generate.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
+import { generateCluster } from '../helpers/generate-cluster.js';
 
 const server = (
   ip: string,

@@ -15,12 +15,12 @@ import { parseListing } from '../../src/backends/nftables/parse.js';
 import { planTransaction } from '../../src/backends/nftables/plan.js';
 import { renderNftables } from '../../src/backends/nftables/render.js';
 import { deserializeTable, type NftTable, serializeTable } from '../../src/backends/nftables/table.js';
-import { generateCluster } from '../../src/bench/generate.js';
 import { loadObjects } from '../../src/cluster/load.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 import { buildProxyModel } from '../../src/model/build.js';
 import { nodeContext } from '../../src/model/node.js';
 import { endpoint, service, slice, snapshot, svcPort } from '../helpers/builders.js';
+import { generateCluster } from '../helpers/generate-cluster.js';
 
 const cfg: NftablesConfig = {
   ...defaultNftablesConfig,

@@ -2,7 +2,7 @@
 // `services` ClusterIP Services (every tenth a NodePort) with `endpointsPerService`
 // ready endpoints each, spread over three nodes.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
-import type { ClusterSnapshot } from '../cluster/snapshot.js';
+import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
 
 export interface GenerateOptions {
   services: number;
