@@ -23,7 +23,6 @@ import { type DesiredIpvs, ipvsRenderMemo, renderIpvs } from '../src/backends/ip
 import { nftablesConfigFor } from '../src/backends/nftables/desired.js';
 import { type RenderedNftables, renderNftables } from '../src/backends/nftables/render.js';
 import { nftRenderMemo } from '../src/backends/nftables/render-memo.js';
-import { generateCluster } from '../test/helpers/generate-cluster.js';
 import { ClusterStore } from '../src/cluster/store.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';
@@ -31,6 +30,7 @@ import { buildProxyModel } from '../src/model/build.js';
 import { ModelCache } from '../src/model/cache.js';
 import { nodeContext } from '../src/model/node.js';
 import type { ProxyModel } from '../src/model/types.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 
 const { values: args } = parseArgs({
   options: {

@@ -16,11 +16,11 @@
 import { PassThrough } from 'node:stream';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { type ModeSettings, type ModeSyncer, modeFor } from '../src/backends/mode.js';
-import { generateCluster } from '../test/helpers/generate-cluster.js';
 import { ClusterStore } from '../src/cluster/store.js';
 import { defaultOptions, type ProxyMode, type ProxyOptions } from '../src/config/options.js';
 import { Proxier } from '../src/daemon/proxier.js';
 import { createLogger } from '../src/log.js';
+import { generateCluster } from '../test/helpers/generate-cluster.js';
 
 const arg = (name: string, dflt: string): string => {
   const i = process.argv.indexOf(`--${name}`);
