@@ -13,13 +13,14 @@ export class Cleanup {
   private steps: Step[] = [];
   private running: Promise<void> | undefined;
 
-  /** Registers an undo step; the returned function runs it now and forgets it. */
+  /** Registers an undo step (it must be safe to run twice); the returned function runs it now and forgets it. */
   add(name: string, undo: () => Promise<void>, undoSync?: () => void): () => Promise<void> {
     const step: Step = { name, undo, ...(undoSync ? { undoSync } : {}) };
     this.steps.push(step);
+    // Forgotten only once undone: an exit meanwhile still finds it (steps are idempotent).
     return async () => {
-      this.steps = this.steps.filter((s) => s !== step);
       await undo();
+      this.steps = this.steps.filter((s) => s !== step);
     };
   }
 
@@ -40,12 +41,16 @@ export class Cleanup {
 
   /** Ctrl-C and SIGTERM clean up and exit; 'exit' does the synchronous rest. */
   installSignalHandlers(): void {
+    // `on`, not `once`: tsx's own handler exits at once when it sees no other listener.
+    let stopping = false;
     const onSignal = (signal: NodeJS.Signals) => {
+      if (stopping) return;
+      stopping = true;
       process.stderr.write(`\nbench: ${signal}, cleaning up...\n`);
       void this.runAll().finally(() => process.exit(signal === 'SIGINT' ? 130 : 143));
     };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
     process.on('exit', () => {
       for (const step of this.steps.reverse()) {
         try {

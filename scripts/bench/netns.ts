@@ -22,20 +22,58 @@ const alive = (pid: number): boolean => {
   }
 };
 
+const sleepSync = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+
+const pidsInside = (ns: string): number[] =>
+  (spawnSync(IP, ['netns', 'pids', ns], { encoding: 'utf8' }).stdout ?? '')
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+
+/** SIGKILLs what runs in `ns` and waits (up to 5 s) until it is gone. */
 function killInside(ns: string): void {
-  const r = spawnSync(IP, ['netns', 'pids', ns], { encoding: 'utf8' });
-  for (const pid of (r.stdout ?? '').split(/\s+/).filter(Boolean).map(Number)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // already gone
+  for (let i = 0; i < 50; i++) {
+    const pids = pidsInside(ns);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
     }
+    sleepSync(100);
   }
 }
 
+/** Kills what runs inside, then deletes the namespace (retried: a dying process can keep it busy). */
 export function deleteNsSync(ns: string): void {
   killInside(ns);
-  spawnSync(IP, ['netns', 'del', ns]);
+  for (let i = 0; i < 20; i++) {
+    const r = spawnSync(IP, ['netns', 'del', ns], { encoding: 'utf8' });
+    if (r.status === 0 || /No such file/.test(r.stderr ?? '')) return;
+    sleepSync(100);
+  }
+}
+
+/**
+ * The same, waiting without blocking, so Node can reap the children just killed
+ * (until then the namespace can stay busy and cannot be deleted).
+ */
+export async function deleteNs(ns: string): Promise<void> {
+  for (let i = 0; i < 50; i++) {
+    for (const pid of pidsInside(ns)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    const r = await execa(IP, ['netns', 'del', ns], { reject: false });
+    if (r.exitCode === 0 || /No such file/.test(String(r.stderr))) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`could not delete namespace ${ns}`);
 }
 
 /** Removes namespaces of earlier runs whose process is gone (a SIGKILLed run). */
@@ -65,7 +103,7 @@ export async function createNs(
   await execa(IP, ['netns', 'add', ns]);
   const remove = cleanup.add(
     `netns ${ns}`,
-    async () => deleteNsSync(ns),
+    () => deleteNs(ns),
     () => deleteNsSync(ns),
   );
   await execa(IP, ['-n', ns, 'link', 'set', 'lo', 'up']);
