@@ -157,9 +157,10 @@ async function applyTables(planned: Planned[], ctx: SyncContext, mode: SyncRepor
   } catch (err) {
     // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
     await ctx.state.clear();
-    const what = sending?.tables.join(' and ') ?? 'nat and filter';
+    const tables = sending?.tables ?? ['filter', 'nat'];
+    const what = tables.length > 1 ? `${tables.join(' and ')} tables` : `${tables[0]} table`;
     if (err instanceof RestoreError) {
-      ctx.log.error(`iptables-restore rejected the ${what} table input; the previous rules stay in place`, {
+      ctx.log.error(`iptables-restore rejected the ${what}; the previous rules stay in place`, {
         error: err.message,
         at: err.excerpt(),
       });
