@@ -3,8 +3,7 @@
 // syncProxyRules, so that dumps, goldens and users' muscle memory carry over.
 
 import type { ProxyModel, ServicePort } from '../../model/types.js';
-import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
-import { isLoopback, parseCidr } from '../../util/ip.js';
+import { isLoopback } from '../../util/ip.js';
 import { masqueradeMark } from '../common/masquerade.js';
 import {
   commentArgs as comment,
@@ -12,11 +11,9 @@ import {
   type Ruleset,
   TableBuilder,
 } from '../iptables-lib/ruleset.js';
-import { writeBalancing } from './balancing.js';
 import type { IptablesConfig } from './config.js';
 import { jumpRules } from './jumps.js';
 import {
-  endpointChain,
   KUBE_EXTERNAL_SERVICES,
   KUBE_FIREWALL,
   KUBE_FORWARD,
@@ -25,7 +22,6 @@ import {
   KUBE_POSTROUTING,
   KUBE_PROXY_FIREWALL,
   KUBE_SERVICES,
-  serviceChains,
 } from './names.js';
 import {
   ChainMerger,
@@ -33,6 +29,7 @@ import {
   type IptablesRenderMemo,
   iptablesRenderMemo,
 } from './render-memo.js';
+import { renderServicePort } from './render-port.js';
 
 /** The rendered rules, plus which per-service chains belong to which service port. */
 export interface RenderedIptables {
@@ -43,7 +40,6 @@ export interface RenderedIptables {
   chainsByServicePort: Map<string, string[]>;
 }
 
-const nfacctLocalhostNodePorts = 'localhost_nps_accepted_pkts';
 const nfacctInvalidDropped = 'ct_state_invalid_dropped_pkts';
 
 /** `memo` keeps ports' rules between calls (same model object: not rendered again); same result without. */
@@ -163,240 +159,4 @@ export function renderIptables(
 
 export function servicePortKey(sp: Pick<ServicePort, 'id' | 'protocol'>): string {
   return `${sp.id}/${sp.protocol.toLowerCase()}`;
-}
-
-interface Context {
-  cfg: IptablesConfig;
-  filter: TableBuilder;
-  nat: TableBuilder;
-  largeCluster: boolean;
-  localhostNodePorts: boolean;
-}
-
-/** Writes one service port's rules; returns the nat chains it owns. */
-function renderServicePort(sp: ServicePort, ctx: Context): string[] {
-  const { cfg, filter, nat } = ctx;
-  const proto = sp.protocol.toLowerCase();
-  const chains = serviceChains(sp.id, proto);
-  const sel = sp.endpoints;
-  const owned: string[] = [];
-  // kube-proxy writes the protocol match before the protocol itself: `-m tcp -p tcp`.
-  const l4 = ['-m', proto, '-p', proto];
-  const match = (dest: string, port: number): string[] => [...l4, '-d', dest, '--dport', String(port)];
-  const usesClusterChain = sel.cluster.length > 0 && usesClusterEndpoints(sp);
-  const usesLocalChain = sel.local.length > 0 && usesLocalEndpoints(sp);
-
-  const hasEndpoints = sel.hasAny;
-  const internalChain = sp.internalPolicyLocal ? chains.local : chains.cluster;
-  const hasInternalEndpoints = hasEndpoints && (!sp.internalPolicyLocal || sel.local.length > 0);
-  const externalPolicyChain = sp.externalPolicyLocal ? chains.local : chains.cluster;
-  const hasExternalEndpoints = hasEndpoints && (!sp.externalPolicyLocal || sel.local.length > 0);
-  // The EXT chain also carries the short-circuit for traffic from this node and its
-  // pods, so it exists even when there is no endpoint for external traffic.
-  const usesExternalChain = hasEndpoints && externallyAccessible(sp);
-  const usesFirewallChain =
-    hasEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-  const lbChain = usesFirewallChain ? chains.firewall : chains.external;
-
-  let internalFilter: { target: string; comment: string[] } | undefined;
-  let externalFilter: { target: string; comment: string[] } | undefined;
-  if (!hasEndpoints) {
-    // Refuse at once rather than let clients time out.
-    internalFilter = externalFilter = { target: 'REJECT', comment: comment(`${sp.id} has no endpoints`) };
-  } else {
-    const noLocal = { target: 'DROP', comment: comment(`${sp.id} has no local endpoints`) };
-    if (!hasInternalEndpoints) internalFilter = noLocal;
-    if (!hasExternalEndpoints) externalFilter = noLocal;
-  }
-
-  if (hasInternalEndpoints) {
-    nat.append(
-      KUBE_SERVICES,
-      comment(`${sp.id} cluster IP`),
-      match(sp.clusterIP, sp.port),
-      '-j',
-      internalChain,
-    );
-  } else if (internalFilter) {
-    filter.append(
-      KUBE_SERVICES,
-      internalFilter.comment,
-      match(sp.clusterIP, sp.port),
-      '-j',
-      internalFilter.target,
-    );
-  }
-
-  for (const ip of sp.externalIPs) {
-    if (hasEndpoints) {
-      nat.append(KUBE_SERVICES, comment(`${sp.id} external IP`), match(ip, sp.port), '-j', chains.external);
-    }
-    if (externalFilter) {
-      filter.append(
-        KUBE_EXTERNAL_SERVICES,
-        externalFilter.comment,
-        match(ip, sp.port),
-        '-j',
-        externalFilter.target,
-      );
-    }
-  }
-
-  for (const ip of sp.loadBalancerVIPs) {
-    if (hasEndpoints)
-      nat.append(KUBE_SERVICES, comment(`${sp.id} loadbalancer IP`), match(ip, sp.port), '-j', lbChain);
-    if (usesFirewallChain) {
-      filter.append(
-        KUBE_PROXY_FIREWALL,
-        comment(`${sp.id} traffic not accepted by ${chains.firewall}`),
-        match(ip, sp.port),
-        '-j DROP',
-      );
-    }
-  }
-  if (externalFilter) {
-    for (const ip of sp.loadBalancerVIPs) {
-      filter.append(
-        KUBE_EXTERNAL_SERVICES,
-        externalFilter.comment,
-        match(ip, sp.port),
-        '-j',
-        externalFilter.target,
-      );
-    }
-  }
-
-  if (sp.nodePort !== 0) {
-    if (hasEndpoints) {
-      // NodePorts are not subject to loadBalancerSourceRanges (upstream behaviour users rely on).
-      if (ctx.localhostNodePorts && cfg.nfacct) {
-        nat.append(
-          KUBE_NODEPORTS,
-          comment(sp.id),
-          l4,
-          '-d 127.0.0.0/8 --dport',
-          String(sp.nodePort),
-          '-m nfacct --nfacct-name',
-          nfacctLocalhostNodePorts,
-          '-j',
-          chains.external,
-        );
-      }
-      nat.append(KUBE_NODEPORTS, comment(sp.id), l4, '--dport', String(sp.nodePort), '-j', chains.external);
-    }
-    if (externalFilter) {
-      filter.append(
-        KUBE_EXTERNAL_SERVICES,
-        externalFilter.comment,
-        '-m addrtype --dst-type LOCAL',
-        l4,
-        '--dport',
-        String(sp.nodePort),
-        '-j',
-        externalFilter.target,
-      );
-    }
-  }
-
-  if (sp.healthCheckNodePort !== 0) {
-    // Load balancers probe this port whether or not the node has local endpoints.
-    filter.append(
-      KUBE_NODEPORTS,
-      comment(`${sp.id} health check node port`),
-      '-m tcp -p tcp --dport',
-      String(sp.healthCheckNodePort),
-      '-j ACCEPT',
-    );
-  }
-
-  if (hasInternalEndpoints) {
-    const args = [...comment(`${sp.id} cluster IP`), ...match(sp.clusterIP, sp.port)];
-    if (cfg.masqueradeAll) nat.append(internalChain, args, '-j', KUBE_MARK_MASQ);
-    else if (cfg.localDetector) {
-      // Off-cluster clients may route the service range to any node; that traffic
-      // can leave the node again, so it is masqueraded.
-      nat.append(internalChain, args, cfg.localDetector.ifNotLocal, '-j', KUBE_MARK_MASQ);
-    }
-  }
-
-  if (usesExternalChain) {
-    owned.push(chains.external);
-    nat.declare(chains.external);
-    if (!sp.externalPolicyLocal) {
-      // The endpoint may be on another node: masquerade so replies come back here.
-      nat.append(
-        chains.external,
-        comment(`masquerade traffic for ${sp.id} external destinations`),
-        '-j',
-        KUBE_MARK_MASQ,
-      );
-    } else {
-      // Pods and the node itself reaching an external address are treated as if
-      // they went out to the load balancer and came back: Cluster policy applies.
-      if (cfg.localDetector) {
-        nat.append(
-          chains.external,
-          comment(`pod traffic for ${sp.id} external destinations`),
-          cfg.localDetector.ifLocal,
-          '-j',
-          chains.cluster,
-        );
-      }
-      nat.append(
-        chains.external,
-        comment(`masquerade LOCAL traffic for ${sp.id} external destinations`),
-        '-m addrtype --src-type LOCAL -j',
-        KUBE_MARK_MASQ,
-      );
-      nat.append(
-        chains.external,
-        comment(`route LOCAL traffic for ${sp.id} external destinations`),
-        '-m addrtype --src-type LOCAL -j',
-        chains.cluster,
-      );
-    }
-    if (hasExternalEndpoints) nat.append(chains.external, '-j', externalPolicyChain);
-  }
-
-  if (usesFirewallChain) {
-    owned.push(chains.firewall);
-    const head = comment(`${sp.id} loadbalancer IP`);
-    let allowFromNode = false;
-    for (const cidr of sp.loadBalancerSourceRanges) {
-      nat.append(chains.firewall, head, '-s', cidr, '-j', chains.external);
-      if (cfg.nodeIP && cidrContains(cidr, cfg.nodeIP)) allowFromNode = true;
-    }
-    // A VIP-style LB's address is often local to the node: requests from the node
-    // then arrive with the VIP as source and must be let through.
-    if (allowFromNode) {
-      for (const ip of sp.loadBalancerVIPs)
-        nat.append(chains.firewall, head, '-s', ip, '-j', chains.external);
-    }
-    // What falls through is not DNATed and is dropped by KUBE-PROXY-FIREWALL.
-    nat.append(chains.firewall, comment(`other traffic to ${sp.id} will be dropped by KUBE-PROXY-FIREWALL`));
-  }
-
-  if (usesClusterChain) {
-    owned.push(chains.cluster);
-    writeBalancing(nat, sp, chains.cluster, sel.cluster, ctx.largeCluster);
-  }
-  if (usesLocalChain) {
-    owned.push(chains.local);
-    writeBalancing(nat, sp, chains.local, sel.local, ctx.largeCluster);
-  }
-
-  for (const ep of sel.reachable) {
-    const chain = endpointChain(sp.id, proto, ep.key);
-    owned.push(chain);
-    const head = ctx.largeCluster ? [] : comment(sp.id);
-    // Hairpin: a pod reaching itself through the service must be masqueraded.
-    nat.append(chain, head, '-s', ep.ip, '-j', KUBE_MARK_MASQ);
-    const affinity = sp.sessionAffinity ? ['-m', 'recent', '--name', chain, '--set'] : [];
-    nat.append(chain, head, affinity, l4, '-j', 'DNAT', '--to-destination', ep.key);
-  }
-  return owned;
-}
-
-function cidrContains(cidr: string, ip: string): boolean {
-  return parseCidr(cidr)?.contains(ip) ?? false;
 }
