@@ -5,21 +5,15 @@
 //   node --import tsx test/cluster/restore-window.ts [tcp|udp] [iptables|nftables]
 import { endpoint, service, slice, slicePort, svcPort } from '../helpers/builders.js';
 import { kproxyOn } from '../helpers/kproxy-node.js';
-import { createTopology, type PodNs, probeMany } from '../helpers/netns.js';
+import { createTopology, liftIcmpRateLimits, type PodNs, probeMany } from '../helpers/netns.js';
 
 const proto = process.argv[2] === 'udp' ? 'udp' : 'tcp';
 const mode = process.argv[3] === 'nftables' ? ['--proxy-mode', 'nftables'] : [];
 const cleanups: (() => unknown)[] = [];
 const topo = await createTopology({ pods: 1 });
 try {
-  // Lift the ICMP rate limits: otherwise REJECTs themselves time out under this load.
-  await topo.exec(topo.node.ns, [
-    'sysctl',
-    '-qw',
-    'net.ipv4.icmp_ratelimit=0',
-    'net.ipv4.icmp_msgs_per_sec=1000000',
-    'net.ipv4.icmp_msgs_burst=1000000',
-  ]);
+  // Otherwise REJECTs themselves time out under this load.
+  await liftIcmpRateLimits(topo, topo.node.ns);
   const k = kproxyOn(topo, 'nft', (fn) => cleanups.push(fn));
   const [a] = topo.pods as [PodNs];
   const protocol = proto === 'udp' ? 'UDP' : 'TCP';

@@ -17,7 +17,7 @@ import {
   settled,
   startCluster,
 } from './cluster.js';
-import { type Labelled, report, runFor, type Stream, startStream } from './cluster-stream.js';
+import { type Labelled, logReport, report, runFor, type Stream, startStream } from './cluster-stream.js';
 import { type Proto, tally, tcpProbe } from './netns.js';
 
 const VIP = '10.96.0.10';
@@ -137,12 +137,7 @@ export function rolloutTest(mode: RolloutMode): void {
       const outcomes = await stream.stop();
 
       const r = report(outcomes, allowed);
-      const summary = `${mode.name}: ${r.sent} requests, ${r.failed} failed, worst latency ${r.worstMs} ms`;
-      t.log(summary);
-      t.log(JSON.stringify(r.byPhase));
-      if (r.slow.length > 0)
-        t.log(`slow answers (batch start, phase, time):\n${r.slow.slice(0, 20).join('\n')}`);
-      console.log(`# kproxy cluster: ${summary}`);
+      logReport(t, mode.name, r);
       t.deepEqual(r.failures, {}, 'failed requests by phase');
       t.deepEqual(c.pods.errors(), [], 'pod network problems');
       t.true(r.sent > 0);

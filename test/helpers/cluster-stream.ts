@@ -1,6 +1,7 @@
 // A steady stream of client connections to a Service while the cluster changes
 // under it: batches of probes from the client pod, one after the other, each
 // outcome labelled with the phase the test was in when its batch started.
+import type { ExecutionContext } from 'ava';
 import type { ProbeOutcome, Proto, Topology } from './netns.js';
 
 export interface Labelled {
@@ -117,4 +118,14 @@ export function report(outcomes: Labelled[], allowed: (o: Labelled) => boolean =
     f[kind] = (f[kind] ?? 0) + 1;
   }
   return r;
+}
+
+/** Logs a stream's totals (to the test and to stdout for CI logs); returns the summary line. */
+export function logReport(t: ExecutionContext, name: string, r: StreamReport): string {
+  const summary = `${name}: ${r.sent} requests, ${r.failed} failed, worst latency ${r.worstMs} ms`;
+  t.log(summary);
+  t.log(JSON.stringify(r.byPhase));
+  if (r.slow.length > 0) t.log(`slow answers (batch start, phase, time):\n${r.slow.slice(0, 20).join('\n')}`);
+  console.log(`# kproxy cluster: ${summary}`);
+  return summary;
 }

@@ -19,7 +19,7 @@ import { startKwok } from './cluster-kwok.js';
 import { type PodNetwork, startPodNetwork } from './cluster-pods.js';
 import type { Component } from './cluster-process.js';
 import { type Agent, type AgentOptions, prepareNode } from './kproxy-agent.js';
-import { createTopology, type Topology } from './netns.js';
+import { createTopology, liftIcmpRateLimits, type Topology } from './netns.js';
 import { missingForKernelTests } from './root.js';
 
 export const NS = 'shop';
@@ -53,17 +53,8 @@ export async function startCluster(t: ExecutionContext): Promise<Cluster> {
   const api = await startApiServer();
   t.teardown(() => api.stop());
   const topo = await createTopology({ pods: [] }, t);
-  // The client stream opens connections far faster than the kernel's ICMP rate
-  // limits let the node answer a REJECT (per client: a burst of 6, then 1 per
-  // second; per namespace: 1000 per second): with them on, some connections to a
-  // Service without endpoints would time out, whatever the rules say.
-  await topo.exec(topo.node.ns, [
-    'sysctl',
-    '-qw',
-    'net.ipv4.icmp_ratelimit=0',
-    'net.ipv4.icmp_msgs_per_sec=1000000',
-    'net.ipv4.icmp_msgs_burst=1000000',
-  ]);
+  // The client stream opens connections far faster than the node may answer REJECTs.
+  await liftIcmpRateLimits(topo, topo.node.ns);
   const r = rest(api);
 
   // The node kproxy serves, and two more; pod CIDRs away from the harness's

@@ -715,3 +715,18 @@ export async function tally(
   }
   return t;
 }
+
+/**
+ * Lifts the kernel's ICMP rate limits in a namespace (per client: a burst of 6, then 1 per
+ * second; per namespace: 1000 per second), so a client probing far faster than that still
+ * gets every REJECT's answer instead of a timeout, whatever the rules say.
+ */
+export async function liftIcmpRateLimits(topo: Topology, ns: string): Promise<void> {
+  await topo.exec(ns, [
+    'sysctl',
+    '-qw',
+    'net.ipv4.icmp_ratelimit=0',
+    'net.ipv4.icmp_msgs_per_sec=1000000',
+    'net.ipv4.icmp_msgs_burst=1000000',
+  ]);
+}

@@ -16,7 +16,7 @@ import {
   startCluster,
 } from '../helpers/cluster.js';
 import { nodeHttpStatus, startKubeProxy } from '../helpers/cluster-kube-proxy.js';
-import { report, runFor, startStream } from '../helpers/cluster-stream.js';
+import { logReport, report, runFor, startStream } from '../helpers/cluster-stream.js';
 import { tcpProbe } from '../helpers/netns.js';
 
 const VIP = '10.96.0.10';
@@ -85,12 +85,7 @@ test.serial(
     t.is(await again.stop(), 'SIGTERM');
 
     const r = report(await stream.stop());
-    const summary = `migration: ${r.sent} requests, ${r.failed} failed, worst latency ${r.worstMs} ms`;
-    t.log(summary);
-    t.log(JSON.stringify(r.byPhase));
-    if (r.slow.length > 0)
-      t.log(`slow answers (batch start, phase, time):\n${r.slow.slice(0, 20).join('\n')}`);
-    console.log(`# kproxy cluster: ${summary}`);
+    logReport(t, 'migration', r);
     t.deepEqual(r.failures, {}, 'failed requests by phase');
     t.deepEqual(c.pods.errors(), [], 'pod network problems');
   },
