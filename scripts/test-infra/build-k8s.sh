@@ -35,18 +35,11 @@ if ((${#missing[@]} == 0)); then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-k8s.sh: 'go' not found in PATH" >&2; exit 1; }
+# shellcheck source=scripts/test-infra/go-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 start=$SECONDS
 mkdir -p "$OUT"
-export GOPATH="$CACHE/go"
-export GOMODCACHE="$CACHE/go/mod"
-export GOCACHE="$CACHE/go/build"
-# -modcacherw: let `rm -rf $KPROXY_CACHE` work without chmod first.
-export GOFLAGS="-p=2 -modcacherw -buildvcs=false"
-export CGO_ENABLED=0
-# Never download another Go toolchain unless the caller asked for one.
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
 log() { printf '[build-k8s] %s\n' "$*" >&2; }
 

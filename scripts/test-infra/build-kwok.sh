@@ -22,16 +22,11 @@ if [[ -x "$OUT/kwok" ]]; then
   exit 0
 fi
 
-command -v go >/dev/null || { echo "build-kwok.sh: 'go' not found in PATH" >&2; exit 1; }
+# shellcheck source=scripts/test-infra/go-env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
 start=$SECONDS
 mkdir -p "$OUT"
-export GOPATH="$CACHE/go"
-export GOMODCACHE="$CACHE/go/mod"
-export GOCACHE="$CACHE/go/build"
-export GOFLAGS="-p=2 -modcacherw -buildvcs=false"
-export CGO_ENABLED=0
-export GOTOOLCHAIN="${GOTOOLCHAIN:-local}"
 
 echo "[build-kwok] building kwok v$KWOK_VERSION" >&2
 # kwok's go.mod has no replace directives, so `go install pkg@version` builds it
