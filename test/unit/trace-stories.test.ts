@@ -8,7 +8,8 @@ import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node
 import test from 'ava';
 import { ipvsRules } from '../../src/cli/trace-ipvs.js';
 import { iptablesRules, nftablesRules, type Rules } from '../../src/cli/trace-rules.js';
-import { optionsFromFlags, type ProxyOptions } from '../../src/config/options.js';
+import { optionsFromFlags } from '../../src/config/from-flags.js';
+import type { ProxyOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
 import { notEvaluated } from '../../src/trace/types.js';
 import { snapshot } from '../helpers/builders.js';
