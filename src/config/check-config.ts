@@ -240,17 +240,6 @@ const withoutEffect: [ConfigKey, string][] = [
   ['daemon.stateDir', 'kproxy run holds what it applied in memory (only kproxy sync keeps files); ignored'],
 ];
 
-/** conntrack.*: kube-proxy sets these sysctls; kproxy leaves them as they are. 0 and false ask for nothing. */
-const conntrackFields = [
-  'maxPerCore',
-  'min',
-  'tcpEstablishedTimeoutMs',
-  'tcpCloseWaitTimeoutMs',
-  'tcpBeLiberal',
-  'udpTimeoutMs',
-  'udpStreamTimeoutMs',
-] as const;
-
 function valueAt(config: Config, key: ConfigKey): unknown {
   let at: unknown = config;
   for (const part of key.split('.')) at = (at as Record<string, unknown>)[part];
@@ -262,15 +251,6 @@ function warnWithoutEffect(c: Check, config: Config): void {
   for (const [key, why] of withoutEffect) {
     if (c.given(key) && valueAt(config, key) !== valueAt(defaults, key)) {
       c.warnings.push(`${c.origin(key).label}: ${why}`);
-    }
-  }
-  for (const field of conntrackFields) {
-    const key = `daemon.conntrack.${field}`;
-    const value = config.daemon.conntrack[field];
-    if (c.given(key) && value !== 0 && value !== false) {
-      c.warnings.push(
-        `${c.origin(key).label}: kproxy leaves the kernel's conntrack settings as they are; ignored`,
-      );
     }
   }
   const mode = config.proxy.proxyMode;
