@@ -36,6 +36,11 @@ export interface ProxyOptions {
    * objects. nftables mode drops traffic to their unallocated addresses.
    */
   serviceCIDRs: string[];
+  /**
+   * --nftables-layout (kproxy's own): `flat` (scales, docs/nftables-flat.md) or
+   * `upstream` (upstream v1.37.2's table text, for migration diffs).
+   */
+  nftablesLayout: 'upstream' | 'flat';
 }
 
 /** A flag or config value that cannot be used; start-up stops with this message. */
@@ -58,6 +63,7 @@ export function defaultOptions(): ProxyOptions {
     nodeIPs: [],
     ipFamilies: ['IPv4'],
     serviceCIDRs: [],
+    nftablesLayout: 'flat',
   };
 }
 
@@ -150,6 +156,9 @@ export function optionsFromFlags(flags: RawFlags, base: ProxyOptions = defaultOp
     if (o.ipFamilies.length === 0) throw new OptionError('--ip-family: give IPv4, IPv6 or IPv4,IPv6');
   }
   if (str('service-cidrs') !== undefined) o.serviceCIDRs = cidrs('service-cidrs', str('service-cidrs'));
+  const layout = str('nftables-layout');
+  if (layout !== undefined)
+    o.nftablesLayout = oneOf('nftables-layout', layout, ['upstream', 'flat'] as const);
   if (o.detectLocalMode === 'BridgeInterface' && str('detect-local-mode') && !o.podBridgeInterface) {
     throw new OptionError('--detect-local-mode=BridgeInterface needs --pod-bridge-interface');
   }
@@ -174,4 +183,5 @@ export const proxyFlagSpecs = {
   'node-ip': { type: 'string' },
   'ip-family': { type: 'string' },
   'service-cidrs': { type: 'string' },
+  'nftables-layout': { type: 'string' },
 } as const;

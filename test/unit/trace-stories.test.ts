@@ -26,7 +26,7 @@ const withServiceCidrs = (o: ProxyOptions): ProxyOptions => {
 };
 
 /** The mode's rules for the story's node, with the flags the kernel tests sync with. */
-function rulesFor(story: Story, mode: ProxyMode): Promise<Rules> {
+function rulesFor(story: Story, mode: ProxyMode, layout = 'flat'): Promise<Rules> {
   const w = paperWorld(story);
   const objects = story.objects(w.pods);
   const snap = snapshot(
@@ -40,7 +40,7 @@ function rulesFor(story: Story, mode: ProxyMode): Promise<Rules> {
   const options = optionsFromFlags({
     'hostname-override': w.nodeName,
     'cluster-cidr': addressPlan.clusterCidr,
-    ...(mode === 'nftables' ? { 'proxy-mode': 'nftables' } : {}),
+    ...(mode === 'nftables' ? { 'proxy-mode': 'nftables', 'nftables-layout': layout } : {}),
   });
   const req = { snapshot: snap, node: nodeContext(w.nodeName, nodeObject), flavour: 'legacy' as const };
   if (mode === 'iptables') return iptablesRules({ ...req, options }, 'IPv4');
@@ -49,10 +49,17 @@ function rulesFor(story: Story, mode: ProxyMode): Promise<Rules> {
 }
 
 for (const story of stories) {
-  for (const mode of ['iptables', 'nftables', 'ipvs'] as const) {
-    test(`${mode}: ${story.name}: the trace of kproxy's rules meets every packet's fate`, async (t) => {
+  // nftables twice: the flat layout (default) and upstream's, which must meet the same fates.
+  for (const [mode, layout] of [
+    ['iptables', ''],
+    ['nftables', 'flat'],
+    ['nftables', 'upstream'],
+    ['ipvs', ''],
+  ] as const) {
+    const name = layout ? `${mode} (${layout} layout)` : mode;
+    test(`${name}: ${story.name}: the trace of kproxy's rules meets every packet's fate`, async (t) => {
       const w = paperWorld(story);
-      const rules = await rulesFor(story, mode);
+      const rules = await rulesFor(story, mode, layout);
       const packets = story.packets.filter((e) => appliesTo(e, mode));
       t.true(packets.length > 0);
       for (const e of packets) {

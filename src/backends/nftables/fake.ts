@@ -102,7 +102,7 @@ function applyStatement(
       table.sets.set(name, {
         name,
         kind,
-        type: /\{ type ([^;]+) ;/.exec(rest)?.[1]?.trim() ?? '',
+        type: /\{ (?:type )?((?:typeof )?[^;]+) ;/.exec(rest)?.[1]?.trim() ?? '',
         ...(flags ? { flags: flags.split(',') } : {}),
         ...(timeout ? { timeoutSeconds: Number(timeout) } : {}),
         ...(comment ? { comment } : {}),

@@ -79,7 +79,8 @@ export function addChainLine(ref: string, c: Pick<NftChain, 'name' | 'base' | 'c
 }
 
 export function addSetLine(ref: string, s: Omit<NftSet, 'elements'>): string {
-  const parts = [`type ${s.type} ;`];
+  // `typeof …` declarations (the flat layout's numgen maps) carry their keyword.
+  const parts = [s.type.startsWith('typeof ') ? `${s.type} ;` : `type ${s.type} ;`];
   if (s.flags?.length) parts.push(`flags ${s.flags.join(',')} ;`);
   if (s.timeoutSeconds !== undefined) parts.push(`timeout ${s.timeoutSeconds}s ;`);
   if (s.comment) parts.push(`comment ${quote(s.comment)} ;`);
