@@ -69,6 +69,19 @@ function chainsReferencing(t: NftTable, sets: ReadonlySet<string>): Set<string> 
   return out;
 }
 
+/** Elements per set, many to a statement: nft parses and the kernel commits one batch much faster than one statement each. */
+const elementsPerLine = 1000;
+
+function elementLines(op: 'add' | 'delete', ref: string, bySet: Map<string, NftElement[]>): string[] {
+  const out: string[] = [];
+  for (const [set, list] of bySet) {
+    for (let i = 0; i < list.length; i += elementsPerLine) {
+      out.push(elementLine(op, ref, set, list.slice(i, i + elementsPerLine)));
+    }
+  }
+  return out;
+}
+
 export function planTransaction(input: PlanInput): NftPlan {
   const { desired } = input;
   const current = input.current ?? emptyTable(desired.family, desired.name);
@@ -90,11 +103,16 @@ export function planTransaction(input: PlanInput): NftPlan {
   const declare: string[] = [];
   const addSets: string[] = [];
   const flush: string[] = [];
-  const delElements: string[] = [];
+  const delElements = new Map<string, NftElement[]>();
   const recreate: string[] = [];
   const delSets: string[] = [];
   const rules: string[] = [];
-  const addElements: string[] = [];
+  const addElements = new Map<string, NftElement[]>();
+  const element = (into: Map<string, NftElement[]>, set: string, e: NftElement) => {
+    const list = into.get(set);
+    if (list) list.push(e);
+    else into.set(set, [e]);
+  };
   const delChains: string[] = [];
 
   if (!input.current || input.declareTable) declare.push(addTableLine(desired));
@@ -109,7 +127,7 @@ export function planTransaction(input: PlanInput): NftPlan {
       into.push(addSetLine(ref, d));
       plan.setsAdded++;
       for (const e of d.elements.values()) {
-        addElements.push(elementLine('add', ref, name, e));
+        element(addElements, name, e);
         plan.elementsAdded++;
       }
     };
@@ -126,15 +144,15 @@ export function planTransaction(input: PlanInput): NftPlan {
         if (ke && sameElement(ke, ce)) continue;
         if (ke) {
           // A map element's value cannot be replaced in place.
-          delElements.push(elementLine('delete', ref, name, ke));
+          element(delElements, name, ke);
           plan.elementsDeleted++;
         }
-        addElements.push(elementLine('add', ref, name, e));
+        element(addElements, name, e);
         plan.elementsAdded++;
       }
       for (const ke of k.elements.values()) {
         if (!cmp.sets.get(name)?.elements.has(ke.key)) {
-          delElements.push(elementLine('delete', ref, name, ke));
+          element(delElements, name, ke);
           plan.elementsDeleted++;
         }
       }
@@ -186,11 +204,11 @@ export function planTransaction(input: PlanInput): NftPlan {
     ...declare,
     ...addSets,
     ...flush,
-    ...delElements,
+    ...elementLines('delete', ref, delElements),
     ...recreate,
     ...delSets,
     ...rules,
-    ...addElements,
+    ...elementLines('add', ref, addElements),
     ...delChains,
   ];
   return plan;

@@ -92,9 +92,17 @@ export function elementText(e: NftElement): string {
   return `${e.key}${comment}${e.value !== undefined ? ` : ${e.value}` : ''}`;
 }
 
-export function elementLine(op: 'add' | 'delete', ref: string, set: string, e: NftElement): string {
+/** One statement for one element or several of the same set. */
+export function elementLine(
+  op: 'add' | 'delete',
+  ref: string,
+  set: string,
+  e: NftElement | readonly NftElement[],
+): string {
   // A delete names the key only.
-  return `${op} element ${ref} ${set} { ${op === 'add' ? elementText(e) : e.key} }`;
+  const text = (x: NftElement) => (op === 'add' ? elementText(x) : x.key);
+  const items = Array.isArray(e) ? e.map(text).join(', ') : text(e as NftElement);
+  return `${op} element ${ref} ${set} { ${items} }`;
 }
 
 /** Every object of the table as `add` statements: what loads it into an empty kernel. */
