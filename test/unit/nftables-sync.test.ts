@@ -178,3 +178,18 @@ test('the mode: a listing for --dry-run, and syncs reported as the other modes r
   const second = await syncer.sync(s, node(), 'IPv4', false);
   t.deepEqual([second.mode, second.restoreInput.nftables], ['partial', '']);
 });
+
+test('a node holding the upstream layout moves to the flat one in one full sync, and back', async (t) => {
+  const { host, sync } = env(t);
+  const s = cluster(['10.0.1.1', '10.0.1.2'], ['10.0.1.3']);
+  const upstream = { ...options, nftablesLayout: 'upstream' as const };
+  await sync(s, { o: upstream });
+  t.true((await host.listTable()).includes('dnat ip to numgen random mod 2 map'));
+  // The fake kernel refuses a chain deleted while a map element still names it.
+  const flat = await sync(s);
+  t.is(flat.mode, 'full');
+  t.is(await host.listTable(), listingText(desiredNftables(s, options, node(), 'IPv4').table));
+  t.notRegex(await host.listTable(), /chain (service|endpoint)-[A-Z0-9]{8}-/, 'no per-port chain is left');
+  await sync(s, { o: upstream });
+  t.is(await host.listTable(), listingText(desiredNftables(s, upstream, node(), 'IPv4').table));
+});
