@@ -138,8 +138,10 @@ export function planTransaction(input: PlanInput): NftPlan {
       plan.setsDeleted++;
       addAll(delSets);
     } else if (!isDynamicSet(d)) {
+      // Without normalisation c is d: one lookup per element fewer (partial syncs, ~50,000 elements).
+      const same = c === d;
       for (const [key, e] of d.elements) {
-        const ce = c.elements.get(key) ?? e;
+        const ce = same ? e : (c.elements.get(key) ?? e);
         const ke = k.elements.get(ce.key);
         if (ke && sameElement(ke, ce)) continue;
         if (ke) {
@@ -150,8 +152,9 @@ export function planTransaction(input: PlanInput): NftPlan {
         element(addElements, name, e);
         plan.elementsAdded++;
       }
+      const wanted = c.elements;
       for (const ke of k.elements.values()) {
-        if (!cmp.sets.get(name)?.elements.has(ke.key)) {
+        if (!wanted.has(ke.key)) {
           element(delElements, name, ke);
           plan.elementsDeleted++;
         }
