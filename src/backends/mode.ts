@@ -8,6 +8,7 @@ import type { ProxyMode as ModeName, ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import type { NoLocalEndpoints } from '../model/no-local-endpoints.js';
 import type { NodeContext, ProxyModel } from '../model/types.js';
+import type { ModeTracer } from '../trace/mode-tracer.js';
 import type { IPFamily } from '../util/ip.js';
 import { iptablesMode } from './iptables/mode.js';
 import type { FlavourChoice } from './iptables-lib/host.js';
@@ -97,6 +98,22 @@ export interface CleanupContext {
   log: Logger;
 }
 
+export interface FakeKernelContext {
+  settings: ModeSettings;
+  log: Logger;
+  /** The node's addresses on its interfaces (loopback is added). */
+  localAddresses: readonly string[];
+}
+
+/** A mode's syncer over in-memory hosts that refuse what the kernel refuses: tests without root. */
+export interface FakeKernel {
+  syncer: ModeSyncer;
+  /** The family's state as the mode's tools print it: what `tracer.fromDump` reads. */
+  dump(family: IPFamily): Promise<string>;
+  /** Every address of the namespace, as `addrtype LOCAL` matches (IPVS: kube-ipvs0's too). */
+  localAddresses(): Promise<string[]>;
+}
+
 export interface ProxyMode<D extends ModeDesired = ModeDesired> {
   readonly name: ModeName;
   /** Only the nftables mode has a rule that reads ServiceCIDR objects (as upstream). */
@@ -126,6 +143,10 @@ export interface ProxyMode<D extends ModeDesired = ModeDesired> {
   open(ctx: OpenContext): Promise<ModeSyncer>;
   /** Removes everything the mode owns, and nothing else; says what went through the log. */
   cleanup(ctx: CleanupContext): Promise<void>;
+  /** Its rules as `kproxy trace` and `kproxy verify` walk them, and the tests' oracle. */
+  readonly tracer: ModeTracer<D>;
+  /** The syncer `open` returns, over a fake kernel instead of this namespace's. */
+  fakeKernel(ctx: FakeKernelContext): FakeKernel;
 }
 
 export const proxyModes: readonly ProxyMode[] = [iptablesMode, ipvsMode, nftablesMode];

@@ -2,11 +2,11 @@
 // and loading the cluster's objects (a file, or one list from an API server).
 import { parseArgs } from 'node:util';
 import { defaultStateDir } from '../backends/common/state-file.js';
-import { schedulers } from '../backends/ipvs/config.js';
 import { listObjects } from '../cluster/list-once.js';
 import { type LoadResult, loadObjectsFile } from '../cluster/load.js';
 import { type ClusterSnapshot, formatProblem } from '../cluster/snapshot.js';
-import { optionsFromFlags, type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
+import { configFromFlags } from '../config/from-flags.js';
+import { type ProxyOptions, proxyFlagSpecs } from '../config/options.js';
 import { createLogger, type Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
 import type { NodeContext } from '../model/types.js';
@@ -63,14 +63,12 @@ export function parseCommand(args: string[], extra: FlagSpecs, io: CliIO, allowP
     allowPositionals,
   });
   const flags = values as Record<string, string | boolean | undefined>;
+  const { proxy: options, daemon } = configFromFlags(flags);
   // One-shot commands talk to a person (or a script reading lines): plain text, not JSON.
-  const log = createLogger({ verbosity: Number(flags.v), stream: io.stderr, json: false });
-  const options = optionsFromFlags(flags);
-  const scheduler = (flags['ipvs-scheduler'] as string).trim() || 'rr';
-  if (!(schedulers as readonly string[]).includes(scheduler)) {
-    throw new UsageError(`--ipvs-scheduler: "${scheduler}" is not one of ${schedulers.join(', ')}`);
-  }
-  return { flags, log, options, scheduler, positionals };
+  const log = createLogger({ verbosity: daemon.logging.verbosity, stream: io.stderr, json: false });
+  const { scheduler } = daemon.ipvs;
+  const flavour = daemon.iptablesFlavour;
+  return { flags, log, options, scheduler, flavour, positionals };
 }
 
 /** The objects of --from-file or --kubeconfig (one of them, or none), and this node's context. */

@@ -3,12 +3,11 @@
 import { defaultIpvsOptions } from '../backends/ipvs/config.js';
 import { type CliIO, kernelFlags, loadObjectsFlag, parseCommand } from './command.js';
 import { UsageError } from './errors.js';
-import { parseFlavour } from './sync.js';
 import { runTrace } from './trace.js';
 import { runVerify } from './verify.js';
 
 export async function traceCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options, positionals, scheduler } = parseCommand(
+  const { flags, log, options, positionals, scheduler, flavour } = parseCommand(
     args,
     {
       ...kernelFlags,
@@ -38,7 +37,7 @@ export async function traceCommand(args: string[], io: CliIO): Promise<number> {
     snapshot: input.snapshot,
     node: input.node,
     options,
-    flavour: parseFlavour(str('iptables-flavour') as string),
+    flavour,
     ipvs: { ...defaultIpvsOptions, scheduler },
     ...(str('from') ? { from: str('from') } : {}),
     ...(str('against') ? { against: str('against') } : {}),
@@ -49,7 +48,7 @@ export async function traceCommand(args: string[], io: CliIO): Promise<number> {
 }
 
 export async function verifyCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options, scheduler } = parseCommand(
+  const { flags, log, options, scheduler, flavour } = parseCommand(
     args,
     {
       ...kernelFlags,
@@ -71,7 +70,7 @@ export async function verifyCommand(args: string[], io: CliIO): Promise<number> 
     output,
     node,
     options,
-    flavour: parseFlavour(flags['iptables-flavour'] as string),
+    flavour,
     ipvs: { ...defaultIpvsOptions, scheduler },
     ...(snapshot ? { snapshot } : {}),
   });

@@ -11,7 +11,7 @@ import { type CliIO, kernelFlags, loadInput, parseCommand } from './command.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { failureOutcome, UsageError } from './errors.js';
 import { traceCommand, verifyCommand } from './inspect.js';
-import { parseFlavour, runCleanup, runSync } from './sync.js';
+import { runCleanup, runSync } from './sync.js';
 
 export type { CliIO };
 
@@ -82,7 +82,7 @@ Exit codes: 0 done (diff: no change); 1 diff: changes, or an expected failure, s
 `;
 
 async function syncCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options, scheduler } = parseCommand(
+  const { flags, log, options, scheduler, flavour } = parseCommand(
     args,
     {
       ...kernelFlags,
@@ -93,7 +93,6 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
     },
     io,
   );
-  const flavour = parseFlavour(flags['iptables-flavour'] as string);
   const { snapshot, node } = await loadInput(flags['from-file'] as string | undefined, options, log);
   await runSync({
     snapshot,
@@ -112,8 +111,7 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
 }
 
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
-  const { flags, log, options } = parseCommand(args, kernelFlags, io);
-  const flavour = parseFlavour(flags['iptables-flavour'] as string);
+  const { log, options, flavour } = parseCommand(args, kernelFlags, io);
   await runCleanup(options.proxyMode, options.ipFamilies, flavour, log);
   return 0;
 }

@@ -8,14 +8,8 @@ import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { Logger } from '../log.js';
 import type { NodeContext } from '../model/types.js';
 import type { IPFamily } from '../util/ip.js';
-import { UsageError } from './errors.js';
 
 export type { FlavourChoice };
-
-export function parseFlavour(value: string): FlavourChoice {
-  if (value === 'auto' || value === 'legacy' || value === 'nft') return value;
-  throw new UsageError(`--iptables-flavour: "${value}" is not one of auto, legacy, nft`);
-}
 
 export interface SyncRequest {
   snapshot: ClusterSnapshot;

@@ -16,10 +16,9 @@ import {
 } from '../trace/types.js';
 import { canonicalIP, familyOf, type IPFamily, isLoopback } from '../util/ip.js';
 import { UsageError } from './errors.js';
-import { type IpvsRulesRequest, ipvsRules } from './trace-ipvs.js';
-import { rulesFor } from './trace-rules.js';
+import { type RulesRequest, rulesFor } from './trace-rules.js';
 
-export interface TraceRequest extends IpvsRulesRequest {
+export interface TraceRequest extends RulesRequest {
   target: string;
   /** --from: a pod IP, `node` or `external:IP`; a pod of this node when undefined. */
   from?: string;
@@ -87,7 +86,7 @@ export async function runTrace(req: TraceRequest): Promise<{ text: string; exitC
     const text = `dns:     ${req.target} -> ${d.dns.fqdn} CNAME ${d.dns.cname} (ExternalName Service: resolved by DNS outside the cluster; no Service rule is involved)\n`;
     return { text: req.output === 'json' ? jsonResult(req, d, undefined, 0) : text, exitCode: 0 };
   }
-  const rules = await rulesFor(req.options.proxyMode, ipvsRules)(req, family);
+  const rules = await rulesFor(req, family);
   const source = sourceFor(req, family, d.ip, rules.local);
   const packet: Packet = {
     src: source.src,

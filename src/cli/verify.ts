@@ -8,10 +8,9 @@ import { buildProxyModel } from '../model/build.js';
 import { notEvaluated, type Step } from '../trace/types.js';
 import { fateDifference, fateOf, packetClasses } from '../trace/verify.js';
 import { UsageError } from './errors.js';
-import { type IpvsRulesRequest, ipvsRules } from './trace-ipvs.js';
-import { type Rules, rulesFor } from './trace-rules.js';
+import { type Rules, type RulesRequest, rulesFor } from './trace-rules.js';
 
-export interface VerifyRequest extends IpvsRulesRequest {
+export interface VerifyRequest extends RulesRequest {
   against: string;
   output: 'text' | 'json';
 }
@@ -27,15 +26,14 @@ interface Difference {
 export async function runVerify(req: VerifyRequest): Promise<{ text: string; exitCode: number }> {
   if (!req.snapshot)
     throw new UsageError("verify needs the cluster's objects: give --from-file or --kubeconfig");
-  const load = rulesFor(req.options.proxyMode, ipvsRules);
   const differences: Difference[] = [];
   const skipped = new Map<string, Step>();
   let classes = 0;
   for (const family of req.options.ipFamilies) {
     const model = buildProxyModel(req.snapshot as ClusterSnapshot, req.node, family);
-    const theirs: Rules = await load(req, family);
+    const theirs: Rules = await rulesFor(req, family);
     const { against: _, ...desired } = req;
-    const ours: Rules = await load(desired, family);
+    const ours: Rules = await rulesFor(desired, family);
     const serviceCIDRs = serviceCIDRsOf(req.options.serviceCIDRs, req.snapshot?.serviceCIDRs);
     for (const c of packetClasses(model, req.options.clusterCIDRs, serviceCIDRs)) {
       classes++;

@@ -74,6 +74,8 @@ export interface DaemonOptions {
   /** clientConnection.kubeconfig / --kubeconfig; '' means the in-cluster service account. */
   kubeconfig: string;
   clientConnection: ClientConnectionOptions;
+  /** bindAddress: only its family counts (an IPv6 one moves the servers' defaults to IPv6). */
+  bindAddress: string;
   /** host:port ("0.0.0.0:10256", "[::]:10256", ":10256"); '' disables the server. */
   healthzBindAddress: string;
   /** host:port; '' disables the server. */
@@ -133,6 +135,7 @@ export function defaultDaemonOptions(): DaemonOptions {
       contentType: 'application/vnd.kubernetes.protobuf',
       acceptContentTypes: '',
     },
+    bindAddress: '0.0.0.0',
     healthzBindAddress: `0.0.0.0:${defaultHealthzPort}`,
     metricsBindAddress: `127.0.0.1:${defaultMetricsPort}`,
     bindAddressHardFail: false,

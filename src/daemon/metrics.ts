@@ -72,22 +72,24 @@ export interface MetricsOptions {
   now?: () => number;
 }
 
-export function createMetrics(opts: MetricsOptions = {}) {
-  const now = opts.now ?? Date.now;
-  const mode = opts.proxyMode ?? 'iptables';
-  const registry = new Registry();
+/** prom-client's metric constructors, bound to one registry and upstream's prefix and stability level. */
+function seriesMakers(registry: Registry) {
   const registers = [registry];
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  return {
+    histogram: <L extends string>(name: string, help: string, buckets: number[], labelNames: L[]) =>
+      new Histogram<L>({ name: PREFIX + name, help: alpha(help), buckets, labelNames, registers }),
+    gauge: <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Gauge<L>({ name: PREFIX + name, help: alpha(help), labelNames, registers }),
+    counter: <L extends string>(name: string, help: string, labelNames: L[]) =>
+      new Counter<L>({ name: PREFIX + name, help: alpha(help), labelNames, registers }),
+  };
+}
 
-  const histogram = <L extends string>(name: string, help: string, buckets: number[], labelNames: L[]) =>
-    new Histogram<L>({ name: PREFIX + name, help: alpha(help), buckets, labelNames, registers });
-  const gauge = <L extends string>(name: string, help: string, labelNames: L[]) =>
-    new Gauge<L>({ name: PREFIX + name, help: alpha(help), labelNames, registers });
-  const counter = <L extends string>(name: string, help: string, labelNames: L[]) =>
-    new Counter<L>({ name: PREFIX + name, help: alpha(help), labelNames, registers });
+type Makers = ReturnType<typeof seriesMakers>;
 
-  const m = {
-    registry,
+/** When syncs ran and how long they and the network programming took. */
+function syncSeries({ histogram, gauge }: Makers) {
+  return {
     syncProxyRulesDuration: histogram(
       'sync_proxy_rules_duration_seconds',
       'SyncProxyRules latency in seconds',
@@ -122,6 +124,12 @@ export function createMetrics(opts: MetricsOptions = {}) {
       NETWORK_PROGRAMMING_BUCKETS,
       ['ip_family'],
     ),
+  };
+}
+
+/** Pending and seen changes, the iptables rule counts and failures, Local policies, probes. */
+function stateSeries({ gauge, counter }: Makers) {
+  return {
     endpointChangesPending: gauge(
       'sync_proxy_rules_endpoint_changes_pending',
       'Pending proxy rules Endpoint changes',
@@ -169,7 +177,14 @@ export function createMetrics(opts: MetricsOptions = {}) {
     ),
     proxyHealthzTotal: counter('proxy_healthz_total', 'Cumulative proxy healthz HTTP status', ['code']),
     proxyLivezTotal: counter('proxy_livez_total', 'Cumulative proxy livez HTTP status', ['code']),
+  };
+}
 
+type Series = ReturnType<typeof syncSeries> & ReturnType<typeof stateSeries>;
+
+/** What the daemon calls, one line per event; upstream's rules of when each metric moves. */
+function eventMethods(s: Series, registry: Registry, mode: MetricsOptions['proxyMode'], now: () => number) {
+  const events = {
     /**
      * A sync of `family` succeeded: its duration in the overall and the full/partial
      * histograms, the last-synced timestamp, and what the report carries of the
@@ -177,13 +192,13 @@ export function createMetrics(opts: MetricsOptions = {}) {
      */
     observeSync(report: SyncObservation, family: IPFamily): void {
       observeDuration(report.mode === 'partial', family, report.durationMs);
-      m.syncProxyRulesLastTimestamp.set({ ip_family: family }, now() / 1000);
+      s.syncProxyRulesLastTimestamp.set({ ip_family: family }, now() / 1000);
       for (const table of ['filter', 'nat'] as const) {
         const labels = { table, ip_family: family };
-        if (report.rulesWritten) m.iptablesRulesLast.set(labels, report.rulesWritten[table]);
-        if (report.rulesTotal) m.iptablesRulesTotal.set(labels, report.rulesTotal[table]);
+        if (report.rulesWritten) s.iptablesRulesLast.set(labels, report.rulesWritten[table]);
+        if (report.rulesTotal) s.iptablesRulesTotal.set(labels, report.rulesTotal[table]);
       }
-      if (report.noLocalEndpoints) m.noLocalEndpoints(family, report.noLocalEndpoints);
+      if (report.noLocalEndpoints) events.noLocalEndpoints(family, report.noLocalEndpoints);
     },
 
     /**
@@ -193,49 +208,49 @@ export function createMetrics(opts: MetricsOptions = {}) {
      */
     syncFailed(family: IPFamily, failure: FailedSync): void {
       observeDuration(failure.mode === 'partial', family, failure.durationMs);
-      if (failure.restoreFailed) m.iptablesRestoreFailuresTotal.inc({ ip_family: family });
+      if (failure.restoreFailed) s.iptablesRestoreFailuresTotal.inc({ ip_family: family });
       if (failure.mode === 'partial' && mode === 'iptables') {
-        m.iptablesPartialRestoreFailuresTotal.inc({ ip_family: family });
+        s.iptablesPartialRestoreFailuresTotal.inc({ ip_family: family });
       }
     },
 
     /** A sync of `family` was asked for (also call it when the sync loop starts, as upstream does). */
     syncQueued(family: IPFamily): void {
-      m.syncProxyRulesLastQueuedTimestamp.set({ ip_family: family }, now() / 1000);
+      s.syncProxyRulesLastQueuedTimestamp.set({ ip_family: family }, now() / 1000);
     },
 
     /** `n` Service events were seen; `pending`, when given, is how many Services now wait for a sync. */
     serviceChanges(n: number, pending?: number): void {
-      m.serviceChangesTotal.inc(n);
-      if (pending !== undefined) m.serviceChangesPending.set(pending);
+      s.serviceChangesTotal.inc(n);
+      if (pending !== undefined) s.serviceChangesPending.set(pending);
     },
 
     /** `n` EndpointSlice events were seen; `pending`, when given, is how many changes now wait for a sync. */
     endpointChanges(n: number, pending?: number): void {
-      m.endpointChangesTotal.inc(n);
-      if (pending !== undefined) m.endpointChangesPending.set(pending);
+      s.endpointChangesTotal.inc(n);
+      if (pending !== undefined) s.endpointChangesPending.set(pending);
     },
 
     /** A sync took the pending changes (upstream zeroes both gauges when it checks them out). */
     changesApplied(): void {
-      m.serviceChangesPending.set(0);
-      m.endpointChangesPending.set(0);
+      s.serviceChangesPending.set(0);
+      s.endpointChangesPending.set(0);
     },
 
     /** One endpoint change reached the rules `latencySeconds` after its trigger time. */
     networkProgramming(latencySeconds: number, family: IPFamily): void {
-      m.networkProgrammingDuration.observe({ ip_family: family }, latencySeconds);
+      s.networkProgrammingDuration.observe({ ip_family: family }, latencySeconds);
     },
 
     /** Services with a Local policy and no local endpoints, after a successful sync. */
     noLocalEndpoints(family: IPFamily, counts: { internal: number; external: number }): void {
-      m.noLocalEndpointsTotal.set({ traffic_policy: 'internal', ip_family: family }, counts.internal);
-      m.noLocalEndpointsTotal.set({ traffic_policy: 'external', ip_family: family }, counts.external);
+      s.noLocalEndpointsTotal.set({ traffic_policy: 'internal', ip_family: family }, counts.internal);
+      s.noLocalEndpointsTotal.set({ traffic_policy: 'external', ip_family: family }, counts.external);
     },
 
     /** One /healthz or /livez answer (pass it as startHealthServer's onProbe). */
     healthProbe(endpoint: 'healthz' | 'livez', code: number): void {
-      (endpoint === 'healthz' ? m.proxyHealthzTotal : m.proxyLivezTotal).inc({ code: String(code) });
+      (endpoint === 'healthz' ? s.proxyHealthzTotal : s.proxyLivezTotal).inc({ code: String(code) });
     },
 
     /** The text exposition of every metric, and its Content-Type. */
@@ -246,15 +261,27 @@ export function createMetrics(opts: MetricsOptions = {}) {
 
   function observeDuration(partial: boolean, family: IPFamily, durationMs: number): void {
     const seconds = durationMs / 1000;
-    m.syncProxyRulesDuration.observe({ ip_family: family }, seconds);
+    s.syncProxyRulesDuration.observe({ ip_family: family }, seconds);
     if (mode === 'ipvs') return; // upstream's IPVS proxier has only the overall histogram
-    (partial ? m.syncPartialProxyRulesDuration : m.syncFullProxyRulesDuration).observe(
+    (partial ? s.syncPartialProxyRulesDuration : s.syncFullProxyRulesDuration).observe(
       { ip_family: family },
       seconds,
     );
   }
 
-  return m;
+  return events;
+}
+
+export function createMetrics(opts: MetricsOptions = {}) {
+  const registry = new Registry();
+  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  const makers = seriesMakers(registry);
+  const series: Series = { ...syncSeries(makers), ...stateSeries(makers) };
+  return {
+    registry,
+    ...series,
+    ...eventMethods(series, registry, opts.proxyMode ?? 'iptables', opts.now ?? Date.now),
+  };
 }
 
 export type KproxyMetrics = ReturnType<typeof createMetrics>;

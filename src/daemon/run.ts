@@ -19,6 +19,7 @@ import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
 import { createMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
+import { applyNodeSettings } from './node-settings.js';
 import { Proxier } from './proxier.js';
 import { BoundedFrequencyRunner } from './runner.js';
 import { serviceCIDRWatch } from './service-cidr-watch.js';
@@ -83,6 +84,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   let syncer: ModeSyncer | undefined;
   try {
     if (!daemon.dryRun) {
+      await applyNodeSettings(daemon, log);
       syncer = await mode.open({
         settings,
         log,

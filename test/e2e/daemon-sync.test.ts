@@ -15,8 +15,13 @@ test.serial(
       { name: 'c', onNode: false },
     ]);
     const [a, b, c] = topo.pods as [PodNs, PodNs, PodNs];
+    const established = () =>
+      topo.exec(topo.node.ns, ['cat', '/proc/sys/net/netfilter/nf_conntrack_tcp_timeout_established']);
+    t.is((await established()).stdout.trim(), '432000', "the kernel's default in a new namespace");
     const agent = startAgent({ flavour: 'nft' });
     await agent.waitForLog(/synced IPv4 rules/);
+    // conntrack.* as kube-proxy applies it at start-up (its default: 24 hours).
+    t.is((await established()).stdout.trim(), '86400');
 
     // Health and metrics answer over real HTTP.
     const livez = await agent.get(10256, '/livez');

@@ -19,7 +19,7 @@ import {
   minute,
   second,
 } from '../../src/config/daemon-options.js';
-import { loadKubeProxyConfiguration } from '../../src/config/kubeproxy-config.js';
+import { patchFromFile } from '../../src/config/from-file.js';
 import { defaultOptions, OptionError, type ProxyOptions, proxyFlagSpecs } from '../../src/config/options.js';
 
 const header = 'apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n';
@@ -235,8 +235,8 @@ test("kubeadm's zero values and nulls mean the defaults", (t) => {
 });
 
 test('a minimal file (apiVersion and kind) gives the defaults', (t) => {
-  const loaded = loadKubeProxyConfiguration(header, src);
-  t.deepEqual(loaded, { options: {}, daemon: {}, warnings: [] });
+  const patch = patchFromFile(header, src);
+  t.like(patch, { proxy: {}, daemon: {}, sections: {}, origins: {}, errors: [], warnings: [] });
   t.deepEqual(resolve(header).daemon, expectedDaemon());
 });
 
@@ -260,6 +260,19 @@ test('examples/kube-proxy-config.yaml is accepted without warnings', async (t) =
   t.deepEqual(r.warnings, []);
   t.deepEqual(r.proxy, { ...defaultOptions(), clusterCIDRs: ['10.244.0.0/16', 'fd00:10:244::/56'] });
   t.deepEqual(r.daemon, expectedDaemon());
+});
+
+test("the DaemonSet's config with its own flags starts without a warning in every mode", async (t) => {
+  const text = await readFile(
+    new URL('../../daemonset/base/kube-proxy-config.yaml', import.meta.url),
+    'utf8',
+  );
+  for (const mode of ['iptables', 'ipvs', 'nftables'] as const) {
+    const r = resolve(text, '--hostname-override=kind-worker', `--proxy-mode=${mode}`);
+    t.deepEqual(r.warnings, [], mode);
+    t.is(r.proxy.proxyMode, mode);
+    t.is(r.daemon.logging.format, 'json');
+  }
 });
 
 // --- a full file ------------------------------------------------------------------------
@@ -380,7 +393,16 @@ test('a full file maps every supported field', (t) => {
       showHiddenMetricsForVersion: '1.30',
     }),
   );
-  t.deepEqual(r.warnings, []);
+  // Read and checked, but kproxy does not act on them: each is named.
+  t.deepEqual(r.warnings, [
+    `${src}: clientConnection.qps: kproxy does not rate-limit its API requests; ignored`,
+    `${src}: clientConnection.burst: kproxy does not rate-limit its API requests; ignored`,
+    `${src}: clientConnection.contentType: kproxy speaks JSON to the API server; ignored`,
+    `${src}: clientConnection.acceptContentTypes: kproxy speaks JSON to the API server; ignored`,
+    `${src}: configSyncPeriod: kproxy watches without periodic resyncs; ignored`,
+    `${src}: enableProfiling: kproxy serves no profiling endpoints; ignored`,
+    `${src}: showHiddenMetricsForVersion: kproxy has no hidden metrics; ignored`,
+  ]);
 });
 
 test('the section of the running mode gives sync periods and masquerading', (t) => {
@@ -398,7 +420,7 @@ test('the section of the running mode gives sync periods and masquerading', (t) 
 });
 
 test('nodePortAddresses takes "primary" alone, and "all" and "localhost" as CIDRs', (t) => {
-  const load = (v: string) => loadKubeProxyConfiguration(`${header}nodePortAddresses: ${v}`, src).options;
+  const load = (v: string) => resolve(`${header}nodePortAddresses: ${v}`).proxy;
   t.deepEqual(load('[primary]').nodePortAddresses, ['primary']);
   t.deepEqual(load('[]').nodePortAddresses, []);
   t.deepEqual(load('[all]').nodePortAddresses, ['0.0.0.0/0', '::/0']);
@@ -426,11 +448,11 @@ winkernel:
 windowsRunAsService: true
 `);
   t.deepEqual(r.warnings, [
-    `${src}: bindAddress: 192.168.1.10 is ignored: kproxy takes the node's addresses from its Node object (or --node-ip)`,
     `${src}: logging.vmodule: is ignored: kproxy has one verbosity for all its messages`,
     `${src}: featureGates: SomeGate: kproxy has no feature gates; ignored`,
     `${src}: winkernel: is for Windows nodes; ignored`,
     `${src}: windowsRunAsService: is for Windows nodes; ignored`,
+    `${src}: bindAddress: 192.168.1.10 is ignored: kproxy takes the node's addresses from its Node object (or --node-ip)`,
   ]);
   t.deepEqual(r.daemon.featureGates, { SomeGate: true });
 });
@@ -469,7 +491,7 @@ test('the file overrides defaults; flags that are not given leave the file alone
   });
   t.is(r.daemon.logging.verbosity, 2);
   t.is(r.daemon.ipvs.scheduler, 'lc');
-  t.deepEqual(r.warnings, []);
+  t.deepEqual(r.warnings, [`${src}: configSyncPeriod: kproxy watches without periodic resyncs; ignored`]);
 });
 
 test('explicit flags override the file', (t) => {
@@ -515,6 +537,8 @@ test('explicit flags override the file', (t) => {
   t.is(r.daemon.logging.verbosity, 5);
   // Upstream would ignore most of these flags; kproxy says it applied them.
   t.deepEqual(r.warnings, [
+    '--config-sync-period: kproxy watches without periodic resyncs; ignored',
+    '--state-dir: kproxy run holds what it applied in memory (only kproxy sync keeps files); ignored',
     '--cluster-cidr, --iptables-masquerade-bit, --kubeconfig, --healthz-bind-address, --metrics-bind-address, ' +
       '--iptables-sync-period, --iptables-min-sync-period, --ipvs-scheduler, --ipvs-strict-arp, ' +
       `--config-sync-period override ${src}; kube-proxy would ignore these flags when --config is given`,
@@ -545,12 +569,12 @@ test('minSyncPeriod above syncPeriod names where each came from', (t) => {
   });
   t.is(
     err?.message,
-    'the minimum sync period (2m0s, from --iptables-min-sync-period) must not be greater than the sync period ' +
-      `(1m0s, from iptables.syncPeriod in ${src})`,
+    '--iptables-min-sync-period: "2m" must not be greater than the sync period ' +
+      `(1m0s, from ${src}: iptables.syncPeriod)`,
   );
   t.throws(() => resolve(undefined, '--iptables-sync-period=500ms'), {
     message:
-      /minimum sync period \(1s, from the default\).*sync period \(500ms, from --iptables-sync-period\)/,
+      /^--iptables-sync-period: "500ms" must not be less than the minimum sync period \(1s, the default\)$/,
   });
 });
 
@@ -619,12 +643,12 @@ const invalidFiles: [string, string, string][] = [
   [
     'masqueradeBit out of range',
     'iptables:\n  masqueradeBit: 32',
-    'iptables.masqueradeBit: 32 is not from 0 to 31',
+    'iptables.masqueradeBit: 32 is not an integer from 0 to 31',
   ],
   [
     'nftables masqueradeBit out of range',
     'nftables:\n  masqueradeBit: -1',
-    'nftables.masqueradeBit: -1 is not from 0 to 31',
+    'nftables.masqueradeBit: -1 is not an integer from 0 to 31',
   ],
   [
     'a number for a duration',
@@ -646,12 +670,12 @@ const invalidFiles: [string, string, string][] = [
   [
     'minSyncPeriod above syncPeriod',
     'ipvs:\n  syncPeriod: 10s\n  minSyncPeriod: 20s',
-    'ipvs.minSyncPeriod: 20s must not be greater than ipvs.syncPeriod (10s)',
+    `ipvs.minSyncPeriod: 20s must not be greater than the sync period (10s, from ${src}: ipvs.syncPeriod)`,
   ],
   [
     'minSyncPeriod above the default syncPeriod',
     'iptables:\n  minSyncPeriod: 1m',
-    'iptables.minSyncPeriod: 1m0s must not be greater than iptables.syncPeriod (30s)',
+    'iptables.minSyncPeriod: 1m0s must not be greater than the sync period (30s, from the default)',
   ],
   ['a negative configSyncPeriod', 'configSyncPeriod: -5m', 'configSyncPeriod: must be greater than 0'],
   ['a bad cluster CIDR', 'clusterCIDR: 10.244.0.0/33', 'clusterCIDR: "10.244.0.0/33" is not a valid CIDR'],
@@ -784,7 +808,7 @@ const invalidFiles: [string, string, string][] = [
 
 for (const [name, body, message] of invalidFiles) {
   test(`rejects ${name}, naming the field`, (t) => {
-    const err = t.throws(() => loadKubeProxyConfiguration(`${header}${body}\n`, src), {
+    const err = t.throws(() => resolve(`${header}${body}\n`), {
       instanceOf: OptionError,
     });
     t.true(err?.message.startsWith(`${src}: ${message}`), err?.message);
@@ -813,7 +837,7 @@ test('rejects files that are not a v1alpha1 KubeProxyConfiguration', (t) => {
     [`${header}mode: ipvs\nmode: iptables`, `${src}: not valid YAML or JSON: duplicated mapping key`],
   ];
   for (const [text, message] of cases) {
-    const err = t.throws(() => loadKubeProxyConfiguration(text, src), { instanceOf: OptionError });
+    const err = t.throws(() => resolve(text), { instanceOf: OptionError });
     t.true(err?.message.startsWith(message), err?.message);
   }
 });
@@ -840,7 +864,7 @@ const invalidFlags: [string[], string][] = [
   [['--ipvs-scheduler=fastest'], '--ipvs-scheduler: "fastest" is not one of rr, wrr'],
   [['--v=high'], '--v: "high" is not a verbosity level'],
   [['--iptables-flavour=both'], '--iptables-flavour: "both" is not one of auto, legacy, nft'],
-  [['--state-dir='], '--state-dir: must not be empty'],
+  [['--state-dir='], '--state-dir: "" must not be empty'],
   [['--proxy-mode=userspace'], '--proxy-mode: "userspace" is not one of iptables, ipvs, nftables'],
 ];
 
@@ -902,4 +926,26 @@ test('loadDaemonConfig reads --config and names a file it cannot read', async (t
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+// --- every error at once ---------------------------------------------------------------------
+
+test('every bad flag and field is reported at once, in one line', (t) => {
+  const err = t.throws(
+    () =>
+      resolve(
+        `${header}ipvs:\n  scheduler: fastest\nclusterCIDR: 10.0.0.0/33\n`,
+        '--iptables-masquerade-bit=40',
+        '--v=loud',
+        '--iptables-sync-period=soon',
+      ),
+    { instanceOf: OptionError },
+  );
+  t.deepEqual(err?.message.split('; '), [
+    '--iptables-sync-period: "soon" is not a duration such as "30s" or "1m30s" (invalid duration "soon")',
+    `${src}: clusterCIDR: "10.0.0.0/33" is not a valid CIDR`,
+    '--iptables-masquerade-bit: "40" is not an integer from 0 to 31',
+    `${src}: ipvs.scheduler: "fastest" is not one of rr, wrr, lc, wlc, lblc, lblcr, sh, dh, sed, nq, mh`,
+    '--v: "loud" is not a verbosity level (0, 1, 2, ...)',
+  ]);
 });

@@ -7,11 +7,12 @@ import test from 'ava';
 import { ToolMissingError } from '../../src/backends/common/errors.js';
 import { defaultIpvsOptions } from '../../src/backends/ipvs/config.js';
 import { desiredIpvs } from '../../src/backends/ipvs/desired.js';
-import { ipvsRules, parseIpvsDump } from '../../src/cli/trace-ipvs.js';
+import { rulesFor } from '../../src/cli/trace-rules.js';
 import { loadObjects } from '../../src/cluster/load.js';
 import { defaultOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
 import { desiredDumpText, rulesFromDesired, splitIpvsDump } from '../../src/trace/ipvs/dump.js';
+import { parseIpvsDump } from '../../src/trace/ipvs/rules.js';
 import { type IpvsRules, traceIpvs } from '../../src/trace/ipvs/trace.js';
 import { notEvaluated, type Packet, type TraceResult } from '../../src/trace/types.js';
 import { fateOf } from '../../src/trace/verify.js';
@@ -206,7 +207,7 @@ for (const stripped of [false, true]) {
   test(`the kernel: iptables-save, ipset save and ipvsadm -Sn are read${how} (with a fake: this machine has no IPVS)`, async (t) => {
     const outputs = kernelOutputs();
     const ran: string[] = [];
-    const rules = await ipvsRules(
+    const rules = await rulesFor(
       {
         against: 'kernel',
         node: nodeOf('kind-worker'),
@@ -238,7 +239,7 @@ test('the kernel: a tool that cannot run is a usage error that names it and the 
       return '';
     },
   };
-  await t.throwsAsync(ipvsRules(req, 'IPv4'), {
+  await t.throwsAsync(rulesFor(req, 'IPv4'), {
     message: /cannot read this namespace's rules: .*ipvsadm.*--against DUMP/,
   });
 });

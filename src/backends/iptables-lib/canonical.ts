@@ -27,8 +27,11 @@ const moduleOptions: Record<string, string[]> = {
   statistic: ['--mode', '--probability'],
   recent: ['--name', '--set', '--rcheck', '--seconds', '--reap'],
   nfacct: ['--nfacct-name'],
+  set: ['--match-set'],
 };
 const flagOptions = new Set(['--set', '--rcheck', '--reap']);
+/** Options that take two words: `--match-set NAME dst,dst` (IPVS mode's ipsets). */
+const twoWordOptions = new Set(['--match-set']);
 
 interface Match {
   module: string;
@@ -59,6 +62,7 @@ function printMatch(m: Match): string {
     if (o.value !== undefined) {
       if (m.module === 'comment') parts.push(saveQuote(o.value));
       else if (o.opt === '--probability') parts.push(savedProbability(o.value));
+      else if (twoWordOptions.has(o.opt)) parts.push(o.value);
       else parts.push(quote(o.value));
     }
   }
@@ -109,7 +113,10 @@ export function canonicalRule(rule: string, family: IPFamily): string {
       // Options belong to the most recent match that knows them.
       const owner = [...matches].reverse().find((m) => moduleOptions[m.module]?.includes(t));
       const opt: Match['options'][number] = { neg, opt: t };
-      if (!flagOptions.has(t)) opt.value = tokens[++i] ?? '';
+      if (twoWordOptions.has(t)) {
+        opt.value = `${tokens[i + 1] ?? ''} ${tokens[i + 2] ?? ''}`;
+        i += 2;
+      } else if (!flagOptions.has(t)) opt.value = tokens[++i] ?? '';
       (owner ?? matches[matches.length - 1])?.options.push(opt);
     } else {
       throw new Error(`cannot canonicalize rule: unexpected "${t}" in: ${rule}`);

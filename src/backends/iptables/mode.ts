@@ -6,6 +6,7 @@ import type { ProxyOptions } from '../../config/options.js';
 import type { Logger } from '../../log.js';
 import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
 import type { NodeContext } from '../../model/types.js';
+import { iptablesTracer } from '../../trace/iptables/rules.js';
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { appliedStates } from '../common/applied-state.js';
@@ -13,6 +14,7 @@ import { KernelClock, timedHost } from '../common/kernel-time.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import { execConntrackHost } from '../conntrack/host.js';
 import { KUBE_PROXY_CANARY } from '../iptables-lib/chains.js';
+import { FakeIptablesHost } from '../iptables-lib/fake.js';
 import { execIptablesHost, flavoursOf, type IptablesHost, iptablesHostFor } from '../iptables-lib/host.js';
 import {
   enableRouteLocalnet,
@@ -22,7 +24,7 @@ import {
 import { type Listing, listingFromDesired, listingFromDump, listingText } from '../iptables-lib/listing.js';
 import { parseIptablesDump } from '../iptables-lib/parse.js';
 import { countRules, countWrittenRules, rulesetRestoreText } from '../iptables-lib/ruleset.js';
-import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
+import type { FakeKernel, FakeKernelContext, ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupIptables } from './cleanup.js';
 import { type DesiredIptables, desiredIptables, desiredIptablesOf } from './desired.js';
 import { type IptablesRenderMemo, iptablesRenderMemo } from './render-memo.js';
@@ -151,6 +153,17 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
   });
 }
 
+/** Each family's iptables in memory (iptables-lib/fake.ts). */
+function fakeKernel({ settings, log, localAddresses }: FakeKernelContext): FakeKernel {
+  const hosts = new Map((['IPv4', 'IPv6'] as const).map((f) => [f, new FakeIptablesHost(f, 'legacy')]));
+  const hostOf = (family: IPFamily) => hosts.get(family) as FakeIptablesHost;
+  return {
+    syncer: iptablesSyncer({ options: settings.options, log, hostFor: async (f) => hostOf(f) }),
+    dump: (family) => hostOf(family).save(),
+    localAddresses: async () => ['127.0.0.1', '::1', ...localAddresses],
+  };
+}
+
 export const iptablesMode: ProxyMode<DesiredIptables> = {
   name: 'iptables',
   watchesServiceCIDRs: false,
@@ -173,4 +186,6 @@ export const iptablesMode: ProxyMode<DesiredIptables> = {
       }
     }
   },
+  tracer: iptablesTracer,
+  fakeKernel,
 };

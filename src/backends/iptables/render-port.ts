@@ -29,49 +29,110 @@ export interface PortContext {
   localhostNodePorts: boolean;
 }
 
-/** Writes one service port's rules; returns the nat chains it owns. */
-export function renderServicePort(sp: ServicePort, ctx: PortContext): string[] {
-  const { cfg, filter, nat } = ctx;
+/** What a port's rules depend on, decided once for all its chains. */
+interface PortShape {
+  sp: ServicePort;
+  proto: string;
+  chains: ReturnType<typeof serviceChains>;
+  /** kube-proxy writes the protocol match before the protocol itself: `-m tcp -p tcp`. */
+  l4: string[];
+  match(dest: string, port: number): string[];
+  hasEndpoints: boolean;
+  internalChain: string;
+  hasInternalEndpoints: boolean;
+  externalPolicyChain: string;
+  hasExternalEndpoints: boolean;
+  usesExternalChain: boolean;
+  usesFirewallChain: boolean;
+  usesClusterChain: boolean;
+  usesLocalChain: boolean;
+  lbChain: string;
+  /** The filter verdict for traffic to the ClusterIP / to external addresses, when it is not DNATed. */
+  internalFilter?: { target: string; comment: string[] };
+  externalFilter?: { target: string; comment: string[] };
+}
+
+function portShape(sp: ServicePort): PortShape {
   const proto = sp.protocol.toLowerCase();
   const chains = serviceChains(sp.id, proto);
   const sel = sp.endpoints;
-  const owned: string[] = [];
-  // kube-proxy writes the protocol match before the protocol itself: `-m tcp -p tcp`.
   const l4 = ['-m', proto, '-p', proto];
-  const match = (dest: string, port: number): string[] => [...l4, '-d', dest, '--dport', String(port)];
-  const usesClusterChain = sel.cluster.length > 0 && usesClusterEndpoints(sp);
-  const usesLocalChain = sel.local.length > 0 && usesLocalEndpoints(sp);
-
   const hasEndpoints = sel.hasAny;
-  const internalChain = sp.internalPolicyLocal ? chains.local : chains.cluster;
   const hasInternalEndpoints = hasEndpoints && (!sp.internalPolicyLocal || sel.local.length > 0);
-  const externalPolicyChain = sp.externalPolicyLocal ? chains.local : chains.cluster;
   const hasExternalEndpoints = hasEndpoints && (!sp.externalPolicyLocal || sel.local.length > 0);
-  // The EXT chain also carries the short-circuit for traffic from this node and its
-  // pods, so it exists even when there is no endpoint for external traffic.
-  const usesExternalChain = hasEndpoints && externallyAccessible(sp);
   const usesFirewallChain =
     hasEndpoints && sp.loadBalancerVIPs.length > 0 && sp.loadBalancerSourceRanges.length > 0;
-  const lbChain = usesFirewallChain ? chains.firewall : chains.external;
-
-  let internalFilter: { target: string; comment: string[] } | undefined;
-  let externalFilter: { target: string; comment: string[] } | undefined;
+  const shape: PortShape = {
+    sp,
+    proto,
+    chains,
+    l4,
+    match: (dest, port) => [...l4, '-d', dest, '--dport', String(port)],
+    hasEndpoints,
+    internalChain: sp.internalPolicyLocal ? chains.local : chains.cluster,
+    hasInternalEndpoints,
+    externalPolicyChain: sp.externalPolicyLocal ? chains.local : chains.cluster,
+    hasExternalEndpoints,
+    // The EXT chain also carries the short-circuit for traffic from this node and its
+    // pods, so it exists even when there is no endpoint for external traffic.
+    usesExternalChain: hasEndpoints && externallyAccessible(sp),
+    usesFirewallChain,
+    usesClusterChain: sel.cluster.length > 0 && usesClusterEndpoints(sp),
+    usesLocalChain: sel.local.length > 0 && usesLocalEndpoints(sp),
+    lbChain: usesFirewallChain ? chains.firewall : chains.external,
+  };
   if (!hasEndpoints) {
     // Refuse at once rather than let clients time out.
-    internalFilter = externalFilter = { target: 'REJECT', comment: comment(`${sp.id} has no endpoints`) };
+    shape.internalFilter = shape.externalFilter = {
+      target: 'REJECT',
+      comment: comment(`${sp.id} has no endpoints`),
+    };
   } else {
     const noLocal = { target: 'DROP', comment: comment(`${sp.id} has no local endpoints`) };
-    if (!hasInternalEndpoints) internalFilter = noLocal;
-    if (!hasExternalEndpoints) externalFilter = noLocal;
+    if (!hasInternalEndpoints) shape.internalFilter = noLocal;
+    if (!hasExternalEndpoints) shape.externalFilter = noLocal;
   }
+  return shape;
+}
 
-  if (hasInternalEndpoints) {
+/** Writes one service port's rules; returns the nat chains it owns. */
+export function renderServicePort(sp: ServicePort, ctx: PortContext): string[] {
+  const s = portShape(sp);
+  const { chains } = s;
+  writeAddressRules(s, ctx);
+  writeNodePortRules(s, ctx);
+  writeInternalMasquerade(s, ctx);
+  const owned: string[] = [];
+  if (s.usesExternalChain) {
+    owned.push(chains.external);
+    writeExternalChain(s, ctx);
+  }
+  if (s.usesFirewallChain) {
+    owned.push(chains.firewall);
+    writeFirewallChain(s, ctx);
+  }
+  if (s.usesClusterChain) {
+    owned.push(chains.cluster);
+    writeBalancing(ctx.nat, sp, chains.cluster, sp.endpoints.cluster, ctx.largeCluster);
+  }
+  if (s.usesLocalChain) {
+    owned.push(chains.local);
+    writeBalancing(ctx.nat, sp, chains.local, sp.endpoints.local, ctx.largeCluster);
+  }
+  return [...owned, ...writeEndpointChains(s, ctx)];
+}
+
+/** KUBE-SERVICES and the filter chains for the ClusterIP, externalIPs and load-balancer IPs. */
+function writeAddressRules(s: PortShape, ctx: PortContext): void {
+  const { sp, chains, match, hasEndpoints, internalFilter, externalFilter } = s;
+  const { filter, nat } = ctx;
+  if (s.hasInternalEndpoints) {
     nat.append(
       KUBE_SERVICES,
       comment(`${sp.id} cluster IP`),
       match(sp.clusterIP, sp.port),
       '-j',
-      internalChain,
+      s.internalChain,
     );
   } else if (internalFilter) {
     filter.append(
@@ -100,8 +161,8 @@ export function renderServicePort(sp: ServicePort, ctx: PortContext): string[] {
 
   for (const ip of sp.loadBalancerVIPs) {
     if (hasEndpoints)
-      nat.append(KUBE_SERVICES, comment(`${sp.id} loadbalancer IP`), match(ip, sp.port), '-j', lbChain);
-    if (usesFirewallChain) {
+      nat.append(KUBE_SERVICES, comment(`${sp.id} loadbalancer IP`), match(ip, sp.port), '-j', s.lbChain);
+    if (s.usesFirewallChain) {
       filter.append(
         KUBE_PROXY_FIREWALL,
         comment(`${sp.id} traffic not accepted by ${chains.firewall}`),
@@ -121,7 +182,12 @@ export function renderServicePort(sp: ServicePort, ctx: PortContext): string[] {
       );
     }
   }
+}
 
+/** KUBE-NODEPORTS and the filter verdict for the NodePort, and the health check NodePort's accept. */
+function writeNodePortRules(s: PortShape, ctx: PortContext): void {
+  const { sp, chains, l4, hasEndpoints, externalFilter } = s;
+  const { cfg, filter, nat } = ctx;
   if (sp.nodePort !== 0) {
     if (hasEndpoints) {
       // NodePorts are not subject to loadBalancerSourceRanges (upstream behaviour users rely on).
@@ -164,8 +230,13 @@ export function renderServicePort(sp: ServicePort, ctx: PortContext): string[] {
       '-j ACCEPT',
     );
   }
+}
 
-  if (hasInternalEndpoints) {
+/** Masquerade for ClusterIP traffic from outside the cluster (or all of it, --masquerade-all). */
+function writeInternalMasquerade(s: PortShape, ctx: PortContext): void {
+  const { sp, match, internalChain } = s;
+  const { cfg, nat } = ctx;
+  if (s.hasInternalEndpoints) {
     const args = [...comment(`${sp.id} cluster IP`), ...match(sp.clusterIP, sp.port)];
     if (cfg.masqueradeAll) nat.append(internalChain, args, '-j', KUBE_MARK_MASQ);
     else if (cfg.localDetector) {
@@ -174,74 +245,74 @@ export function renderServicePort(sp: ServicePort, ctx: PortContext): string[] {
       nat.append(internalChain, args, cfg.localDetector.ifNotLocal, '-j', KUBE_MARK_MASQ);
     }
   }
+}
 
-  if (usesExternalChain) {
-    owned.push(chains.external);
-    nat.declare(chains.external);
-    if (!sp.externalPolicyLocal) {
-      // The endpoint may be on another node: masquerade so replies come back here.
+/** The EXT chain: masquerade, the short-circuit for the node and its pods, then the policy chain. */
+function writeExternalChain(s: PortShape, ctx: PortContext): void {
+  const { sp, chains } = s;
+  const { cfg, nat } = ctx;
+  nat.declare(chains.external);
+  if (!sp.externalPolicyLocal) {
+    // The endpoint may be on another node: masquerade so replies come back here.
+    nat.append(
+      chains.external,
+      comment(`masquerade traffic for ${sp.id} external destinations`),
+      '-j',
+      KUBE_MARK_MASQ,
+    );
+  } else {
+    // Pods and the node itself reaching an external address are treated as if
+    // they went out to the load balancer and came back: Cluster policy applies.
+    if (cfg.localDetector) {
       nat.append(
         chains.external,
-        comment(`masquerade traffic for ${sp.id} external destinations`),
+        comment(`pod traffic for ${sp.id} external destinations`),
+        cfg.localDetector.ifLocal,
         '-j',
-        KUBE_MARK_MASQ,
-      );
-    } else {
-      // Pods and the node itself reaching an external address are treated as if
-      // they went out to the load balancer and came back: Cluster policy applies.
-      if (cfg.localDetector) {
-        nat.append(
-          chains.external,
-          comment(`pod traffic for ${sp.id} external destinations`),
-          cfg.localDetector.ifLocal,
-          '-j',
-          chains.cluster,
-        );
-      }
-      nat.append(
-        chains.external,
-        comment(`masquerade LOCAL traffic for ${sp.id} external destinations`),
-        '-m addrtype --src-type LOCAL -j',
-        KUBE_MARK_MASQ,
-      );
-      nat.append(
-        chains.external,
-        comment(`route LOCAL traffic for ${sp.id} external destinations`),
-        '-m addrtype --src-type LOCAL -j',
         chains.cluster,
       );
     }
-    if (hasExternalEndpoints) nat.append(chains.external, '-j', externalPolicyChain);
+    nat.append(
+      chains.external,
+      comment(`masquerade LOCAL traffic for ${sp.id} external destinations`),
+      '-m addrtype --src-type LOCAL -j',
+      KUBE_MARK_MASQ,
+    );
+    nat.append(
+      chains.external,
+      comment(`route LOCAL traffic for ${sp.id} external destinations`),
+      '-m addrtype --src-type LOCAL -j',
+      chains.cluster,
+    );
   }
+  if (s.hasExternalEndpoints) nat.append(chains.external, '-j', s.externalPolicyChain);
+}
 
-  if (usesFirewallChain) {
-    owned.push(chains.firewall);
-    const head = comment(`${sp.id} loadbalancer IP`);
-    let allowFromNode = false;
-    for (const cidr of sp.loadBalancerSourceRanges) {
-      nat.append(chains.firewall, head, '-s', cidr, '-j', chains.external);
-      if (cfg.nodeIP && cidrContains(cidr, cfg.nodeIP)) allowFromNode = true;
-    }
-    // A VIP-style LB's address is often local to the node: requests from the node
-    // then arrive with the VIP as source and must be let through.
-    if (allowFromNode) {
-      for (const ip of sp.loadBalancerVIPs)
-        nat.append(chains.firewall, head, '-s', ip, '-j', chains.external);
-    }
-    // What falls through is not DNATed and is dropped by KUBE-PROXY-FIREWALL.
-    nat.append(chains.firewall, comment(`other traffic to ${sp.id} will be dropped by KUBE-PROXY-FIREWALL`));
+/** The FW chain: loadBalancerSourceRanges let through to the EXT chain. */
+function writeFirewallChain(s: PortShape, ctx: PortContext): void {
+  const { sp, chains } = s;
+  const { cfg, nat } = ctx;
+  const head = comment(`${sp.id} loadbalancer IP`);
+  let allowFromNode = false;
+  for (const cidr of sp.loadBalancerSourceRanges) {
+    nat.append(chains.firewall, head, '-s', cidr, '-j', chains.external);
+    if (cfg.nodeIP && cidrContains(cidr, cfg.nodeIP)) allowFromNode = true;
   }
+  // A VIP-style LB's address is often local to the node: requests from the node
+  // then arrive with the VIP as source and must be let through.
+  if (allowFromNode) {
+    for (const ip of sp.loadBalancerVIPs) nat.append(chains.firewall, head, '-s', ip, '-j', chains.external);
+  }
+  // What falls through is not DNATed and is dropped by KUBE-PROXY-FIREWALL.
+  nat.append(chains.firewall, comment(`other traffic to ${sp.id} will be dropped by KUBE-PROXY-FIREWALL`));
+}
 
-  if (usesClusterChain) {
-    owned.push(chains.cluster);
-    writeBalancing(nat, sp, chains.cluster, sel.cluster, ctx.largeCluster);
-  }
-  if (usesLocalChain) {
-    owned.push(chains.local);
-    writeBalancing(nat, sp, chains.local, sel.local, ctx.largeCluster);
-  }
-
-  for (const ep of sel.reachable) {
+/** One SEP chain per reachable endpoint: hairpin masquerade, affinity, DNAT. Returns the chains. */
+function writeEndpointChains(s: PortShape, ctx: PortContext): string[] {
+  const { sp, proto, l4 } = s;
+  const { nat } = ctx;
+  const owned: string[] = [];
+  for (const ep of sp.endpoints.reachable) {
     const chain = endpointChain(sp.id, proto, ep.key);
     owned.push(chain);
     const head = ctx.largeCluster ? [] : comment(sp.id);

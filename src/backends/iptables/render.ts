@@ -42,18 +42,14 @@ export interface RenderedIptables {
 
 const nfacctInvalidDropped = 'ct_state_invalid_dropped_pkts';
 
-/** `memo` keeps ports' rules between calls (same model object: not rendered again); same result without. */
-export function renderIptables(
-  model: ProxyModel,
+/** The chains every node has, and their fixed rules: the masquerade mark, the localnet guard. */
+function writeSharedHead(
+  filter: TableBuilder,
+  nat: TableBuilder,
   cfg: IptablesConfig,
-  memo: IptablesRenderMemo = iptablesRenderMemo(),
-): RenderedIptables {
-  const filter = new TableBuilder();
-  const nat = new TableBuilder();
+  localhostNodePorts: boolean,
+) {
   const mark = masqueradeMark(cfg.masqueradeBit);
-  const ipv6 = model.family === 'IPv6';
-  const localhostNodePorts = cfg.localhostNodePorts && !ipv6;
-
   for (const c of [
     KUBE_SERVICES,
     KUBE_EXTERNAL_SERVICES,
@@ -87,29 +83,43 @@ export function renderIptables(
       '-d 127.0.0.0/8 ! -s 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED,DNAT -j DROP',
     );
   }
+}
 
+/** Every port's fragment (rendered, or taken from the memo) merged in model order; their owned chains. */
+function mergePorts(
+  model: ProxyModel,
+  cfg: IptablesConfig,
+  tables: { filter: TableBuilder; nat: TableBuilder },
+  localhostNodePorts: boolean,
+  memo: IptablesRenderMemo,
+): Map<string, string[]> {
   let totalEndpoints = 0;
   for (const sp of model.servicePorts) totalEndpoints += sp.endpoints.all.length;
   const largeCluster = totalEndpoints > cfg.largeClusterEndpointsThreshold;
   const chainsByServicePort = new Map<string, string[]>();
-
-  // Each port is rendered on its own (or taken from the memo), then merged in model order.
   memo.begin(JSON.stringify([cfg, largeCluster, localhostNodePorts]));
   const fragment = (sp: ServicePort): IptablesFragment => {
     const f = { filter: new TableBuilder(), nat: new TableBuilder() };
     const owned = renderServicePort(sp, { cfg, ...f, largeCluster, localhostNodePorts });
     return { filter: f.filter.chains, nat: f.nat.chains, key: servicePortKey(sp), owned };
   };
-  const toFilter = new ChainMerger(filter.chains);
-  const toNat = new ChainMerger(nat.chains);
+  const toFilter = new ChainMerger(tables.filter.chains);
+  const toNat = new ChainMerger(tables.nat.chains);
   for (const f of memo.fragmentsOf(model.servicePorts, fragment)) {
     if (f.filter.size > 0) toFilter.add(f.filter);
     toNat.add(f.nat);
     chainsByServicePort.set(f.key, f.owned as string[]);
   }
-  // Below, only shared chains declared above are written to, never a port's own (ChainMerger).
+  return chainsByServicePort;
+}
 
-  // The NodePort dispatch must come last in KUBE-SERVICES: it matches any local destination.
+/** The NodePort dispatch, last in KUBE-SERVICES: it matches any local destination. */
+function writeNodePortDispatch(
+  nat: TableBuilder,
+  cfg: IptablesConfig,
+  ipv6: boolean,
+  localhostNodePorts: boolean,
+) {
   const nodePortsComment = comment(
     'kubernetes service nodeports; NOTE: this must be the last rule in this chain',
   );
@@ -124,7 +134,11 @@ export function renderIptables(
       nat.append(KUBE_SERVICES, nodePortsComment, '-d', ip, '-j', KUBE_NODEPORTS);
     }
   }
+}
 
+/** KUBE-FORWARD: INVALID dropped, marked and established traffic accepted. */
+function writeForward(filter: TableBuilder, cfg: IptablesConfig) {
+  const mark = masqueradeMark(cfg.masqueradeBit);
   // Without be_liberal, an out-of-window packet is INVALID and would escape DNAT
   // and be reset by the host; dropping it keeps the connection alive.
   if (!cfg.conntrackTCPLiberal) {
@@ -149,7 +163,24 @@ export function renderIptables(
     comment('kubernetes forwarding conntrack rule'),
     '-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT',
   );
+}
 
+/** `memo` keeps ports' rules between calls (same model object: not rendered again); same result without. */
+export function renderIptables(
+  model: ProxyModel,
+  cfg: IptablesConfig,
+  memo: IptablesRenderMemo = iptablesRenderMemo(),
+): RenderedIptables {
+  const filter = new TableBuilder();
+  const nat = new TableBuilder();
+  const ipv6 = model.family === 'IPv6';
+  const localhostNodePorts = cfg.localhostNodePorts && !ipv6;
+  writeSharedHead(filter, nat, cfg, localhostNodePorts);
+  // Each port is rendered on its own (or taken from the memo), then merged in model order.
+  const chainsByServicePort = mergePorts(model, cfg, { filter, nat }, localhostNodePorts, memo);
+  // Below, only shared chains declared above are written to, never a port's own (ChainMerger).
+  writeNodePortDispatch(nat, cfg, ipv6, localhostNodePorts);
+  writeForward(filter, cfg);
   return {
     ruleset: { filter: filter.build(), nat: nat.build() },
     jumps: jumpRules(localhostNodePorts),

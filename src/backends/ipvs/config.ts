@@ -7,9 +7,6 @@ import { ofFamily as addressesOf, type IPFamily, parseCidr } from '../../util/ip
 import { assumedKernelFeatures } from '../iptables-lib/kernel-features.js';
 import { type LocalDetector, localDetector } from '../iptables-lib/local-detector.js';
 
-/** Schedulers the kernel ships (ip_vs_<name>); the kernel loads them on first use. */
-export const schedulers = ['rr', 'wrr', 'lc', 'wlc', 'lblc', 'lblcr', 'sh', 'dh', 'sed', 'nq', 'mh'] as const;
-
 export interface IpvsConfig {
   family: IPFamily;
   /** --ipvs-scheduler ('' means rr, as upstream). */

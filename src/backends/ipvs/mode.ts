@@ -4,18 +4,21 @@
 import type { ProxyOptions } from '../../config/options.js';
 import type { Logger } from '../../log.js';
 import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import { ipvsTracer } from '../../trace/ipvs/rules.js';
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
 import { execIptablesHost, flavoursOf, type IptablesHost, iptablesHostFor } from '../iptables-lib/host.js';
-import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
+import type { FakeKernel, FakeKernelContext, ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupIpvs } from './cleanup.js';
 import type { IpvsOptions } from './config.js';
 import { type DesiredIpvsState, desiredIpvs } from './desired.js';
+import { fakeIpvsNode } from './fake.js';
 import { execIpvsHost, type IpvsHost } from './host.js';
 import { ipvsLoaded } from './kernel-module.js';
 import { type LinkHost, netlinkLinkHost } from './link.js';
 import { ipvsListingText } from './listing.js';
+import { DUMMY_DEVICE } from './names.js';
 import { type IpvsRenderMemo, ipvsRenderMemo } from './render.js';
 import { prepareIpvs } from './setup.js';
 import { summarizeIpvs, syncIpvs } from './sync.js';
@@ -117,6 +120,27 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
   });
 }
 
+/** ipvsadm, ipset, the links and each family's iptables in memory (fake.ts). */
+function fakeKernel({ settings, log, localAddresses }: FakeKernelContext): FakeKernel {
+  const node = fakeIpvsNode(localAddresses);
+  const { scheduler, excludeCIDRs } = settings.ipvs;
+  return {
+    syncer: ipvsSyncer({
+      options: settings.options,
+      ipvsOptions: { scheduler, excludeCIDRs },
+      log,
+      ipvs: node.ipvs,
+      link: node.link,
+      iptablesFor: async (family) => node.iptables.get(family) as IptablesHost,
+    }),
+    dump: (family) => node.dump(family),
+    async localAddresses() {
+      const a = await node.link.addresses(DUMMY_DEVICE);
+      return [...a.elsewhere, ...a.onDevice];
+    },
+  };
+}
+
 export const ipvsMode: ProxyMode<DesiredIpvsState> = {
   name: 'ipvs',
   watchesServiceCIDRs: false,
@@ -153,4 +177,6 @@ export const ipvsMode: ProxyMode<DesiredIpvsState> = {
       link.close();
     }
   },
+  tracer: ipvsTracer,
+  fakeKernel,
 };

@@ -112,20 +112,54 @@ function head(parts: { src?: string[]; dst?: string; iface?: string[]; proto?: s
   ];
 }
 
-export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jumps: JumpRule[] } {
-  const { cfg, used } = input;
-  const family = cfg.family;
-  const nat = new TableBuilder();
-  const filter = new TableBuilder();
-  for (const c of ipvsChains.nat) nat.declare(c);
-  for (const c of ipvsChains.filter) filter.declare(c);
-  const name = (id: SetId): string => setName(id, family);
-  const matchSet = (id: SetId, dir: string): string[] => ['-m', 'set', '--match-set', name(id), dir];
-  const mark = masqueradeMark(cfg.masqueradeBit);
-  const detector = cfg.localDetector?.ifNotLocal ?? [];
-  const detectorSrc = detector.includes('-s') ? [...detector] : [];
-  const detectorIface = detector.includes('-i') ? [...detector] : [];
+/** What every part of the rules needs: the tables being written and the set matches. */
+interface RulesContext {
+  input: IpvsRulesInput;
+  cfg: IpvsConfig;
+  family: IPFamily;
+  used: (id: SetId) => boolean;
+  nat: TableBuilder;
+  filter: TableBuilder;
+  matchSet(id: SetId, dir: string): string[];
+  mark: string;
+  /** The local-traffic detector's `-s` and `-i` matches (empty when it has none of them). */
+  detectorSrc: string[];
+  detectorIface: string[];
+}
 
+function rulesContext(input: IpvsRulesInput): RulesContext {
+  const { cfg } = input;
+  const family = cfg.family;
+  const detector = cfg.localDetector?.ifNotLocal ?? [];
+  return {
+    input,
+    cfg,
+    family,
+    used: input.used,
+    nat: new TableBuilder(),
+    filter: new TableBuilder(),
+    matchSet: (id, dir) => ['-m', 'set', '--match-set', setName(id, family), dir],
+    mark: masqueradeMark(cfg.masqueradeBit),
+    detectorSrc: detector.includes('-s') ? [...detector] : [],
+    detectorIface: detector.includes('-i') ? [...detector] : [],
+  };
+}
+
+export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jumps: JumpRule[] } {
+  const c = rulesContext(input);
+  for (const chain of ipvsChains.nat) c.nat.declare(chain);
+  for (const chain of ipvsChains.filter) c.filter.declare(chain);
+  writeServiceRules(c);
+  writeOutFilter(c);
+  writeAcceptsAndForward(c);
+  writeIpvsFilter(c);
+  writePostrouting(c);
+  return { ruleset: { nat: c.nat.build(), filter: c.filter.build() }, jumps: ipvsJumps() };
+}
+
+/** KUBE-SERVICES and the chains it leads to: the ipset-driven marks, returns and accepts. */
+function writeServiceRules(c: RulesContext): void {
+  const { family, used, nat, filter, matchSet } = c;
   // Connections to localhost never reach IPVS services.
   nat.append(KUBE_SERVICES, '-s', family === 'IPv4' ? '127.0.0.0/8' : '::1/128', '-j RETURN');
 
@@ -143,25 +177,7 @@ export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jump
     );
   }
 
-  if (used('clusterIP')) {
-    const c = comment(sets.clusterIP.comment);
-    if (cfg.masqueradeAll)
-      nat.append(KUBE_SERVICES, c, matchSet('clusterIP', 'dst,dst'), '-j', KUBE_MARK_MASQ);
-    else if (cfg.localDetector) {
-      // Off-cluster traffic to a service address may leave the node again: masquerade it.
-      nat.append(
-        KUBE_SERVICES,
-        head({ src: detectorSrc, iface: detectorIface }),
-        c,
-        matchSet('clusterIP', 'dst,dst'),
-        '-j',
-        KUBE_MARK_MASQ,
-      );
-    } else {
-      // The node picks a VIP on kube-ipvs0 as the source of its own connections to VIPs.
-      nat.append(KUBE_SERVICES, c, matchSet('clusterIP', 'src,dst'), '-j', KUBE_MARK_MASQ);
-    }
-  }
+  writeClusterIPMasquerade(c);
 
   // Traffic to external IPs from off the machine, or to ones the node holds, stays here.
   const externalAccept = (id: SetId): void => {
@@ -184,8 +200,35 @@ export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jump
   nat.append(KUBE_SERVICES, '-m addrtype --dst-type LOCAL -j', KUBE_NODE_PORT);
   nat.append(KUBE_LOAD_BALANCER, '-j', KUBE_MARK_MASQ);
   filter.append(KUBE_SOURCE_RANGES_FIREWALL, '-j DROP');
+}
 
-  for (const lb of input.nodeBlocked) {
+function writeClusterIPMasquerade(c: RulesContext): void {
+  const { cfg, used, nat, matchSet, detectorSrc, detectorIface } = c;
+  if (used('clusterIP')) {
+    const c = comment(sets.clusterIP.comment);
+    if (cfg.masqueradeAll)
+      nat.append(KUBE_SERVICES, c, matchSet('clusterIP', 'dst,dst'), '-j', KUBE_MARK_MASQ);
+    else if (cfg.localDetector) {
+      // Off-cluster traffic to a service address may leave the node again: masquerade it.
+      nat.append(
+        KUBE_SERVICES,
+        head({ src: detectorSrc, iface: detectorIface }),
+        c,
+        matchSet('clusterIP', 'dst,dst'),
+        '-j',
+        KUBE_MARK_MASQ,
+      );
+    } else {
+      // The node picks a VIP on kube-ipvs0 as the source of its own connections to VIPs.
+      nat.append(KUBE_SERVICES, c, matchSet('clusterIP', 'src,dst'), '-j', KUBE_MARK_MASQ);
+    }
+  }
+}
+
+/** KUBE-IPVS-OUT-FILTER: the LB addresses the node itself may not reach. */
+function writeOutFilter(c: RulesContext): void {
+  const { family, filter } = c;
+  for (const lb of c.input.nodeBlocked) {
     const vproto = protoNumber[lb.protocol];
     filter.append(
       KUBE_IPVS_OUT_FILTER,
@@ -200,7 +243,11 @@ export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jump
       '-j DROP',
     );
   }
+}
 
+/** Accept what IPVS serves (last in KUBE-SERVICES), KUBE-FORWARD, and the health check NodePorts. */
+function writeAcceptsAndForward(c: RulesContext): void {
+  const { used, nat, filter, matchSet, mark } = c;
   // Accept what IPVS serves, in case other rules would block it (these stay last).
   for (const id of ['clusterIP', 'loadBalancer'] as const) {
     if (used(id)) nat.append(KUBE_SERVICES, matchSet(id, 'dst,dst'), '-j ACCEPT');
@@ -224,7 +271,11 @@ export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jump
     matchSet('healthCheckNodePort', 'dst'),
     '-j ACCEPT',
   );
+}
 
+/** KUBE-IPVS-FILTER: Local policies' drops, then only what IPVS serves passes to the host. */
+function writeIpvsFilter(c: RulesContext): void {
+  const { input, family, filter, matchSet, detectorSrc, detectorIface } = c;
   // kproxy's own: the DROPs that give Local traffic policies the iptables mode's meaning (see docs/ipvs-backend.md).
   for (const d of input.drops) {
     const proto = d.protocol.toLowerCase();
@@ -257,7 +308,11 @@ export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jump
     '-j REJECT --reject-with',
     reject,
   );
+}
 
+/** KUBE-POSTROUTING and KUBE-MARK-MASQ: masquerade what was marked. */
+function writePostrouting(c: RulesContext): void {
+  const { cfg, nat, mark } = c;
   nat.append(KUBE_POSTROUTING, '-m mark ! --mark', `${mark}/${mark}`, '-j RETURN');
   // Clear the mark so that a packet crossing the stack again is not masqueraded twice.
   nat.append(KUBE_POSTROUTING, '-j MARK --set-xmark', `${mark}/0x0`);
@@ -268,8 +323,6 @@ export function renderIpvsRules(input: IpvsRulesInput): { ruleset: Ruleset; jump
     cfg.randomFully ? ['--random-fully'] : [],
   );
   nat.append(KUBE_MARK_MASQ, '-j MARK --set-xmark', `${mark}/${mark}`);
-
-  return { ruleset: { nat: nat.build(), filter: filter.build() }, jumps: ipvsJumps() };
 }
 
 /** Jumps from built-in chains, as upstream installs them (iptablesJumpChain). */

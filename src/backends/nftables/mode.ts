@@ -2,14 +2,16 @@
 // desired table and its listing, the syncer, and `kproxy cleanup`.
 import type { Logger } from '../../log.js';
 import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import { nftablesTracer } from '../../trace/nftables/rules.js';
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { appliedStates } from '../common/applied-state.js';
 import { KernelClock, timedHost } from '../common/kernel-time.js';
 import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
-import type { ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
+import type { FakeKernel, FakeKernelContext, ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupNftables } from './cleanup.js';
 import { type DesiredNftables, desiredNftables, desiredNftablesOf, type NftablesOptions } from './desired.js';
+import { FakeNftHost } from './fake.js';
 import { checkNft, execNftHost, type NftHost, type NftKernelFeatures, nftKernelFeatures } from './host.js';
 import { listingFromDump, listingText } from './listing.js';
 import { nftFamily } from './names.js';
@@ -107,6 +109,21 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
   });
 }
 
+/** Each family's kube-proxy table in memory (fake.ts). */
+function fakeKernel({ settings, log, localAddresses }: FakeKernelContext): FakeKernel {
+  const hosts = new Map((['IPv4', 'IPv6'] as const).map((f) => [f, new FakeNftHost(f)]));
+  return {
+    syncer: nftablesSyncer({
+      options: settings.options,
+      log,
+      hosts,
+      ...(settings.deferChainDeletes ? { kernel: { deferChainDeletes: true } } : {}),
+    }),
+    dump: (family) => (hosts.get(family) as FakeNftHost).listTable(),
+    localAddresses: async () => ['127.0.0.1', '::1', ...localAddresses],
+  };
+}
+
 export const nftablesMode: ProxyMode<DesiredNftables> = {
   name: 'nftables',
   watchesServiceCIDRs: true,
@@ -128,4 +145,6 @@ export const nftablesMode: ProxyMode<DesiredNftables> = {
       log.info(`${family} (nftables): ${JSON.stringify(r)}`);
     }
   },
+  tracer: nftablesTracer,
+  fakeKernel,
 };

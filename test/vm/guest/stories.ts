@@ -9,9 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
-import { parseIpvsDump } from '../../../src/cli/trace-ipvs.js';
-import { kernelIpvs } from '../../../src/trace/host.js';
-import { traceIpvs } from '../../../src/trace/ipvs/trace.js';
+import { ipvsMode } from '../../../src/backends/ipvs/mode.js';
 import { createTopology, type Topology } from '../../helpers/netns.js';
 import { checkStoryOnKernel, type Tracer } from '../../helpers/oracle.js';
 import { type Story, stories, storyCheckName } from '../../helpers/stories.js';
@@ -46,10 +44,16 @@ async function kernelTracer(topo: Topology): Promise<Tracer> {
     const tool = bin === 'iptables-save' ? 'iptables-legacy-save' : bin;
     return (await topo.exec(topo.node.ns, [tool, ...args])).stdout;
   };
-  const dump = await kernelIpvs('legacy', 'IPv4', run);
-  const rules = parseIpvsDump(dump.text, 'the kernel', true);
+  const dump = await ipvsMode.tracer.readKernel('IPv4', 'legacy', run);
   const local = await nodeAddresses(topo);
-  return (p) => traceIpvs(rules, p, { localAddresses: local }, dump.source);
+  const tracer = ipvsMode.tracer.fromDump({
+    ...dump,
+    family: 'IPv4',
+    where: 'the kernel',
+    local,
+    kernel: true,
+  });
+  return (p) => tracer.trace(p);
 }
 
 async function syncStory(topo: Topology, story: Story, dir: string): Promise<void> {
