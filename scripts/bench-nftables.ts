@@ -1,9 +1,9 @@
 // Benchmark of the nftables backend on a real kernel, inside a throw-away network
 // namespace (run as root):
 //
-//   npx tsx scripts/bench-nftables.ts [--services 1000,10000]
+//   npx tsx scripts/bench-nftables.ts [--services 1000,10000] [--endpoints 3] [--layout flat|upstream]
 //
-// For each cluster size (test/helpers/generate-cluster.ts: N Services x 3 endpoints, every
+// For each cluster size (test/helpers/generate-cluster.ts: N Services x E endpoints, every
 // tenth a NodePort) a worker process runs inside a fresh namespace and times,
 // through syncNftables and execNftHost (the product's code path):
 //   - the pure stages: proxy model, render, plan of a first sync;
@@ -11,18 +11,22 @@
 //     compared with the desired one: they must be identical);
 //   - a second full sync with nothing changed (nft list, parse, compare, write the
 //     table declaration only);
-//   - a partial sync after one endpoint moved, and one after one Service was added.
+//   - a partial sync after one endpoint moved, and one after one Service was added,
+//     with the record of the last sync held in memory as the daemon holds it;
+//   - a partial sync with nothing changed (what an idle daemon's periodic sync does);
+//   - the floor: `nft -f` of the first sync's transaction into an empty table.
 // It prints, per step, the transaction's size (lines, bytes) and wall-clock time.
 // The machine may be shared: run it twice and keep the lower numbers.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { execa } from 'execa';
+import { appliedInMemory } from '../src/backends/common/applied-state.js';
+import { nftBinary } from '../src/backends/nftables/host.js';
 import {
   desiredNftables,
   execNftHost,
@@ -34,7 +38,7 @@ import {
 import { listingFromDump, listingText } from '../src/backends/nftables/listing.js';
 import { planTransaction } from '../src/backends/nftables/plan.js';
 import { renderNftables } from '../src/backends/nftables/render.js';
-import { nftStateFile } from '../src/backends/nftables/state.js';
+import type { NftApplied } from '../src/backends/nftables/state.js';
 import type { ClusterSnapshot } from '../src/cluster/snapshot.js';
 import { defaultOptions } from '../src/config/options.js';
 import { createLogger } from '../src/log.js';
@@ -47,19 +51,40 @@ const self = fileURLToPath(import.meta.url);
 interface Row {
   step: string;
   ms: number;
+  /** CPU ms (user + sys, nft included). */
+  cpu: number;
   lines?: number;
   bytes?: number;
 }
 
+/** CPU ms of this process and of its waited-for children (nft): less skewed by a loaded machine than wall time. */
+function cpuMs(): number {
+  const own = process.cpuUsage();
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const children = (Number(f[13]) + Number(f[14])) * 10; // cutime + cstime, in 1/100 s
+  return (own.user + own.system) / 1000 + children;
+}
+
+/** The CPU ms of the last `time` call. */
+let lastCpu = 0;
+
 const time = async <T>(fn: () => T | Promise<T>): Promise<[T, number]> => {
   const started = performance.now();
+  const cpu = cpuMs();
   const out = await fn();
+  lastCpu = Math.round(cpuMs() - cpu);
   return [out, Math.round(performance.now() - started)];
 };
 
-async function worker(services: number): Promise<void> {
-  const snapshot = generateCluster({ services, endpointsPerService: 3, nodeName: 'node-a' });
-  const options = { ...defaultOptions(), hostnameOverride: 'node-a', clusterCIDRs: ['10.244.0.0/16'] };
+async function worker(services: number, endpoints: number, layout: 'flat' | 'upstream'): Promise<void> {
+  const snapshot = generateCluster({ services, endpointsPerService: endpoints, nodeName: 'node-a' });
+  const options = {
+    ...defaultOptions(),
+    hostnameOverride: 'node-a',
+    clusterCIDRs: ['10.244.0.0/16'],
+    nftablesLayout: layout,
+  };
   const node = nodeContext(
     'node-a',
     snapshot.nodes.find((n) => n.metadata?.name === 'node-a'),
@@ -67,15 +92,15 @@ async function worker(services: number): Promise<void> {
   const kernel = nftKernelFeatures();
   const rows: Row[] = [];
   const [model, modelMs] = await time(() => buildProxyModel(snapshot, node, 'IPv4'));
-  rows.push({ step: 'build the proxy model', ms: modelMs });
+  rows.push({ step: 'build the proxy model', ms: modelMs, cpu: lastCpu });
   const config = nftablesConfigFor(options, node, 'IPv4', kernel);
   const [rendered, renderMs] = await time(() => renderNftables(model, config));
-  rows.push({ step: 'render the table', ms: renderMs });
+  rows.push({ step: 'render the table', ms: renderMs, cpu: lastCpu });
   const [plan, planMs] = await time(() => planTransaction({ current: undefined, desired: rendered.table }));
-  rows.push({ step: 'plan a first sync', ms: planMs, lines: plan.lines.length });
+  rows.push({ step: 'plan a first sync', ms: planMs, cpu: lastCpu, lines: plan.lines.length });
 
-  const stateDir = mkdtempSync(join(tmpdir(), 'kproxy-bench-nft-'));
-  const state = nftStateFile(stateDir, 'IPv4');
+  // In memory, as the daemon keeps it (kproxy sync's state file costs a JSON write more).
+  const state = appliedInMemory<NftApplied>();
   const host = execNftHost('IPv4');
   const log = createLogger({ stream: new PassThrough(), json: true });
   const sync = async (s: ClusterSnapshot, step: string, forceFull = false) => {
@@ -85,14 +110,15 @@ async function worker(services: number): Promise<void> {
     rows.push({
       step: `${step} (${report.mode})`,
       ms,
+      cpu: lastCpu,
       lines: report.transaction.split('\n').filter((l) => l !== '').length,
       bytes: Buffer.byteLength(report.transaction),
     });
-    return desired;
+    return { desired, report };
   };
-  const first = await sync(snapshot, 'first sync, empty kernel');
+  const { desired: first, report: firstReport } = await sync(snapshot, 'first sync, empty kernel');
   const [listing, listMs] = await time(() => host.listTable());
-  rows.push({ step: 'nft list table', ms: listMs, bytes: Buffer.byteLength(listing) });
+  rows.push({ step: 'nft list table', ms: listMs, cpu: lastCpu, bytes: Buffer.byteLength(listing) });
   const same = listingFromDump(listing, 'ip') === listingText(first.table);
   await sync(snapshot, 'second sync, nothing changed', true);
   const moved = structuredClone(snapshot);
@@ -112,18 +138,40 @@ async function worker(services: number): Promise<void> {
     endpointSlices: [...moved.endpointSlices, sl],
   };
   await sync(added, 'one Service added');
-  rmSync(stateDir, { recursive: true, force: true });
+  await sync(added, 'idle: nothing changed');
+  rows.push(await floor(firstReport.transaction));
   process.stdout.write(`${JSON.stringify({ services, same, rows })}\n`);
+}
+
+/** `nft -f` of the same transaction into an empty table: what the kernel and nft alone cost. */
+async function floor(transaction: string): Promise<Row> {
+  await execa(nftBinary(), ['delete', 'table', 'ip', 'kube-proxy']);
+  const [, ms] = await time(() => execa(nftBinary(), ['-f', '-'], { input: transaction }));
+  const lines = transaction.split('\n').filter((l) => l !== '').length;
+  return {
+    step: 'floor: nft -f of the first transaction',
+    ms,
+    cpu: lastCpu,
+    lines,
+    bytes: Buffer.byteLength(transaction),
+  };
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { services: { type: 'string', default: '1000,10000' }, worker: { type: 'string' } },
+    options: {
+      services: { type: 'string', default: '1000,10000' },
+      endpoints: { type: 'string', default: '3' },
+      layout: { type: 'string', default: 'flat' },
+      worker: { type: 'string' },
+    },
   });
-  if (values.worker) return worker(Number(values.worker));
+  const endpoints = Number(values.endpoints);
+  const layout = values.layout === 'upstream' ? 'upstream' : 'flat';
+  if (values.worker) return worker(Number(values.worker), endpoints, layout);
   if (process.getuid?.() !== 0) throw new Error('run as root: the benchmark creates a network namespace');
   console.log(
-    `# nftables backend, ${new Date().toISOString()}, kernel ${(await execa('uname', ['-r'])).stdout}`,
+    `# nftables backend (${layout} layout), ${new Date().toISOString()}, kernel ${(await execa('uname', ['-r'])).stdout}`,
   );
   for (const n of (values.services as string).split(',').map(Number)) {
     const ns = `kpbench-${process.pid}-${randomBytes(2).toString('hex')}`;
@@ -132,7 +180,12 @@ async function main(): Promise<void> {
       const out = await new Promise<string>((resolve, reject) => {
         const child = spawn(
           'ip',
-          ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, '--worker', String(n)],
+          ['netns', 'exec', ns, process.execPath, '--import', 'tsx', self, '--worker', String(n)].concat([
+            '--endpoints',
+            String(endpoints),
+            '--layout',
+            layout,
+          ]),
           {
             stdio: ['ignore', 'pipe', 'inherit'],
           },
@@ -145,11 +198,13 @@ async function main(): Promise<void> {
       });
       const r = JSON.parse(out) as { services: number; same: boolean; rows: Row[] };
       console.log(
-        `\n## ${r.services} Services x 3 endpoints (kernel listing identical to desired: ${r.same})\n`,
+        `\n## ${r.services} Services x ${endpoints} endpoints (kernel listing identical to desired: ${r.same}; load average ${loadavg()[0]?.toFixed(1)})\n`,
       );
-      console.log('| step | ms | transaction lines | bytes |\n| --- | ---: | ---: | ---: |');
+      console.log(
+        '| step | wall ms | CPU ms | transaction lines | bytes |\n| --- | ---: | ---: | ---: | ---: |',
+      );
       for (const row of r.rows)
-        console.log(`| ${row.step} | ${row.ms} | ${row.lines ?? ''} | ${row.bytes ?? ''} |`);
+        console.log(`| ${row.step} | ${row.ms} | ${row.cpu} | ${row.lines ?? ''} | ${row.bytes ?? ''} |`);
     } finally {
       await execa('ip', ['netns', 'del', ns], { reject: false });
     }

@@ -43,6 +43,8 @@ Flags (kube-proxy's names and defaults):
   --ip-family F[,F]             IPv4 (default), IPv6, or IPv4,IPv6
   --service-cidrs CIDR[,CIDR]   (kproxy's own) service CIDRs besides the cluster's ServiceCIDR objects;
                                 nftables mode drops traffic to their addresses no Service holds
+  --nftables-layout flat|upstream   (kproxy's own) flat (default): shared chains and map elements,
+                                scales to 10,000s of Services; upstream: upstream v1.37.2's table text
   --v N                         log verbosity
 
 diff flags:

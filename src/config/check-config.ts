@@ -13,7 +13,7 @@ import {
   logFormats,
 } from './daemon-options.js';
 import { formatDuration } from './duration.js';
-import { detectLocalModes, OptionError, type ProxyMode, proxyModes } from './options.js';
+import { detectLocalModes, nftablesLayouts, OptionError, type ProxyMode, proxyModes } from './options.js';
 
 export interface CheckedConfig {
   config: Config;
@@ -85,6 +85,7 @@ function checkProxy(c: Check, config: Config): void {
     );
   }
   c.oneOf('proxy.detectLocalMode', p.detectLocalMode, detectLocalModes);
+  c.oneOf('proxy.nftablesLayout', p.nftablesLayout, nftablesLayouts);
   if (p.nodePortAddresses.includes('primary')) {
     if (p.nodePortAddresses.length > 1) {
       c.fail('proxy.nodePortAddresses', '"primary" must be the only entry; it cannot be combined with CIDRs');

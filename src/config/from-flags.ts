@@ -19,6 +19,7 @@ import { DurationError, parseDuration } from './duration.js';
 import {
   type DetectLocalMode,
   defaultOptions,
+  type NftablesLayout,
   OptionError,
   type ProxyMode,
   type ProxyOptions,
@@ -126,6 +127,8 @@ function proxyFlags(r: FlagReader): void {
   if (families !== undefined) p.ipFamilies = flagList(families) as IPFamily[];
   const serviceCidrs = r.take('service-cidrs', 'proxy.serviceCIDRs');
   if (serviceCidrs !== undefined) p.serviceCIDRs = flagList(serviceCidrs);
+  const layout = r.take('nftables-layout', 'proxy.nftablesLayout');
+  if (layout !== undefined) p.nftablesLayout = layout.trim() as NftablesLayout;
 }
 
 function periodFlags(r: FlagReader): void {

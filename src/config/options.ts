@@ -35,7 +35,15 @@ export interface ProxyOptions {
    * objects. nftables mode drops traffic to their unallocated addresses.
    */
   serviceCIDRs: string[];
+  /**
+   * --nftables-layout (kproxy's own): `flat` (scales, docs/nftables-flat.md) or
+   * `upstream` (upstream v1.37.2's table text, for migration diffs).
+   */
+  nftablesLayout: NftablesLayout;
 }
+
+export const nftablesLayouts = ['flat', 'upstream'] as const;
+export type NftablesLayout = (typeof nftablesLayouts)[number];
 
 /** A flag or config value that cannot be used; start-up stops with this message. */
 export class OptionError extends InputError {
@@ -57,6 +65,7 @@ export function defaultOptions(): ProxyOptions {
     nodeIPs: [],
     ipFamilies: ['IPv4'],
     serviceCIDRs: [],
+    nftablesLayout: 'flat',
   };
 }
 
@@ -78,4 +87,5 @@ export const proxyFlagSpecs = {
   'node-ip': { type: 'string' },
   'ip-family': { type: 'string' },
   'service-cidrs': { type: 'string' },
+  'nftables-layout': { type: 'string' },
 } as const;

@@ -112,7 +112,11 @@ test('nftables mode prints the kube-proxy table as nft lists it', async (t) => {
   t.is(r.code, 1, r.stderr);
   t.regex(r.stdout, /^\+\+\+ nftables ip kube-proxy: desired for node kind-worker$/m);
   t.regex(r.stdout, /^\+table ip kube-proxy \{$/m);
-  t.regex(r.stdout, /10\.96\.0\.10 \. udp \. 53 : goto service-/);
+  // The flat layout (default): a shared pick chain and the endpoints as map elements.
+  t.regex(r.stdout, /10\.96\.0\.10 \. udp \. 53 : goto pick-2/);
+  t.regex(r.stdout, /10\.96\.0\.10 \. udp \. 53 \. 1 : 10\.244\.0\.4 \. 53/);
+  const upstream = await runCli(...base, '--proxy-mode', 'nftables', '--nftables-layout', 'upstream');
+  t.regex(upstream.stdout, /10\.96\.0\.10 \. udp \. 53 : goto service-/);
   const rules = await runCli(...base, '--proxy-mode', 'nftables', '--output', 'rules');
   t.is(rules.code, 0);
   t.regex(rules.stdout, /^add table ip kube-proxy/m);
@@ -158,12 +162,14 @@ test('an invalid object is skipped with one message and the rest is still render
 
 // kind-worker has no IPv6 address: upstream serves its IPv6 NodePorts on every local address.
 for (const family of ['IPv4', 'IPv6']) {
-  test(`nftables ${family}: kproxy's table for kind-worker is exactly upstream v1.37.2's real dump (no diff, exit 0)`, async (t) => {
-    const fixture = (name: string) => new URL(`../fixtures/upstream/${name}`, import.meta.url).pathname;
+  const fixture = (name: string) => new URL(`../fixtures/upstream/${name}`, import.meta.url).pathname;
+  test(`nftables ${family}: the upstream layout for kind-worker is exactly upstream v1.37.2's real dump (no diff, exit 0)`, async (t) => {
     const r = await runCli(
       'diff',
       '--proxy-mode',
       'nftables',
+      '--nftables-layout',
+      'upstream',
       '--ip-family',
       family,
       '--against',
@@ -177,5 +183,21 @@ for (const family of ['IPv4', 'IPv6']) {
     );
     t.is(r.stdout, '', r.stderr);
     t.is(r.code, 0);
+  });
+}
+
+// The flat layout's text differs from upstream's; what every packet meets must not.
+for (const family of ['IPv4', 'IPv6']) {
+  test(`nftables ${family}: the flat layout for kind-worker gives every packet class upstream v1.37.2's fate`, async (t) => {
+    const fixture = (name: string) => new URL(`../fixtures/upstream/${name}`, import.meta.url).pathname;
+    const args = ['--proxy-mode', 'nftables', '--ip-family', family, '--hostname-override', 'kind-worker'];
+    args.push('--cluster-cidr', '10.244.0.0/16', '--against', fixture('v1.37.2-kind-worker.nftables'));
+    args.push('--from-file', fixture('v1.37.2-kind-worker.nftables.cluster.yaml'));
+    const text = await runCli('diff', ...args);
+    t.is(text.code, 1, 'the table text differs from upstream');
+    t.regex(text.stdout, /^\+\tmap endpoints \{$/m);
+    const r = await runCli('verify', ...args);
+    t.is(r.code, 0, r.stdout + r.stderr);
+    t.regex(r.stdout, /no packet class differs\n$/);
   });
 }

@@ -43,6 +43,7 @@ test('renders exactly the objects of upstream TestOverallNFTablesRules', (t) => 
     snapshot,
     {
       ...defaultOptions(),
+      nftablesLayout: 'upstream',
       clusterCIDRs: ['10.0.0.0/8'],
       nodePortAddresses: ['192.168.0.2/32'],
       proxyMode: 'nftables',

@@ -62,8 +62,10 @@ test('first sync is full, then partial with only the changes; the kernel ends up
   const changed = cluster(['10.0.1.1'], ['10.0.1.3']);
   const partial = await sync(changed);
   t.is(partial.mode, 'partial');
-  // Only the service chain: its numgen map lost an endpoint.
-  t.deepEqual([partial.chainsWritten, partial.chainsDeleted], [1, 0]);
+  // No chain written: web's elements now send it to the shared pick-1 chain (dns
+  // uses it already) and lose an endpoint; pick-2, used by no port now, goes.
+  t.deepEqual([partial.chainsWritten, partial.chainsDeleted], [0, 1]);
+  t.deepEqual([partial.elementsAdded, partial.elementsDeleted], [1, 2]);
   t.is(await host.listTable(), listingText(desiredNftables(changed, options, node(), 'IPv4').table));
 });
 
@@ -93,7 +95,7 @@ test('a refused transaction throws SyncFailure with the input, and the next sync
   host.rejectNext = 'Device or resource busy';
   const err = await t.throwsAsync(sync(cluster(['10.0.1.2'], [])), { instanceOf: SyncFailure });
   t.is(err?.mode, 'partial');
-  t.regex(err?.input ?? '', /dnat to 10\.0\.1\.2:80/);
+  t.regex(err?.input ?? '', /endpoints \{ 172\.30\.0\.10 \. tcp \. 80 \. 0 : 10\.0\.1\.2 \. 80 \}/);
   t.is(await host.listTable(), before, 'nothing applied');
   const next = await sync(cluster(['10.0.1.2'], []));
   t.is(next.mode, 'full');
@@ -175,4 +177,19 @@ test('the mode: a listing for --dry-run, and syncs reported as the other modes r
   t.is(await host.listTable(), text);
   const second = await syncer.sync(s, node(), 'IPv4', false);
   t.deepEqual([second.mode, second.restoreInput.nftables], ['partial', '']);
+});
+
+test('a node holding the upstream layout moves to the flat one in one full sync, and back', async (t) => {
+  const { host, sync } = env(t);
+  const s = cluster(['10.0.1.1', '10.0.1.2'], ['10.0.1.3']);
+  const upstream = { ...options, nftablesLayout: 'upstream' as const };
+  await sync(s, { o: upstream });
+  t.true((await host.listTable()).includes('dnat ip to numgen random mod 2 map'));
+  // The fake kernel refuses a chain deleted while a map element still names it.
+  const flat = await sync(s);
+  t.is(flat.mode, 'full');
+  t.is(await host.listTable(), listingText(desiredNftables(s, options, node(), 'IPv4').table));
+  t.notRegex(await host.listTable(), /chain (service|endpoint)-[A-Z0-9]{8}-/, 'no per-port chain is left');
+  await sync(s, { o: upstream });
+  t.is(await host.listTable(), listingText(desiredNftables(s, upstream, node(), 'IPv4').table));
 });

@@ -4,7 +4,7 @@
 // and parses back must all meet the same fates.
 import test from 'ava';
 import { normalizeTable } from '../../src/backends/nftables/canonical.js';
-import { cidrDetector, defaultNftablesConfig } from '../../src/backends/nftables/config.js';
+import { cidrDetector, defaultNftablesConfig, type NftLayout } from '../../src/backends/nftables/config.js';
 import { printListing } from '../../src/backends/nftables/listing.js';
 import { parseListing } from '../../src/backends/nftables/parse.js';
 import { renderNftables } from '../../src/backends/nftables/render.js';
@@ -23,7 +23,7 @@ const { fixture, nodeIPs, packet } = upstream;
 const fromTransaction = (text: string, family: 'IPv4' | 'IPv6') =>
   tableFromDump(text, family === 'IPv4' ? 'ip' : 'ip6', 'kube-proxy') as NftTable;
 
-function kproxyTable(): NftTable {
+function kproxyTable(layout: NftLayout = 'upstream'): NftTable {
   const { snapshot } = loadObjects(fixture('nftables-overall.yaml'));
   const node = nodeContext('test-node', snapshot.nodes[0]);
   return renderNftables(buildProxyModel(snapshot, node, 'IPv4'), {
@@ -32,6 +32,7 @@ function kproxyTable(): NftTable {
     nodePortAddresses: ['192.168.0.2'],
     nodeIP: '192.168.0.2',
     serviceCIDRs: ['172.30.0.0/16'],
+    layout,
   }).table;
 }
 
@@ -73,6 +74,10 @@ const sources: Record<string, () => NftTable> = {
   'kproxy rendered table': kproxyTable,
   'kproxy table as nft list prints it': () =>
     parseListing(printListing(normalizeTable(kproxyTable())), 'ip', 'kube-proxy') as NftTable,
+  // The flat layout: other chains and maps, the same fates.
+  'kproxy flat table': () => kproxyTable('flat'),
+  'kproxy flat table as nft list prints it': () =>
+    parseListing(printListing(normalizeTable(kproxyTable('flat'))), 'ip', 'kube-proxy') as NftTable,
 };
 
 for (const [source, load] of Object.entries(sources)) {
@@ -105,19 +110,20 @@ upstream.checkFacts(
     ),
 );
 
-test('reasons in words: no endpoints, no local endpoints, source ranges, unallocated ClusterIP', (t) => {
-  const run = (src: string, dst: string, port: number) =>
-    traceNftables(kproxyTable(), packet(src, dst, port), { localAddresses: nodeIPs }, 'k').outcomes[0]
-      ?.reason ?? '';
-  t.regex(run('10.0.0.2', '172.30.0.46', 80), /^ns6\/svc6:p80 has no endpoints/);
-  t.regex(
-    run('203.0.113.2', '1.2.3.4', 80),
-    /ns2\/svc2:p80 has no local endpoints for externalTrafficPolicy Local/,
-  );
-  t.regex(run('203.0.113.130', '5.6.7.8', 80), /^source not in loadBalancerSourceRanges/);
-  t.regex(run('10.0.0.2', '172.30.0.99', 80), /^unallocated ClusterIP/);
-  t.regex(run('10.0.0.2', '172.30.0.41', 81), /^no Service port 81\/tcp on this ClusterIP/);
-});
+for (const layout of ['upstream', 'flat'] as const)
+  test(`reasons in words (${layout} layout): no endpoints, no local endpoints, source ranges, unallocated ClusterIP`, (t) => {
+    const run = (src: string, dst: string, port: number) =>
+      traceNftables(kproxyTable(layout), packet(src, dst, port), { localAddresses: nodeIPs }, 'k').outcomes[0]
+        ?.reason ?? '';
+    t.regex(run('10.0.0.2', '172.30.0.46', 80), /^ns6\/svc6:p80 has no endpoints/);
+    t.regex(
+      run('203.0.113.2', '1.2.3.4', 80),
+      /ns2\/svc2:p80 has no local endpoints for externalTrafficPolicy Local/,
+    );
+    t.regex(run('203.0.113.130', '5.6.7.8', 80), /^source not in loadBalancerSourceRanges/);
+    t.regex(run('10.0.0.2', '172.30.0.99', 80), /^unallocated ClusterIP/);
+    t.regex(run('10.0.0.2', '172.30.0.41', 81), /^no Service port 81\/tcp on this ClusterIP/);
+  });
 
 test('session affinity: a new client is traced, a remembered one goes back to its endpoint', (t) => {
   const table = kproxyTable();

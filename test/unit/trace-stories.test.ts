@@ -12,6 +12,7 @@ import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node
 import test, { type ExecutionContext } from 'ava';
 import { type ModeSettings, modeFor, proxyModes } from '../../src/backends/mode.js';
 import { optionsFromFlags } from '../../src/config/from-flags.js';
+import { type NftablesLayout, nftablesLayouts } from '../../src/config/options.js';
 import { createLogger } from '../../src/log.js';
 import { nodeContext } from '../../src/model/node.js';
 import type { Tracer } from '../../src/trace/mode-tracer.js';
@@ -24,7 +25,7 @@ import { appliesTo, paperWorld, storyPacket, tracedFate } from '../helpers/story
 const log = createLogger({ stream: new PassThrough(), json: false });
 
 /** The mode's settings for the story's node, with the flags the kernel tests sync with. */
-function settingsFor(story: Story, mode: ProxyMode): ModeSettings {
+function settingsFor(story: Story, mode: ProxyMode, layout: NftablesLayout = 'flat'): ModeSettings {
   const w = paperWorld(story);
   const options = optionsFromFlags({
     'hostname-override': w.nodeName,
@@ -33,6 +34,7 @@ function settingsFor(story: Story, mode: ProxyMode): ModeSettings {
   });
   // The nftables kernel tests give the service CIDR (kproxy sync --service-cidrs).
   if (mode === 'nftables') options.serviceCIDRs = ['10.96.0.0/16'];
+  options.nftablesLayout = layout;
   return { options, ipvs: { scheduler: 'rr', strictARP: false, excludeCIDRs: [] } };
 }
 
@@ -90,25 +92,37 @@ function meetsStory(t: ExecutionContext, story: Story, mode: ProxyMode, tracer: 
   }
 }
 
+// nftables twice: the flat layout (the default) and upstream's must meet the same fates.
+const variants = proxyModes.flatMap(
+  ({ name }): { mode: ProxyMode; layout: NftablesLayout; label: string }[] =>
+    name === 'nftables'
+      ? nftablesLayouts.map((layout) => ({ mode: name, layout, label: `${name} (${layout} layout)` }))
+      : [{ mode: name, layout: 'flat', label: name }],
+);
+
 for (const story of stories) {
-  for (const { name: mode } of proxyModes) {
-    test(`${mode}: ${story.name}: the trace of the rules kproxy would write meets every packet's fate`, (t) => {
+  for (const { mode, layout, label } of variants) {
+    test(`${label}: ${story.name}: the trace of the rules kproxy would write meets every packet's fate`, (t) => {
       const m = modeFor(mode);
       const node = nodeOf(story);
       const d = m.desired(
         snapshotOf(story.objects(paperWorld(story).pods)),
         node,
         'IPv4',
-        settingsFor(story, mode),
+        settingsFor(story, mode, layout),
       );
       meetsStory(t, story, mode, m.tracer.fromDesired(d, 'desired', [...node.addresses]));
     });
 
-    test(`${mode}: ${story.name}: synced into the fake kernel, first and after partial syncs, the dump's trace meets every fate`, async (t) => {
+    test(`${label}: ${story.name}: synced into the fake kernel, first and after partial syncs, the dump's trace meets every fate`, async (t) => {
       const m = modeFor(mode);
       const w = paperWorld(story);
       const node = nodeOf(story);
-      const kernel = m.fakeKernel({ settings: settingsFor(story, mode), log, localAddresses: [w.nodeIp] });
+      const kernel = m.fakeKernel({
+        settings: settingsFor(story, mode, layout),
+        log,
+        localAddresses: [w.nodeIp],
+      });
       const traced = async (): Promise<Tracer> =>
         m.tracer.fromDump({
           text: await kernel.dump('IPv4'),

@@ -33,7 +33,15 @@ export interface NftablesConfig {
    * element, so a stale chain is flushed in one sync and deleted in a later one.
    */
   deferChainDeletes: boolean;
+  /**
+   * `upstream`: upstream v1.37.2's table, rule for rule (chains per service port);
+   * `flat`: the same packet fates from shared chains and map elements
+   * (docs/nftables-flat.md), which scales (--nftables-layout).
+   */
+  layout: NftLayout;
 }
+
+export type NftLayout = 'upstream' | 'flat';
 
 export const defaultNftablesConfig: NftablesConfig = {
   family: 'IPv4',
@@ -44,6 +52,7 @@ export const defaultNftablesConfig: NftablesConfig = {
   nodeIP: undefined,
   serviceCIDRs: [],
   deferChainDeletes: false,
+  layout: 'upstream',
 };
 
 export function ipKeyword(family: IPFamily): 'ip' | 'ip6' {

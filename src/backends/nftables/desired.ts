@@ -74,6 +74,7 @@ export function nftablesConfigFor(
     nodePortAddresses: nodePortAddresses(o, node, family),
     nodeIP: ofFamily(node.addresses, family)[0],
     serviceCIDRs: ofFamily(serviceCIDRsOf(serviceCIDRs), family),
+    layout: o.nftablesLayout,
   };
 }
 

@@ -8,7 +8,7 @@ import { normalizeTable } from './canonical.js';
 import { NftError, type NftHost } from './host.js';
 import { printListing } from './listing.js';
 import { kubeProxyTable, type NftFamily, NO_ENDPOINT_NODEPORTS, nftFamily } from './names.js';
-import { deserializeTable, type Hook, type NftTable, serializeTable } from './table.js';
+import { deserializeTable, type Hook, type NftSet, type NftTable, serializeTable } from './table.js';
 
 const clone = (t: NftTable) => deserializeTable(structuredClone(serializeTable(t)));
 
@@ -102,7 +102,7 @@ function applyStatement(
       table.sets.set(name, {
         name,
         kind,
-        type: /\{ type ([^;]+) ;/.exec(rest)?.[1]?.trim() ?? '',
+        type: /\{ (?:type )?((?:typeof )?[^;]+) ;/.exec(rest)?.[1]?.trim() ?? '',
         ...(flags ? { flags: flags.split(',') } : {}),
         ...(timeout ? { timeoutSeconds: Number(timeout) } : {}),
         ...(comment ? { comment } : {}),
@@ -117,26 +117,31 @@ function applyStatement(
   } else {
     const s = table.sets.get(name) ?? fail(`No such file or directory (set ${name})`);
     const body = /\{ (.*) \}$/.exec(rest)?.[1] ?? '';
-    const at = body.lastIndexOf(' : ');
-    const keyPart = at >= 0 && s.kind === 'map' ? body.slice(0, at) : body;
-    const value = at >= 0 && s.kind === 'map' ? body.slice(at + 3) : undefined;
-    const comment = / comment "([^"]*)"/.exec(keyPart)?.[1];
-    const key = keyPart.replace(/ comment "[^"]*"/, '');
-    if (op === 'delete') {
-      if (!s.elements.delete(key)) fail(`No such file or directory (element ${key})`);
-    } else {
-      const old = s.elements.get(key);
-      if (old && old.value !== value) fail(`File exists (element ${key})`);
-      const target = /^(?:jump|goto) (\S+)$/.exec(value ?? '')?.[1];
-      if (target && !table.chains.has(target)) fail(`No such file or directory (chain ${target})`);
-      s.elements.set(key, {
-        key,
-        ...(value !== undefined ? { value } : {}),
-        ...(comment ? { comment } : {}),
-      });
-    }
+    // Several elements to a statement, split at commas outside comments.
+    for (const one of body.match(/(?:"[^"]*"|[^,])+/g) ?? []) element(table, s, op as string, one.trim(), fail);
   }
   return t;
+}
+
+function element(table: NftTable, s: NftSet, op: string, text: string, fail: (why: string) => never): void {
+  const at = text.lastIndexOf(' : ');
+  const keyPart = at >= 0 && s.kind === 'map' ? text.slice(0, at) : text;
+  const value = at >= 0 && s.kind === 'map' ? text.slice(at + 3) : undefined;
+  const comment = / comment "([^"]*)"/.exec(keyPart)?.[1];
+  const key = keyPart.replace(/ comment "[^"]*"/, '');
+  if (op === 'delete') {
+    if (!s.elements.delete(key)) fail(`No such file or directory (element ${key})`);
+    return;
+  }
+  const old = s.elements.get(key);
+  if (old && old.value !== value) fail(`File exists (element ${key})`);
+  const target = /^(?:jump|goto) (\S+)$/.exec(value ?? '')?.[1];
+  if (target && !table.chains.has(target)) fail(`No such file or directory (chain ${target})`);
+  s.elements.set(key, {
+    key,
+    ...(value !== undefined ? { value } : {}),
+    ...(comment ? { comment } : {}),
+  });
 }
 
 /**

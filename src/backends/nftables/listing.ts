@@ -16,7 +16,8 @@ export function printListing(t: NftTable): string {
   if (t.comment) out.push(`\tcomment ${quote(t.comment)}`);
   const blocks: string[][] = [];
   for (const s of [...t.sets.values()].sort(byName)) {
-    const b = [`\t${s.kind} ${s.name} {`, `\t\ttype ${s.type}`];
+    const type = s.type.startsWith('typeof ') ? s.type : `type ${s.type}`;
+    const b = [`\t${s.kind} ${s.name} {`, `\t\t${type}`];
     if (s.flags?.length) b.push(`\t\tflags ${s.flags.join(',')}`);
     if (s.timeoutSeconds !== undefined) b.push(`\t\ttimeout ${durationText(s.timeoutSeconds)}`);
     if (s.comment) b.push(`\t\tcomment ${quote(s.comment)}`);

@@ -41,6 +41,11 @@ export const SERVICE_NODEPORTS = 'service-nodeports';
 export const NO_ENDPOINT_SERVICES = 'no-endpoint-services';
 export const NO_ENDPOINT_NODEPORTS = 'no-endpoint-nodeports';
 export const FIREWALL_IPS = 'firewall-ips';
+// The flat layout's endpoint maps (docs/nftables-flat.md).
+export const ENDPOINTS = 'endpoints';
+export const NODEPORT_ENDPOINTS = 'nodeport-endpoints';
+export const ENDPOINTS_SHORT_CIRCUIT = 'endpoints-short-circuit';
+export const NODEPORT_ENDPOINTS_SHORT_CIRCUIT = 'nodeport-endpoints-short-circuit';
 
 /** knftables' limit on object names, minus room for the longest prefix. */
 const nameLengthMax = 256;

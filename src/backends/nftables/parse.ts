@@ -110,6 +110,7 @@ export function parseListing(text: string, family: NftFamily, name: string): Nft
       const [word = '', ...restWords] = line.split(' ');
       const rest = restWords.join(' ');
       if (word === 'type') set.type = rest;
+      else if (word === 'typeof') set.type = line;
       else if (word === 'flags') set.flags = rest.split(',');
       else if (word === 'timeout') set.timeoutSeconds = parseDuration(rest) ?? Number.NaN;
       else if (word === 'comment') set.comment = unquote(rest);

@@ -26,7 +26,7 @@ import {
 import type { NftElement } from './table.js';
 
 /** What the port's pieces are decided from. */
-interface Port {
+export interface Port {
   b: Builder;
   sp: ServicePort;
   ip: 'ip' | 'ip6';
@@ -41,7 +41,7 @@ interface Port {
   owned: string[];
 }
 
-function portOf(b: Builder, sp: ServicePort): Port {
+export function portOf(b: Builder, sp: ServicePort): Port {
   const proto = sp.protocol.toLowerCase();
   const ref = { namespace: sp.namespace, name: sp.name, portName: sp.portName, protocol: proto };
   const sel = sp.endpoints;
@@ -78,7 +78,7 @@ export function writeServicePort(b: Builder, sp: ServicePort): string[] {
   return p.owned;
 }
 
-function own(p: Port, chain: string): void {
+export function own(p: Port, chain: string): void {
   p.b.chain(chain);
   p.owned.push(chain);
 }
@@ -131,7 +131,7 @@ function writeExternal(p: Port): void {
   if (p.hasExternal) b.rule(names.external, `goto ${sp.externalPolicyLocal ? names.local : names.cluster}`);
 }
 
-function writeFirewall(p: Port): void {
+export function writeFirewall(p: Port): void {
   const { b, sp, names } = p;
   own(p, names.firewall);
   const sources = [...sp.loadBalancerSourceRanges];

@@ -31,6 +31,7 @@ import {
   SERVICE_NODEPORTS,
   SERVICES,
 } from './names.js';
+import { writeFlatMaps, writeFlatPort, writeSharedChains } from './render-flat.js';
 import { FragmentMerger, type NftFragment, type NftRenderMemo, nftRenderMemo } from './render-memo.js';
 import { writeServicePort } from './render-port.js';
 import type { BaseChainSpec, NftTable } from './table.js';
@@ -71,7 +72,7 @@ const jumps: [from: string, match: string, to: string][] = [
 
 function fragment(cfg: NftablesConfig, sp: ServicePort): NftFragment {
   const b = new FragmentBuilder(cfg);
-  const owned = writeServicePort(b, sp);
+  const owned = cfg.layout === 'flat' ? writeFlatPort(b, sp) : writeServicePort(b, sp);
   const key = `${sp.id}/${sp.protocol.toLowerCase()}`;
   return { chains: b.table.chains, sets: b.table.sets, elements: b.elements, key, owned };
 }
@@ -91,6 +92,7 @@ export function renderNftables(
     merger.add(f);
     chainsByServicePort.set(f.key, f.owned as string[]);
   }
+  if (cfg.layout === 'flat') writeSharedChains(b);
   return { table: b.table, chainsByServicePort };
 }
 
@@ -121,6 +123,7 @@ function writeSkeleton(b: Builder): void {
     comment: 'ClusterIP, ExternalIP and LoadBalancer IP traffic',
   });
   b.set(SERVICE_NODEPORTS, 'map', 'inet_proto . inet_service : verdict', { comment: 'NodePort traffic' });
+  if (cfg.layout === 'flat') writeFlatMaps(b);
 
   for (const [name, base] of baseChains) b.chain(name, { base });
   for (const [from, match, to] of jumps) {

@@ -79,7 +79,8 @@ export function addChainLine(ref: string, c: Pick<NftChain, 'name' | 'base' | 'c
 }
 
 export function addSetLine(ref: string, s: Omit<NftSet, 'elements'>): string {
-  const parts = [`type ${s.type} ;`];
+  // `typeof …` declarations (the flat layout's numgen maps) carry their keyword.
+  const parts = [s.type.startsWith('typeof ') ? `${s.type} ;` : `type ${s.type} ;`];
   if (s.flags?.length) parts.push(`flags ${s.flags.join(',')} ;`);
   if (s.timeoutSeconds !== undefined) parts.push(`timeout ${s.timeoutSeconds}s ;`);
   if (s.comment) parts.push(`comment ${quote(s.comment)} ;`);
@@ -91,9 +92,17 @@ export function elementText(e: NftElement): string {
   return `${e.key}${comment}${e.value !== undefined ? ` : ${e.value}` : ''}`;
 }
 
-export function elementLine(op: 'add' | 'delete', ref: string, set: string, e: NftElement): string {
+/** One statement for one element or several of the same set. */
+export function elementLine(
+  op: 'add' | 'delete',
+  ref: string,
+  set: string,
+  e: NftElement | readonly NftElement[],
+): string {
   // A delete names the key only.
-  return `${op} element ${ref} ${set} { ${op === 'add' ? elementText(e) : e.key} }`;
+  const text = (x: NftElement) => (op === 'add' ? elementText(x) : x.key);
+  const items = Array.isArray(e) ? e.map(text).join(', ') : text(e as NftElement);
+  return `${op} element ${ref} ${set} { ${items} }`;
 }
 
 /** Every object of the table as `add` statements: what loads it into an empty kernel. */

@@ -77,18 +77,24 @@ function keyOf(sels: readonly Selector[], p: PacketState): string[] | { unknown:
   return values;
 }
 
-/** The element of `set` the packet's key falls in. */
+/**
+ * The element of `set` the packet's key falls in; `pick`: the key ends in this
+ * numgen value (`… . numgen random mod N map @endpoints`).
+ */
 export function findElement(
   set: NftSet,
   sels: readonly Selector[],
   p: PacketState,
+  pick?: number,
 ): { element?: NftElement } | { unknown: string } {
   const key = keyOf(sels, p);
   if (!Array.isArray(key)) return key;
+  const want = sels.length + (pick === undefined ? 0 : 1);
   for (const e of set.elements.values()) {
     const parts = e.key.split(' . ');
-    if (parts.length !== sels.length) continue;
-    if (parts.every((part, i) => matchesOne(sels[i] as Selector, key[i] as string, part) === true)) {
+    if (parts.length !== want) continue;
+    if (pick !== undefined && Number(parts[sels.length]) !== pick) continue;
+    if (sels.every((sel, i) => matchesOne(sel, key[i] as string, parts[i] as string) === true)) {
       return { element: e };
     }
   }

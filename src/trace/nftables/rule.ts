@@ -27,6 +27,11 @@ export type Item = { text: string } /** `proto`: the protocol a `tcp dport` matc
   | { kind: 'dnat'; to: string }
   /** `dnat ip to numgen random mod N map { 0 : addr . port, ... }`: one endpoint picked at random. */
   | { kind: 'dnatpick'; mod: number; entries: Map<number, string> }
+  /**
+   * `dnat ip to ip daddr . meta l4proto . th dport . numgen random mod N map @endpoints`
+   * (the flat layout): the packet's key and a random 0..N-1 look up `addr . port`.
+   */
+  | { kind: 'dnatmap'; sels: Selector[]; mod: number; map: string }
   | { kind: 'masquerade' }
   | { kind: 'snat'; to: string }
   | { kind: 'setmark'; op: 'or' | 'xor' | 'and' | 'set'; value: number }
@@ -140,12 +145,32 @@ function dnatPick(r: Reader): Item | undefined {
   const entries = new Map<number, string>();
   for (const e of r.braced()) {
     const [k = '', v = ''] = e.split(' : ');
-    const [addr, port] = v.split(' . ');
-    // ip:port, or [ip6]:port as a DNAT target is written
-    entries.set(Number(k), addr?.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`);
+    entries.set(Number(k), dnatTarget(v));
   }
   return { kind: 'dnatpick', mod, entries, text: '' };
 }
+
+/** A map value `addr . port` as a DNAT target is written: ip:port, or [ip6]:port. */
+export function dnatTarget(value: string): string {
+  const [addr, port] = value.split(' . ');
+  return addr?.includes(':') ? `[${addr}]:${port}` : `${addr}:${port}`;
+}
+
+/** After `dnat ip to`: `<selector> . ... . numgen random mod N map @name` (the flat layout). */
+function dnatMap(r: Reader): Item | undefined {
+  const sels: Selector[] = [];
+  for (let s = selector(r); s; s = selector(r)) {
+    sels.push(s.sel);
+    if (r.next() !== '.') return undefined;
+  }
+  if (r.next() !== 'numgen' || r.next() !== 'random' || r.next() !== 'mod') return undefined;
+  const mod = Number(r.next());
+  const map = r.next() === 'map' ? r.next() : '';
+  if (!map.startsWith('@') || sels.length === 0) return undefined;
+  return { kind: 'dnatmap', sels, mod, map: map.slice(1), text: '' };
+}
+
+const selectorWords = new Set(['ip', 'ip6', 'meta', 'th', 'tcp', 'udp', 'sctp']);
 
 function verdictItem(r: Reader): Item {
   const v = r.next();
@@ -221,6 +246,8 @@ function item(r: Reader): Item {
       if (r.next() !== 'to') break;
       if (tok === 'dnat' && r.peek() === 'numgen')
         return dnatPick(r) ?? { kind: 'unknown', why: 'dnat to numgen', text: '' };
+      if (tok === 'dnat' && selectorWords.has(r.peek() ?? ''))
+        return dnatMap(r) ?? { kind: 'unknown', why: 'dnat to a map lookup', text: '' };
       const to = r.next();
       return tok === 'dnat' ? { kind: 'dnat', to, text: '' } : { kind: 'snat', to, text: '' };
     }

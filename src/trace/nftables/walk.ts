@@ -8,7 +8,7 @@ import { parseHostPort } from '../iptables/walk.js';
 import type { Step } from '../types.js';
 import { fork, type LocalAddresses, type Way } from '../way.js';
 import { findElement, test } from './match.js';
-import { type Item, type NftRule, parseNftRule } from './rule.js';
+import { dnatTarget, type Item, type NftRule, parseNftRule } from './rule.js';
 
 export type End = { kind: 'continue' } | { kind: 'accept' | 'drop' | 'reject' | 'nat'; step: Step };
 
@@ -133,6 +133,9 @@ export class NftWalker {
             else c.next.push(picked);
           }
           return;
+        case 'dnatmap':
+          this.dnatMap(c, it, w);
+          return;
         case 'masquerade':
         case 'snat': {
           const s = step('match', it.kind === 'snat' ? `SNAT to ${it.to}` : 'masquerade');
@@ -226,6 +229,24 @@ export class NftWalker {
     w.dnat = s;
     w.steps.push(s);
     c.done.push({ way: w, end: { kind: 'nat', step: s } });
+  }
+
+  /** `dnat to <key> . numgen random mod N map @m`: each of N picks looks up its endpoint. */
+  private dnatMap(c: Ctx, it: Item & { kind: 'dnatmap' }, w: Way): void {
+    const set = this.table.sets.get(it.map);
+    if (!set) {
+      w.steps.push(c.step('not-evaluated', `not evaluated (map @${it.map} is not in the table)`));
+      c.next.push(w);
+      return;
+    }
+    for (let n = 0; n < it.mod; n++) {
+      const picked = fork(w, w.probability / it.mod);
+      const found = findElement(set, it.sels, picked.state, n);
+      const value = 'element' in found ? found.element?.value : undefined;
+      // No element: the lookup fails and the rule does not match, as in the kernel.
+      if (value === undefined) c.next.push(picked);
+      else this.dnat(c, picked, dnatTarget(value), `random ${n} of ${it.mod}, @${it.map}: `);
+    }
   }
 
   /** `numgen random mod N vmap { 0 : goto a, ... }`: each entry takes 1/N of the packets. */
