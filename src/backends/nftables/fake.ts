@@ -118,7 +118,8 @@ function applyStatement(
     const s = table.sets.get(name) ?? fail(`No such file or directory (set ${name})`);
     const body = /\{ (.*) \}$/.exec(rest)?.[1] ?? '';
     // Several elements to a statement, split at commas outside comments.
-    for (const one of body.match(/(?:"[^"]*"|[^,])+/g) ?? []) element(table, s, op as string, one.trim(), fail);
+    for (const one of body.match(/(?:"[^"]*"|[^,])+/g) ?? [])
+      element(table, s, op as string, one.trim(), fail);
   }
   return t;
 }
