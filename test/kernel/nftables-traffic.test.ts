@@ -1,92 +1,19 @@
 // The nftables backend proven with packets: a real `kube-proxy` table written by
 // `kproxy sync --proxy-mode nftables` (the built CLI) in a node namespace, real
 // TCP and UDP from pod namespaces, from the node and from a remote host.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
-import test, { type ExecutionContext } from 'ava';
+import test from 'ava';
 import { desiredNftables, listingFromDump, listingText } from '../../src/backends/nftables/index.js';
 import { defaultOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
 import { endpoint, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
-import { builtCli } from '../helpers/built-cli.js';
-import { createTopology, type PodNs, type Topology, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
-import { checkStoryOnKernel, nftablesTracer } from '../helpers/oracle.js';
-import { missingForKernelTests } from '../helpers/root.js';
+import { type PodNs, tally, tcpProbe, udpProbe } from '../helpers/netns.js';
+import { liveTracer, nftServiceCidr as serviceCidr, setup, synced } from '../helpers/nft-kernel.js';
+import { checkStoryOnKernel } from '../helpers/oracle.js';
 import { clusterIp, emptyAndLocal, names, nodePort, tcpSlice, udpSlice } from '../helpers/stories.js';
 
 const port = 8080;
-const serviceCidr = '10.96.0.0/16';
 type Obj = V1Service | V1EndpointSlice;
-
-/** Runs kproxy in the node namespace; every sync writes a new objects file. */
-function nftOn(t: ExecutionContext, topo: Topology) {
-  const dir = mkdtempSync(join(tmpdir(), 'kproxy-nft-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const stateDir = join(dir, 'state');
-  const nodeObject = {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: topo.node.name },
-    status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
-  };
-  let n = 0;
-  const flags = ['--hostname-override', topo.node.name, '--cluster-cidr', topo.clusterCidr];
-  const run = (args: string[]) =>
-    topo.exec(topo.node.ns, [process.execPath, builtCli(), ...args], { reject: false });
-  return {
-    stateDir,
-    flags,
-    nodeObject,
-    sync(objects: Obj[], extra: string[] = []) {
-      const file = join(dir, `objects-${n++}.json`);
-      writeFileSync(
-        file,
-        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, nodeObject] }),
-      );
-      return run([
-        'sync',
-        '--from-file',
-        file,
-        '--state-dir',
-        stateDir,
-        '--proxy-mode',
-        'nftables',
-        ...flags,
-        '--service-cidrs',
-        serviceCidr,
-        ...extra,
-      ]);
-    },
-    cleanup: () => run(['cleanup', '--proxy-mode', 'nftables']),
-    nft: (args: string[], input?: string) =>
-      topo.exec(topo.node.ns, ['/usr/sbin/nft', ...args], { reject: false, ...(input ? { input } : {}) }),
-  };
-}
-
-async function setup(t: ExecutionContext, pods: Parameters<typeof createTopology>[0]['pods'], ipv6 = false) {
-  const missing = missingForKernelTests(['ip', 'nft', 'conntrack', 'iptables-nft']);
-  if (missing) throw new Error(missing);
-  const topo = await createTopology({ pods, ipv6 }, t);
-  return { topo, nft: nftOn(t, topo) };
-}
-
-/** The tracer over the table the kernel holds now. */
-async function liveTracer(nft: ReturnType<typeof nftOn>, topo: Topology) {
-  const listed = await nft.nft(['list', 'table', 'ip', 'kube-proxy']);
-  if (listed.exitCode !== 0) throw new Error(listed.stderr);
-  return nftablesTracer(listed.stdout, [topo.node.ip]);
-}
-
-const _ep = (p: PodNs) => endpoint(p.ip, { node: p.nodeName });
-
-async function synced(t: ExecutionContext, r: Promise<{ exitCode: number; stderr: string }>, mode?: string) {
-  const res = await r;
-  t.is(res.exitCode, 0, res.stderr);
-  if (mode) t.regex(res.stderr, new RegExp(`${mode} sync`), res.stderr);
-  return res;
-}
 
 test('a ClusterIP spreads TCP and UDP over every endpoint and only them; the kernel lists exactly the desired table', async (t) => {
   const { topo, nft } = await setup(t, [...clusterIp.pods, { name: 'd' }]);
