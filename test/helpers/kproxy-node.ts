@@ -23,6 +23,8 @@ export interface KproxyNode {
   save(): Promise<string>;
   iptables(args: string[]): Promise<ExecResult>;
   stateDir: string;
+  /** The Node object every objects file carries. */
+  nodeObject: { metadata: { name: string }; status: { addresses: { type: string; address: string }[] } };
 }
 
 export function kproxyOn(topo: Topology, flavour: Flavour, teardown?: (fn: () => void) => void): KproxyNode {
@@ -45,6 +47,7 @@ export function kproxyOn(topo: Topology, flavour: Flavour, teardown?: (fn: () =>
   };
   return {
     stateDir,
+    nodeObject,
     run,
     write,
     diff(objects, against, extra = []) {

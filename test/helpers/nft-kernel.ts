@@ -1,12 +1,6 @@
-// The nftables kernel tests' harness: `kproxy sync --proxy-mode nftables` (the built
-// CLI) in a topology's node namespace, each sync from a new objects file, and the
-// tracer over the table the kernel holds.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { V1EndpointSlice, V1Service } from '@kubernetes/client-node';
 import type { ExecutionContext } from 'ava';
-import { builtCli } from './built-cli.js';
+import { kproxyOn } from './kproxy-node.js';
 import { createTopology, type Topology } from './netns.js';
 import { nftablesTracer } from './oracle.js';
 import { missingForKernelTests } from './root.js';
@@ -16,46 +10,15 @@ export const nftServiceCidr = '10.96.0.0/16';
 const serviceCidr = nftServiceCidr;
 type Obj = V1Service | V1EndpointSlice;
 
-/** Runs kproxy in the node namespace; every sync writes a new objects file. */
+/** Runs kproxy in nftables mode in the node namespace; every sync writes a new objects file. */
 export function nftOn(t: ExecutionContext, topo: Topology) {
-  const dir = mkdtempSync(join(tmpdir(), 'kproxy-nft-'));
-  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const stateDir = join(dir, 'state');
-  const nodeObject = {
-    apiVersion: 'v1',
-    kind: 'Node',
-    metadata: { name: topo.node.name },
-    status: { addresses: [{ type: 'InternalIP', address: topo.node.ip }] },
-  };
-  let n = 0;
-  const flags = ['--hostname-override', topo.node.name, '--cluster-cidr', topo.clusterCidr];
-  const run = (args: string[]) =>
-    topo.exec(topo.node.ns, [process.execPath, builtCli(), ...args], { reject: false });
+  const node = kproxyOn(topo, 'nft', (fn) => t.teardown(fn));
   return {
-    stateDir,
-    flags,
-    nodeObject,
-    sync(objects: Obj[], extra: string[] = []) {
-      const file = join(dir, `objects-${n++}.json`);
-      writeFileSync(
-        file,
-        JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, nodeObject] }),
-      );
-      return run([
-        'sync',
-        '--from-file',
-        file,
-        '--state-dir',
-        stateDir,
-        '--proxy-mode',
-        'nftables',
-        ...flags,
-        '--service-cidrs',
-        serviceCidr,
-        ...extra,
-      ]);
-    },
-    cleanup: () => run(['cleanup', '--proxy-mode', 'nftables']),
+    stateDir: node.stateDir,
+    nodeObject: node.nodeObject,
+    sync: (objects: Obj[], extra: string[] = []) =>
+      node.sync(objects, ['--proxy-mode', 'nftables', '--service-cidrs', serviceCidr, ...extra]),
+    cleanup: () => node.run(['cleanup', '--proxy-mode', 'nftables']),
     nft: (args: string[], input?: string) =>
       topo.exec(topo.node.ns, ['/usr/sbin/nft', ...args], { reject: false, ...(input ? { input } : {}) }),
   };
