@@ -72,6 +72,13 @@ export interface ModeSyncer {
     full: boolean,
     model?: ProxyModel,
   ): Promise<ModeSyncReport>;
+  /**
+   * For a periodic sync that has nothing new to apply (the daemon asks only then):
+   * resolves true when kproxy's rules are still in the kernel (the mode's canary), so
+   * the sync can be skipped without rendering or planning anything. Modes without
+   * it (IPVS) always sync.
+   */
+  rulesIntact?(family: IPFamily): Promise<boolean>;
   /** Releases what `open` holds (a netlink socket in IPVS mode). */
   close(): void;
 }

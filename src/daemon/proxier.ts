@@ -87,6 +87,10 @@ export class Proxier {
   private readonly needFull: Set<IPFamily>;
   /** Dry run: what the previous sync would have left, per family. */
   private readonly previous = new Map<IPFamily, string>();
+  /** The model each family's last successful sync applied: the same object again means no change. */
+  private readonly lastSynced = new Map<IPFamily, ProxyModel>();
+  /** This sync is the hourly recomputation: every family's sync is full. */
+  private hourly = false;
 
   constructor(private readonly d: ProxierDeps) {
     this.needFull = new Set(d.options.ipFamilies);
@@ -107,6 +111,8 @@ export class Proxier {
     });
     this.d.health?.syncNode(store.node(options.hostnameOverride));
     const models = this.updateModels(node, stored.services);
+    // Nothing in the store changed since the last take: a periodic sync, or a retry.
+    const quiet = stored.services.size === 0 && !stored.global;
     const failures = new Map<IPFamily, unknown>();
     for (const family of options.ipFamilies) {
       const { mode, settings, syncer } = this.d;
@@ -120,6 +126,7 @@ export class Proxier {
         this.d.health?.updated(family);
         continue;
       }
+      if (quiet && (await this.unchanged(syncer, family, fm.model))) continue;
       const err = await this.syncFamily(syncer, family, snapshot, node, changes, fm);
       if (err !== undefined) failures.set(family, err);
     }
@@ -135,6 +142,7 @@ export class Proxier {
     const now = (this.d.now ?? Date.now)();
     const hourly = now - this.lastRebuildMs >= fullSyncPeriodMs;
     if (hourly) this.lastRebuildMs = now;
+    this.hourly = hourly;
     const index = this.d.store.index();
     const out = new Map<IPFamily, FamilyModel>();
     for (const [family, cache] of this.caches) {
@@ -162,15 +170,22 @@ export class Proxier {
   ): Promise<unknown> {
     const { log, metrics } = this.d;
     const now = this.d.now ?? Date.now;
-    // Full at start and after this family's failure; otherwise the mode decides
-    // (common/sync-policy.ts): a periodic sync is partial, with a full one hourly.
-    const full = this.needFull.has(family);
+    // Full at start, after this family's failure and hourly; otherwise the mode
+    // decides (common/sync-policy.ts: a settings change, a missing canary).
+    const full = this.needFull.has(family) || this.hourly;
     const started = now();
     try {
       const synced = await syncer.sync(snapshot, node, family, full, model);
       // The sync's duration counts the model's update too, as upstream's does.
-      const report: ModeSyncReport = { ...synced, durationMs: round(synced.durationMs + modelMs) };
+      const report: ModeSyncReport = {
+        ...synced,
+        // The hourly resync is the daemon's (the mode only saw a requested full sync).
+        ...(this.hourly && !this.needFull.has(family) ? { reason: 'periodic full resync' } : {}),
+        durationMs: round(synced.durationMs + modelMs),
+      };
       this.needFull.delete(family);
+      if (model) this.lastSynced.set(family, model);
+      else this.lastSynced.delete(family);
       metrics?.observeSync(report, family);
       this.d.debug?.recordSync(family, report);
       this.d.health?.updated(family);
@@ -192,6 +207,7 @@ export class Proxier {
       }
     } catch (err) {
       this.needFull.add(family);
+      this.lastSynced.delete(family);
       const refused = err instanceof SyncFailure ? err : undefined;
       metrics?.syncFailed(family, {
         mode: refused?.mode ?? (full ? 'full' : 'partial'),
@@ -207,6 +223,22 @@ export class Proxier {
     }
     await this.d.afterSync?.(family, snapshot, node, model);
     return undefined;
+  }
+
+  /**
+   * A sync with nothing to apply: the family's model is the very object its last
+   * successful sync applied, no full sync is due, and the mode finds its rules still
+   * in the kernel (one cheap canary check). Then nothing is rendered, planned or
+   * written, as an idle node should cost next to nothing; a missing canary (someone
+   * flushed the tables) falls through to the sync, which repairs.
+   */
+  private async unchanged(syncer: ModeSyncer, family: IPFamily, model: ProxyModel | undefined) {
+    if (!model || this.hourly || this.needFull.has(family) || this.lastSynced.get(family) !== model)
+      return false;
+    if (!syncer.rulesIntact || !(await syncer.rulesIntact(family))) return false;
+    this.d.health?.updated(family);
+    this.d.log.verbose(`no change to ${family} rules since the last sync, and they are in place`);
+    return true;
   }
 
   private dryRun(family: IPFamily, next: string, nodeName: string): void {

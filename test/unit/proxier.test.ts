@@ -278,11 +278,9 @@ test('periodic syncs are partial against the record held in memory; a full one c
   }
   clock.now += 60_000;
   await proxier.sync('periodic');
-  t.deepEqual(
-    modes(),
-    ['full (periodic full resync)', 'full (periodic full resync)'],
-    'an hour after the first full sync',
-  );
+  // The hourly resync is the daemon's: it asks the mode for a full sync (and logs it as
+  // "periodic full resync"), so an idle node gets it on time too.
+  t.deepEqual(modes(), ['full (requested)', 'full (requested)'], 'an hour after the first full sync');
   clock.now += 30_000;
   await proxier.sync('periodic');
   t.deepEqual(modes(), ['partial', 'partial']);
@@ -291,4 +289,51 @@ test('periodic syncs are partial against the record held in memory; a full one c
   clock.now += 30_000;
   await proxier.sync('periodic');
   t.deepEqual(modes(), ['partial', "full (kproxy's table was deleted)"]);
+});
+
+test('an idle periodic sync renders nothing when the rules are in place; a flushed table or a change still syncs', async (t) => {
+  const clock = { now: T0 };
+  const now = () => clock.now;
+  const hosts = new Map(options.ipFamilies.map((f) => [f, new FakeNftHost(f)] as const));
+  const real = nftablesSyncer({ options, log, hosts, now });
+  let seen: string[] = [];
+  const syncer: ModeSyncer = {
+    close() {},
+    async sync(snapshot, node, family, full, model) {
+      const r = await real.sync(snapshot, node, family, full, model);
+      seen.push(`${family}:${r.mode}`);
+      return r;
+    },
+    rulesIntact: (family) => real.rulesIntact?.(family) ?? Promise.resolve(false),
+  };
+  const store = dualStackStore();
+  const health = new ProxyHealth({ healthTimeoutMs: 60_000, families: options.ipFamilies, now });
+  const proxier = new Proxier({ store, options, log, mode: nftablesMode, settings, syncer, health, now });
+  const synced = () => {
+    const m = seen;
+    seen = [];
+    return m;
+  };
+  await proxier.sync('change');
+  t.deepEqual(synced(), ['IPv4:full', 'IPv6:full']);
+  for (let i = 0; i < 3; i++) {
+    clock.now += 30_000;
+    await proxier.sync('periodic');
+    t.deepEqual(synced(), [], 'nothing changed, the canary is there: no sync');
+  }
+  t.true(health.isHealthy(), 'skipped syncs still count as the proxy being up to date');
+  await hosts.get('IPv6')?.deleteTable();
+  clock.now += 30_000;
+  await proxier.sync('periodic');
+  t.deepEqual(synced(), ['IPv6:full'], 'the flushed family is repaired, the other stays idle');
+  store.replaceSlices([
+    slice('ns/web', [endpoint('10.0.1.2', { node: 'node-a' })]),
+    slice('ns/web', [endpoint('fd00:10::1', { node: 'node-a' })], { name: 'web-6', addressType: 'IPv6' }),
+  ]);
+  clock.now += 1_000;
+  await proxier.sync('change');
+  t.true(synced().includes('IPv4:partial'), 'a change is synced');
+  clock.now = T0 + fullSyncPeriodMs;
+  await proxier.sync('periodic');
+  t.deepEqual(synced(), ['IPv4:full', 'IPv6:full'], 'the hourly resync happens on an idle node too');
 });

@@ -11,6 +11,7 @@ import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { appliedStates } from '../common/applied-state.js';
 import { KernelClock, timedHost } from '../common/kernel-time.js';
+import { masqueradeMark } from '../common/masquerade.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import { execConntrackHost } from '../conntrack/host.js';
 import { KUBE_PROXY_CANARY } from '../iptables-lib/chains.js';
@@ -29,7 +30,7 @@ import { cleanupIptables } from './cleanup.js';
 import { type DesiredIptables, desiredIptables, desiredIptablesOf } from './desired.js';
 import { type IptablesRenderMemo, iptablesRenderMemo } from './render-memo.js';
 import { iptablesStateFile } from './state.js';
-import { summarizeIptables, syncIptables } from './sync.js';
+import { rulesIntact, summarizeIptables, syncIptables } from './sync.js';
 
 /** iptables-restore input that builds the whole state in an empty namespace, jumps included. */
 export function completeRestoreText(d: DesiredIptables): string {
@@ -128,6 +129,10 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
         tool: h.flavour,
         summary: summarizeIptables(report),
       };
+    },
+    async rulesIntact(family) {
+      const h = await hosts.get(family);
+      return h !== undefined && rulesIntact(h, masqueradeMark(d.options.masqueradeBit));
     },
     close() {},
   };

@@ -55,7 +55,8 @@ const asRecord = (t: Table): Record<string, Rule[]> => Object.fromEntries(t.chai
 const asState = (r: Record<string, Rule[]>): TableState => ({ chains: new Map(Object.entries(r)) });
 
 /** True when kproxy's rules are still in place: the canaries and the masquerade-mark rule. */
-async function rulesIntact(host: IptablesHost, mark: string): Promise<boolean> {
+/** kproxy's canary chains and its masquerade mark rule are still in the kernel. */
+export async function rulesIntact(host: IptablesHost, mark: string): Promise<boolean> {
   const checks = await Promise.all([
     host.run(['-t', 'mangle', '-S', KUBE_PROXY_CANARY]),
     host.run(['-t', 'filter', '-S', KUBE_PROXY_CANARY]),

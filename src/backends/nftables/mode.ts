@@ -92,6 +92,9 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
         summary: summarizeNftables(report),
       };
     },
+    async rulesIntact(family) {
+      return (await hosts.get(family)?.intact()) === true;
+    },
     close() {},
   };
 }
