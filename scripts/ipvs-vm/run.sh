@@ -323,7 +323,7 @@ echo "$IPTABLES" > "$RUN/share/iptables"
 # the gateway) and slirp's DNS at its last. restrict=on isolates the guest: only
 # the guestfwd ports reach the host, one socat per connection.
 NETDEV=()
-ip2int() { local IFS=.; set -- $1; echo $(( ($1 << 24) | ($2 << 16) | ($3 << 8) | $4 )); }
+ip2int() { local a b c d; IFS=. read -r a b c d <<<"$1"; echo $(( (a << 24) | (b << 16) | (c << 8) | d )); }
 int2ip() { echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"; }
 if [[ -n "$UPLINK" ]]; then
   [[ "$UPLINK" =~ ^([0-9]{1,3}(\.[0-9]{1,3}){3})/([0-9]{1,2})$ ]] || die "--uplink wants ADDR/PREFIX (IPv4), got '$UPLINK'"
@@ -337,6 +337,7 @@ if [[ -n "$UPLINK" ]]; then
   [[ -x /usr/bin/socat ]] || die "--forward needs socat on the host (Debian package: socat)"
   nd="user,id=uplink,restrict=on,net=$(int2ip "$net")/$plen,host=$gw,dns=$dns"
   for p in "${FORWARDS[@]}"; do nd+=",guestfwd=tcp:$fwd:$p-cmd:/usr/bin/socat - TCP:127.0.0.1:$p"; done
+  # shellcheck disable=SC2054  # commas inside one QEMU option value
   NETDEV=(-netdev "$nd" -device virtio-net-pci,netdev=uplink)
   echo "$UPLINK $gw" > "$RUN/share/uplink"
 else
