@@ -8,7 +8,7 @@
 // differences of the mode (upstreamIpvsDifferences) and no other.
 // With KPROXY_SAVE_FIXTURES=DIR the dump and the cluster as the API server held it
 // are written there (how test/fixtures/upstream/v1.37.2-kind-worker.ipvs* were made).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test from 'ava';
@@ -51,7 +51,8 @@ test('upstream kube-proxy v1.37.2 in IPVS mode and kproxy: only the known differ
   t.timeout((vmTimeoutSeconds + 300) * 1000);
   const missing = await missingVmPrerequisites();
   if (missing) throw new Error(missing);
-  const kubeProxy = upstreamBinary();
+  // The real file: a symbolic link out of the shared directory would not resolve in the guest.
+  const kubeProxy = realpathSync(upstreamBinary());
   const api = await startApiServer();
   t.teardown(() => api.stop());
   await loadExample(api);
