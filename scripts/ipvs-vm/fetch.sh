@@ -21,7 +21,7 @@ KERNEL_META=linux-image-amd64
 USER_PKGS=(busybox-static ipvsadm ipset iptables iproute2 kmod conntrack bash nftables netbase libstdc++6)
 # Module paths (relative to lib/modules/<ver>/, extended regex) copied into the
 # VM; their modules.dep dependencies are added automatically.
-MODULE_RE='^kernel/(net/netfilter/|net/ipv4/netfilter/|net/ipv6/netfilter/|net/bridge/|net/9p/|fs/9p/|fs/netfs/|fs/fscache/|drivers/virtio/|drivers/char/virtio_console\.ko|net/ipv4/[^/]+\.ko|net/ipv6/[^/]+\.ko|drivers/net/(veth|dummy|tun|macvlan|ipvlan/ipvlan|vxlan/vxlan)\.ko|lib/libcrc32c\.ko|crypto/crc32c_generic\.ko|arch/x86/crypto/crc32c-intel\.ko|net/sched/(sch_|cls_|act_)[a-z_]+\.ko|net/packet/)'
+MODULE_RE='^kernel/(net/netfilter/|net/ipv4/netfilter/|net/ipv6/netfilter/|net/bridge/|net/9p/|fs/9p/|fs/netfs/|fs/fscache/|drivers/virtio/|drivers/char/virtio_console\.ko|net/ipv4/[^/]+\.ko|net/ipv6/[^/]+\.ko|drivers/net/(veth|dummy|tun|macvlan|virtio_net|ipvlan/ipvlan|vxlan/vxlan)\.ko|lib/libcrc32c\.ko|crypto/crc32c_generic\.ko|arch/x86/crypto/crc32c-intel\.ko|net/sched/(sch_|cls_|act_)[a-z_]+\.ko|net/packet/)'
 # host binary (absolute: never a PATH lookup, which npm shadows) -> Debian package
 HOST_TOOLS=(/usr/bin/qemu-system-x86_64:qemu-system-x86 /usr/bin/cpio:cpio /usr/sbin/depmod:kmod
             /usr/bin/xz:xz-utils /usr/bin/readelf:binutils /usr/bin/dpkg-deb:dpkg)

@@ -17,6 +17,12 @@
 #   --mem MB                  guest memory (default 2048)
 #   --smp N                   guest CPUs (default 1)
 #   --append ARGS             extra kernel command line arguments
+#   --uplink ADDR/PREFIX      give the guest an eth0 holding ADDR, on QEMU user
+#                             networking restricted to the --forward ports (no
+#                             other way out); its first address is the gateway
+#   --forward PORT            guest connections to PORT of the uplink network's
+#                             second address reach the host's 127.0.0.1:PORT
+#                             (needs --uplink; repeatable)
 #   --verbose                 print the guest console (kernel + init) to stderr
 #
 # Environment: KPROXY_CACHE (cache root, default /var/cache/kproxy),
@@ -35,7 +41,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 CACHE="${KPROXY_CACHE:-/var/cache/kproxy}/ipvs-vm"
 PROJECT="$(cd "$HERE/../.." && pwd -P)"
 TIMEOUT=300 MEM=2048 SMP=1 VERBOSE=0 IPTABLES=legacy EXTRA_MODULES="" APPEND="" PRELOAD=yes
-SHARES=() ENVS=()
+UPLINK="" SHARES=() ENVS=() FORWARDS=()
 
 log() { printf 'ipvs-vm: %s\n' "$*" >&2; }
 die() { log "ERROR: $*"; exit 125; }
@@ -55,6 +61,8 @@ while (($#)); do
     --mem) [[ $# -ge 2 ]] || usage; MEM=$2; shift 2 ;;
     --smp) [[ $# -ge 2 ]] || usage; SMP=$2; shift 2 ;;
     --append) [[ $# -ge 2 ]] || usage; APPEND="$APPEND $2"; shift 2 ;;
+    --uplink) [[ $# -ge 2 ]] || usage; UPLINK=$2; shift 2 ;;
+    --forward) [[ $# -ge 2 ]] || usage; FORWARDS+=("$2"); shift 2 ;;
     --verbose|-v) VERBOSE=1; shift ;;
     -h|--help) usage ;;
     --) shift; break ;;
@@ -67,6 +75,8 @@ SCRIPT="$(readlink -f "$1")"; shift
 [[ -f "$SCRIPT" ]] || die "no such script: $SCRIPT"
 [[ "$TIMEOUT" =~ ^[0-9]+$ ]] || die "--timeout wants seconds"
 [[ "$IPTABLES" == legacy || "$IPTABLES" == nft ]] || die "--iptables wants legacy or nft"
+((${#FORWARDS[@]} == 0)) || [[ -n "$UPLINK" ]] || die "--forward needs --uplink"
+for p in "${FORWARDS[@]}"; do [[ "$p" =~ ^[0-9]{1,5}$ ]] || die "--forward wants a port, got '$p'"; done
 
 [[ -f "$CACHE/fetch.stamp" && -f "$CACHE/kernel/vmlinux" ]] \
   || die "cache $CACHE is empty: run scripts/ipvs-vm/fetch.sh first"
@@ -135,6 +145,13 @@ hostname kproxy-vm
 ip link set lo up
 echo 1 > /proc/sys/net/ipv4/ip_forward
 echo 1 > /proc/sys/net/ipv6/conf/all/forwarding 2>/dev/null
+
+read -r addr gw < /.kvmrun/uplink
+if [ -n "$addr" ]; then
+  modprobe virtio_net || fail "cannot load virtio_net for the uplink"
+  ip link set eth0 up && ip addr add "$addr" dev eth0 && ip route add default via "$gw" \
+    || fail "cannot set up eth0 with $addr via $gw"
+fi
 
 while read -r tag path mode; do
   [ -n "$tag" ] || continue
@@ -301,6 +318,32 @@ echo "$EXTRA_MODULES" > "$RUN/share/modules"
 echo "$PRELOAD" > "$RUN/share/preload"
 echo "$IPTABLES" > "$RUN/share/iptables"
 
+# The uplink: QEMU user networking (slirp) on ADDR's network, with the gateway
+# at its first address, the forwarded ports at its second (slirp refuses them on
+# the gateway) and slirp's DNS at its last. restrict=on isolates the guest: only
+# the guestfwd ports reach the host, one socat per connection.
+NETDEV=()
+ip2int() { local a b c d; IFS=. read -r a b c d <<<"$1"; echo $(( (a << 24) | (b << 16) | (c << 8) | d )); }
+int2ip() { echo "$(($1 >> 24 & 255)).$(($1 >> 16 & 255)).$(($1 >> 8 & 255)).$(($1 & 255))"; }
+if [[ -n "$UPLINK" ]]; then
+  [[ "$UPLINK" =~ ^([0-9]{1,3}(\.[0-9]{1,3}){3})/([0-9]{1,2})$ ]] || die "--uplink wants ADDR/PREFIX (IPv4), got '$UPLINK'"
+  plen=${BASH_REMATCH[3]}
+  ((plen >= 8 && plen <= 30)) || die "--uplink prefix must be /8 to /30"
+  mask=$(( (0xffffffff << (32 - plen)) & 0xffffffff ))
+  a=$(ip2int "${BASH_REMATCH[1]}"); net=$((a & mask)); bcast=$((net | (~mask & 0xffffffff)))
+  gw=$(int2ip $((net + 1))); fwd=$(int2ip $((net + 2))); dns=$(int2ip $((bcast - 1)))
+  [[ "$gw" != "${BASH_REMATCH[1]}" && "$fwd" != "${BASH_REMATCH[1]}" && "$dns" != "${BASH_REMATCH[1]}" ]] \
+    || die "--uplink: $gw (gateway), $fwd (forwards) and $dns (slirp's DNS) are taken, give the guest another address"
+  [[ -x /usr/bin/socat ]] || die "--forward needs socat on the host (Debian package: socat)"
+  nd="user,id=uplink,restrict=on,net=$(int2ip "$net")/$plen,host=$gw,dns=$dns"
+  for p in "${FORWARDS[@]}"; do nd+=",guestfwd=tcp:$fwd:$p-cmd:/usr/bin/socat - TCP:127.0.0.1:$p"; done
+  # shellcheck disable=SC2054  # commas inside one QEMU option value
+  NETDEV=(-netdev "$nd" -device virtio-net-pci,netdev=uplink)
+  echo "$UPLINK $gw" > "$RUN/share/uplink"
+else
+  : > "$RUN/share/uplink"
+fi
+
 # The script's stdout/stderr arrive on two virtio-serial ports; QEMU writes
 # them into FIFOs that cat copies to our own stdout/stderr (live, and safe for
 # any kind of stdout: file, pipe, tty, socket).
@@ -321,7 +364,7 @@ timeout -k 5 "$TIMEOUT" /usr/bin/qemu-system-x86_64 \
   -device virtio-serial-pci,id=vser \
   -chardev "file,id=out,path=$RUN/out.fifo" -device virtserialport,bus=vser.0,chardev=out,name=kproxy.stdout \
   -chardev "file,id=err,path=$RUN/err.fifo" -device virtserialport,bus=vser.0,chardev=err,name=kproxy.stderr \
-  "${VIRTFS[@]}" ${KPROXY_VM_QEMU_ARGS:-} \
+  "${VIRTFS[@]}" "${NETDEV[@]}" ${KPROXY_VM_QEMU_ARGS:-} \
   </dev/null >"$RUN/qemu.log" 2>&1
 QRC=$?
 set -e

@@ -6,47 +6,18 @@
 // differs: what a person runs before replacing kube-proxy on a live node.
 // With KPROXY_SAVE_FIXTURES=DIR the dumps and the cluster as the API server held it
 // are written there (how test/fixtures/upstream/v1.37.2-kind-worker.* were made).
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { execa } from 'execa';
-import { load } from 'js-yaml';
-import { type ApiServer, k8sBinDir, kubectlPath, startApiServer } from '../helpers/apiserver.js';
-import { exampleCluster, runCli } from '../helpers/cli.js';
-import { kube } from '../helpers/kube.js';
+import { startApiServer } from '../helpers/apiserver.js';
+import { runCli } from '../helpers/cli.js';
 import { createTopology, type Topology } from '../helpers/netns.js';
 import { bridgeLoopbackPort } from '../helpers/ns-bridge.js';
 import { missingForKernelTests } from '../helpers/root.js';
+import { loadExample, saveUpstreamFixture, upstreamBinary, upstreamNode } from '../helpers/upstream-proxy.js';
 
-const node = 'kind-worker';
-const clusterCidr = '10.244.0.0/16';
-/** kind-worker's InternalIP in the example cluster. */
-const nodeIp = '172.18.0.3';
-
-function upstreamBinary(): string {
-  const bin = join(k8sBinDir(), 'kube-proxy');
-  if (!existsSync(bin))
-    throw new Error(
-      `upstream kube-proxy is missing at ${bin}: run "K8S_EXTRA=kube-proxy bash scripts/test-infra/build-k8s.sh" (scripts/test.sh does)`,
-    );
-  return bin;
-}
-
-/** The example cluster in the API server; the apiserver's own "kubernetes" Service stays its own. */
-async function loadExample(api: ApiServer): Promise<void> {
-  const k = kube(api);
-  type Item = { kind?: string; metadata?: { name?: string; namespace?: string }; status?: unknown };
-  const items = (load(readFileSync(exampleCluster, 'utf8')) as { items: Item[] }).items;
-  const namespaces = new Set(items.map((o) => o.metadata?.namespace).filter((n) => n && n !== 'default'));
-  for (const ns of namespaces) await k.apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
-  for (const o of items) {
-    if (o.metadata?.name === 'kubernetes') continue;
-    await k.apply(o);
-    // A Service's status (its load balancer address) is a subresource apply skips.
-    if (o.kind === 'Service' && o.status) await k.applyStatus(o);
-  }
-}
+const { name: node, clusterCidr, ip: nodeIp } = upstreamNode;
 
 async function waitForStableDump(topo: Topology, save: string[], want: RegExp): Promise<string> {
   let last = '';
@@ -124,21 +95,7 @@ for (const [mode, how] of Object.entries(modes)) {
     t.teardown(() => rmSync(dir, { recursive: true, force: true }));
     const file = join(dir, `${mode}.dump`);
     writeFileSync(file, dump);
-    const save = process.env.KPROXY_SAVE_FIXTURES;
-    if (save) {
-      writeFileSync(join(save, `v1.37.2-kind-worker.${mode}`), `${dump}\n`);
-      const kinds = 'services,endpointslices,nodes,servicecidrs';
-      const objects = await execa(kubectlPath(), [
-        '--kubeconfig',
-        api.kubeconfigPath,
-        'get',
-        kinds,
-        '-A',
-        '-o',
-        'yaml',
-      ]);
-      writeFileSync(join(save, `v1.37.2-kind-worker.${mode}.cluster.yaml`), `${objects.stdout}\n`);
-    }
+    await saveUpstreamFixture(api, mode, dump);
     const r = await runCli(
       'verify',
       '--against',

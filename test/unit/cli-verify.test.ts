@@ -13,6 +13,7 @@ import { defaultOptions } from '../../src/config/options.js';
 import { nodeContext } from '../../src/model/node.js';
 import { desiredDumpText } from '../../src/trace/ipvs/dump.js';
 import { exampleCluster, kindWorkerArgs, runCli } from '../helpers/cli.js';
+import { upstreamIpvsDifferences } from '../helpers/upstream-ipvs.js';
 
 const upstream = (name: string) => fileURLToPath(new URL(`../fixtures/upstream/${name}`, import.meta.url));
 const cluster = (file: string) => [
@@ -66,6 +67,31 @@ for (const mode of ['iptables', 'nftables'] as const) {
     t.regex(r.stdout, /no packet class differs\n$/);
   });
 }
+
+// Upstream v1.37.2 in IPVS mode on kind-worker, run in the IPVS VM (written by
+// test/vm/upstream-ipvs.test.ts): every rule, set and virtual server read, and the
+// classes whose fate differs are exactly the known ones.
+test("ipvs: upstream v1.37.2's rules, sets and virtual servers on a node and kproxy's differ only in the known packet classes", async (t) => {
+  const r = await verify(
+    '--proxy-mode',
+    'ipvs',
+    '--against',
+    upstream('v1.37.2-kind-worker.ipvs'),
+    '--from-file',
+    upstream('v1.37.2-kind-worker.ipvs.cluster.yaml'),
+    '--hostname-override',
+    'kind-worker',
+    '--cluster-cidr',
+    '10.244.0.0/16',
+    '-o',
+    'json',
+  );
+  t.is(r.code, upstreamIpvsDifferences.length === 0 ? 0 : 1, r.stderr);
+  const j = JSON.parse(r.stdout);
+  t.is(j.classes, 40);
+  t.deepEqual(j.notEvaluated, []);
+  t.deepEqual(j.differences, upstreamIpvsDifferences);
+});
 
 test('a dump that differs: each packet class whose fate differs, with both fates', async (t) => {
   const dump = join(mkdtempSync(join(tmpdir(), 'kproxy-verify-')), 'node.iptables');

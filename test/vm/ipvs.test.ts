@@ -7,14 +7,13 @@
 // without a modprobe of its own; the third runs the shared packet stories
 // (guest/stories.ts) for real and through the tracer over the kernel's rules. Each
 // `CHECK` line a guest prints becomes one test here; the VMs' wall times are logged.
-import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import test from 'ava';
 import { execa } from 'execa';
+import { missingVmPrerequisites, runVm } from '../helpers/ipvs-vm.js';
 import { stories, storyCheckName } from '../helpers/stories.js';
 
 const repo = fileURLToPath(new URL('../..', import.meta.url));
-const cache = `${process.env.KPROXY_CACHE ?? '/var/cache/kproxy'}/ipvs-vm`;
 const vmTimeoutSeconds = 1500;
 const testTimeoutMs = (vmTimeoutSeconds + 300) * 1000;
 
@@ -94,16 +93,6 @@ interface VmRun {
   summary: string;
 }
 
-async function missingPrerequisites(): Promise<string | undefined> {
-  const missing: string[] = [];
-  const qemu = await execa('sh', ['-c', 'command -v qemu-system-x86_64'], { reject: false });
-  if (qemu.exitCode !== 0) missing.push('qemu-system-x86_64');
-  if (!existsSync(`${cache}/fetch.stamp`) || !existsSync(`${cache}/kernel/vmlinux`))
-    missing.push(`the VM image cache in ${cache}`);
-  if (missing.length === 0) return undefined;
-  return `the IPVS VM tests need ${missing.join(' and ')}: run "bash scripts/ipvs-vm/fetch.sh" as root (it installs QEMU and caches Debian's kernel and tools)`;
-}
-
 let built: Promise<unknown> | undefined;
 /** One VM at a time: each is CPU-heavy (QEMU without KVM). */
 let queue: Promise<unknown> = Promise.resolve();
@@ -114,23 +103,11 @@ function vm(script: string, options: readonly string[] = []): Promise<VmRun> {
   const known = boots.get(script);
   if (known) return known;
   const boot = queue.then(async () => {
-    const missing = await missingPrerequisites();
+    const missing = await missingVmPrerequisites();
     if (missing) throw new Error(missing);
     built ??= execa('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: repo });
     await built;
-    const r = await execa(
-      'bash',
-      [
-        'scripts/ipvs-vm/run.sh',
-        '--smp',
-        '2',
-        '--timeout',
-        String(vmTimeoutSeconds),
-        ...options,
-        `test/vm/guest/${script}`,
-      ],
-      { cwd: repo, reject: false },
-    );
+    const r = await runVm(vmTimeoutSeconds, [...options, `test/vm/guest/${script}`]);
     const results = new Map<string, { ok: boolean; why: string }>();
     for (const line of r.stdout.split('\n')) {
       const m = /^CHECK (ok|fail) (\S+) ?(.*)$/.exec(line);
