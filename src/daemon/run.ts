@@ -5,7 +5,7 @@
 // in flight and exits, leaving the rules in place for its successor.
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { firstLine } from '../backends/common/errors.js';
-import { type ModeSettings, type ModeSyncer, modeFor } from '../backends/mode.js';
+import { type ModeSettings, type ModeSyncer, modeFor, type ProxyMode } from '../backends/mode.js';
 import { apiClient, loadKubeConfig } from '../cluster/api.js';
 import { ListWatch } from '../cluster/list-watch.js';
 import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
@@ -17,7 +17,7 @@ import { ChangeTracker } from './changes.js';
 import { DebugRules } from './debug-rules.js';
 import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, type KproxyMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { applyNodeSettings } from './node-settings.js';
 import { Proxier } from './proxier.js';
@@ -47,14 +47,14 @@ function apiFor(daemon: DaemonOptions) {
     throw new OptionError(`${where}: ${firstLine((err as Error).message)}`);
   }
 }
-
-export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Agent> {
-  const families = proxy.ipFamilies;
-  // A bad kubeconfig stops start-up before anything listens or touches the kernel.
-  const api = apiFor(daemon);
-  const metrics = createMetrics({ proxyMode: proxy.proxyMode });
-  const debug = new DebugRules();
-  const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
+/** Health and metrics, served before anything else (also while the API server is unreachable). */
+async function startServers(
+  proxy: ProxyOptions,
+  daemon: DaemonOptions,
+  log: Logger,
+  parts: { metrics: KproxyMetrics; health: ProxyHealth; debug: DebugRules },
+) {
+  const { metrics, health, debug } = parts;
   const servers: RunningServer[] = [];
   const bind = async (what: string, addr: string, start: () => Promise<RunningServer>) => {
     if (addr === '') return undefined;
@@ -69,73 +69,47 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       return undefined;
     }
   };
-  // Health and metrics answer before anything else, including while the API server is unreachable.
   const healthPort = await bind('health', daemon.healthzBindAddress, () =>
     startHealthServer(daemon.healthzBindAddress, health, { onProbe: metrics.healthProbe }),
   );
   const metricsPort = await bind('metrics', daemon.metricsBindAddress, () =>
     startMetricsServer(daemon.metricsBindAddress, { metrics, proxyMode: proxy.proxyMode, debugRules: debug }),
   );
+  return { servers, healthPort, metricsPort };
+}
 
-  // IPVS mode checks the kernel and tools first and stops start-up with what is
-  // missing; it never falls back to iptables. A dry run touches no kernel.
-  const mode = modeFor(proxy.proxyMode);
-  const settings: ModeSettings = { options: proxy, ipvs: daemon.ipvs };
-  let syncer: ModeSyncer | undefined;
+/**
+ * The node's sysctls and OOM score, then the mode's syncer. IPVS mode checks the
+ * kernel and tools first and stops start-up with what is missing; it never falls
+ * back to iptables. A dry run touches no kernel.
+ */
+async function openSyncer(
+  mode: ProxyMode,
+  settings: ModeSettings,
+  daemon: DaemonOptions,
+  log: Logger,
+  servers: readonly RunningServer[],
+): Promise<ModeSyncer | undefined> {
   try {
-    if (!daemon.dryRun) {
-      await applyNodeSettings(daemon, log);
-      syncer = await mode.open({
-        settings,
-        log,
-        flavour: daemon.iptablesFlavour,
-        // No stateDir: the daemon holds what it applied in memory.
-        daemon: true,
-      });
-    }
+    if (daemon.dryRun) return undefined;
+    await applyNodeSettings(daemon, log);
+    // No stateDir: the daemon holds what it applied in memory.
+    return await mode.open({ settings, log, flavour: daemon.iptablesFlavour, daemon: true });
   } catch (err) {
     // Start-up failed: close the servers so the process can exit with the error.
     await Promise.all(servers.map((s) => s.stop()));
     throw err;
   }
+}
 
-  // --dry-run programs nothing, so it opens no health-check node port either: a load
-  // balancer must not send traffic here on kproxy's word while another proxy (or none)
-  // holds the rules, and the ports may be that proxy's own.
-  const serviceHealth = daemon.dryRun
-    ? undefined
-    : serviceHealthServers({ families, options: proxy, log, proxyHealthy: () => health.isHealthy() });
-
-  let runner: BoundedFrequencyRunner | undefined;
-  const changes = new ChangeTracker({ families, metrics, health });
-  // Only this node's Node changes every Service's rules: other Nodes' are no global change.
-  const store = new ClusterStore(
-    log,
-    (kind) => {
-      if (kind === 'node') changes.nodeChanged();
-      runner?.request();
-    },
-    { nodeName: proxy.hostnameOverride },
-  );
-
-  const proxier = new Proxier({
-    store,
-    options: proxy,
-    log,
-    mode,
-    settings,
-    ...(syncer ? { syncer } : {}),
-    changes,
-    metrics,
-    health,
-    debug,
-    ...(serviceHealth ? { afterSync: serviceHealth.afterSync } : {}),
-  });
-
-  log.info(`watching the API server at ${api.server}`, {
-    node: proxy.hostnameOverride,
-    mode: proxy.proxyMode,
-  });
+/** The watches of Services, EndpointSlices and this Node (and ServiceCIDRs when the mode reads them), started. */
+function startWatches(
+  api: ReturnType<typeof apiFor>,
+  proxy: ProxyOptions,
+  log: Logger,
+  parts: { mode: ProxyMode; changes: ChangeTracker; store: ClusterStore },
+) {
+  const { changes, store } = parts;
   const watches = [
     new ListWatch<V1Service>({
       api,
@@ -178,9 +152,66 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     }),
   ];
   // Only the nftables mode has a rule that reads them (as upstream: iptables and IPVS ignore them).
-  const cidrs = mode.watchesServiceCIDRs ? serviceCIDRWatch(api, store, log) : undefined;
+  const cidrs = parts.mode.watchesServiceCIDRs ? serviceCIDRWatch(api, store, log) : undefined;
   const all = cidrs ? [...watches, cidrs.watch] : watches;
   for (const w of all) w.start();
+  return { watches, cidrs, all };
+}
+
+export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Agent> {
+  const families = proxy.ipFamilies;
+  // A bad kubeconfig stops start-up before anything listens or touches the kernel.
+  const api = apiFor(daemon);
+  const metrics = createMetrics({ proxyMode: proxy.proxyMode });
+  const debug = new DebugRules();
+  const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
+  const { servers, healthPort, metricsPort } = await startServers(proxy, daemon, log, {
+    metrics,
+    health,
+    debug,
+  });
+  const mode = modeFor(proxy.proxyMode);
+  const settings: ModeSettings = { options: proxy, ipvs: daemon.ipvs };
+  const syncer = await openSyncer(mode, settings, daemon, log, servers);
+
+  // --dry-run programs nothing, so it opens no health-check node port either: a load
+  // balancer must not send traffic here on kproxy's word while another proxy (or none)
+  // holds the rules, and the ports may be that proxy's own.
+  const serviceHealth = daemon.dryRun
+    ? undefined
+    : serviceHealthServers({ families, options: proxy, log, proxyHealthy: () => health.isHealthy() });
+
+  let runner: BoundedFrequencyRunner | undefined;
+  const changes = new ChangeTracker({ families, metrics, health });
+  // Only this node's Node changes every Service's rules: other Nodes' are no global change.
+  const store = new ClusterStore(
+    log,
+    (kind) => {
+      if (kind === 'node') changes.nodeChanged();
+      runner?.request();
+    },
+    { nodeName: proxy.hostnameOverride },
+  );
+
+  const proxier = new Proxier({
+    store,
+    options: proxy,
+    log,
+    mode,
+    settings,
+    ...(syncer ? { syncer } : {}),
+    changes,
+    metrics,
+    health,
+    debug,
+    ...(serviceHealth ? { afterSync: serviceHealth.afterSync } : {}),
+  });
+
+  log.info(`watching the API server at ${api.server}`, {
+    node: proxy.hostnameOverride,
+    mode: proxy.proxyMode,
+  });
+  const { watches, cidrs, all } = startWatches(api, proxy, log, { mode, changes, store });
 
   let resolveFirst!: () => void;
   const firstSync = new Promise<void>((r) => {

@@ -144,7 +144,7 @@ for (const story of stories) {
       // And from the story to an endpoint fewer: the removed pod is no longer reached.
       await sync(changed(story, removed), false);
       meetsStory(t, story, mode, await traced(), w.pods[0]?.name);
-      // A full sync over the same state finds nothing more to do.
+      // A full sync back to the story (the periodic or after-failure kind) keeps every fate.
       await sync(story.objects(w.pods), true);
       meetsStory(t, story, mode, await traced());
     });

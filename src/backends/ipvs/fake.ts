@@ -104,11 +104,14 @@ export class FakeIpvsHost implements IpvsHost {
   /** Connection counters by `vsKey rsKey` (0 when absent): tests set them to hold a real server. */
   readonly conns = new Map<string, ConnCounts>();
   timeouts = { tcp: 0, tcpFin: 0, udp: 0 };
-  /** Every ipvsadm batch and ipset restore input, in order (refused ones too). */
-  readonly calls: string[] = [];
-
-  /** `inUse`: whether a kernel component (an iptables rule) refers to the set. */
-  constructor(private readonly inUse: (set: string) => boolean = () => false) {}
+  /**
+   * `inUse`: whether a kernel component (an iptables rule) refers to the set.
+   * `calls`: where each change is logged (`ipvsadm N` lines, `ipset restore`), refused ones too.
+   */
+  constructor(
+    private readonly inUse: (set: string) => boolean = () => false,
+    readonly calls: string[] = [],
+  ) {}
 
   async save(): Promise<string> {
     return text(savedLines(this.servers.values()));
@@ -135,7 +138,7 @@ export class FakeIpvsHost implements IpvsHost {
 
   async apply(lines: readonly string[]): Promise<void> {
     if (lines.length === 0) return;
-    this.calls.push(`ipvsadm ${lines.join('\n')}`);
+    this.calls.push(`ipvsadm ${lines.length}`);
     const errors: string[] = [];
     for (const line of lines) {
       try {
@@ -197,7 +200,7 @@ export class FakeIpvsHost implements IpvsHost {
 
   async ipsetRestore(input: string): Promise<void> {
     if (input === '') return;
-    this.calls.push(`ipset restore ${input}`);
+    this.calls.push('ipset restore');
     for (const [i, raw] of input.split('\n').entries()) {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) continue;
@@ -279,8 +282,14 @@ export class FakeLinkHost implements LinkHost {
   readonly devices = new Map<string, Set<string>>();
   closed = false;
 
-  /** `elsewhere`: the node's addresses on its other interfaces (loopback included). */
-  constructor(readonly elsewhere: readonly string[] = ['127.0.0.1', '::1']) {}
+  /**
+   * `elsewhere`: the node's addresses on its other interfaces (loopback included).
+   * `calls`: where each change of addresses is logged (`bind IP...`, `unbind IP...`).
+   */
+  constructor(
+    readonly elsewhere: readonly string[] = ['127.0.0.1', '::1'],
+    readonly calls: string[] = [],
+  ) {}
 
   async ensureDummy(name: string): Promise<boolean> {
     if (this.devices.has(name)) return false;
@@ -300,11 +309,13 @@ export class FakeLinkHost implements LinkHost {
 
   async bind(ips: readonly string[], device: string): Promise<void> {
     const a = this.device(ips, device);
+    if (a) this.calls.push(`bind ${ips.join(' ')}`);
     for (const ip of a ? ips : []) a?.add(canonicalIP(ip) ?? ip);
   }
 
   async unbind(ips: readonly string[], device: string): Promise<void> {
     const a = this.device(ips, device);
+    if (a) this.calls.push(`unbind ${ips.join(' ')}`);
     for (const ip of a ? ips : []) a?.delete(canonicalIP(ip) ?? ip);
   }
 
@@ -321,8 +332,26 @@ export class FakeLinkHost implements LinkHost {
   }
 }
 
+/** iptables-lib's fake, its restores logged beside the IPVS node's other changes. */
+class LoggedIptablesHost extends FakeIptablesHost {
+  constructor(
+    family: IPFamily,
+    flavour: Flavour,
+    private readonly calls: string[],
+  ) {
+    super(family, flavour);
+  }
+
+  override async restore(input: string): Promise<void> {
+    this.calls.push(`iptables-restore ${input.split('\n')[0]}`);
+    await super.restore(input);
+  }
+}
+
 /** A whole IPVS-mode node: ipvsadm, ipset, the links, and each family's iptables. */
 export interface FakeIpvsNode {
+  /** Every change, in order: `bind IP...`, `ipvsadm N`, `ipset restore`, `iptables-restore *nat`, `unbind IP...`. */
+  calls: string[];
   ipvs: FakeIpvsHost;
   link: FakeLinkHost;
   iptables: ReadonlyMap<IPFamily, FakeIptablesHost>;
@@ -334,8 +363,9 @@ export function fakeIpvsNode(
   localAddresses: readonly string[] = [],
   flavour: Flavour = 'legacy',
 ): FakeIpvsNode {
+  const calls: string[] = [];
   const iptables = new Map(
-    (['IPv4', 'IPv6'] as const).map((f) => [f, new FakeIptablesHost(f, flavour)] as const),
+    (['IPv4', 'IPv6'] as const).map((f) => [f, new LoggedIptablesHost(f, flavour, calls)] as const),
   );
   // A set is in use while a rule of either family matches it.
   const inUse = (name: string) =>
@@ -344,9 +374,10 @@ export function fakeIpvsNode(
         [...t.values()].some((rules) => rules.some((r) => r.includes(`--match-set ${name} `))),
       ),
     );
-  const ipvs = new FakeIpvsHost(inUse);
-  const link = new FakeLinkHost(['127.0.0.1', '::1', ...localAddresses]);
+  const ipvs = new FakeIpvsHost(inUse, calls);
+  const link = new FakeLinkHost(['127.0.0.1', '::1', ...localAddresses], calls);
   return {
+    calls,
     ipvs,
     link,
     iptables,
