@@ -92,7 +92,8 @@ async function main(): Promise<void> {
     const m = (k: string) => median(got.map((l) => Number(l[k] ?? Number.NaN)));
     const row = ['durationMs', 'kernelMs', 'ownMs', 'modelMs', 'renderMs'].map((k) => `${k} ${m(k)}`);
     console.log(
-      `${name} (${before ? 'before' : 'after'}, median of ${n}): ${row.join(', ')}, cpuMs ${median(cpu)}`,
+      `${name} (${before ? 'before' : 'after'}, median of ${n}, ${got.length} synced, ` +
+        `${n - got.length} skipped as unchanged): ${row.join(', ')}, cpuMs ${median(cpu)}`,
     );
     console.log(`  last: ${JSON.stringify(got.at(-1))}`);
   };
