@@ -337,3 +337,28 @@ test('hairpin: a pod reaching itself through its Service is masqueraded by the h
   const r = await tally(topo, a, '10.96.0.10', 80, { count: 5, timeoutMs: 3000 });
   t.deepEqual([...r.byName], [[a.name, 5]], JSON.stringify(r.outcomes.slice(0, 2)));
 });
+
+test('a partial sync that meets a new endpoint count (a new pick chain) is accepted by nft and served', async (t) => {
+  const { topo, nft } = await setup(t, 3);
+  const [a, b, c] = topo.pods as [PodNs, PodNs, PodNs];
+  const objects = (live: PodNs[]) => [
+    service('shop/web', {
+      clusterIP: '10.96.0.10',
+      ports: [svcPort('p80', 80, 'TCP', { nodePort: 30080 })],
+      type: 'NodePort',
+    }),
+    tcpSlice('shop/web', live),
+  ];
+  await synced(t, nft.sync(objects([a, b, c])), 'full');
+  // 3 -> 2 endpoints: the flat layout's first chain for 2 DNATs through the endpoint
+  // maps already in the kernel, which nft 1.0.6 refuses to add on its own.
+  const second = await synced(t, nft.sync(objects([a, b])), 'partial');
+  t.regex(second.stderr, /partial sync/);
+  const r = await tally(topo, topo.client, '10.96.0.10', 80, { count: 40, timeoutMs: 3000 });
+  t.deepEqual(names(r.byName), [a.name, b.name]);
+  const remote = await tally(topo, topo.remote, topo.node.ip, 30080, { count: 20, timeoutMs: 3000 });
+  t.deepEqual(names(remote.byName), [a.name, b.name]);
+  await synced(t, nft.sync(objects([c])), 'partial');
+  const one = await tally(topo, topo.client, '10.96.0.10', 80, { count: 10, timeoutMs: 3000 });
+  t.deepEqual(names(one.byName), [c.name]);
+});

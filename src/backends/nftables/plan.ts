@@ -212,7 +212,7 @@ function planChains(w: Work, mustFlush: Set<string>, deferChainDeletes: boolean)
   }
 }
 
-export function planTransaction(input: PlanInput): NftPlan {
+function planChanges(input: PlanInput): NftPlan {
   const { desired } = input;
   const current = input.current ?? emptyTable(desired.family, desired.name);
   const cmp = input.normalize ? input.normalize(desired) : desired;
@@ -256,4 +256,39 @@ export function planTransaction(input: PlanInput): NftPlan {
     ...s.delChains,
   ];
   return plan;
+}
+
+/** A map whose values hold a transport header field (`… : ip daddr . th dport`): the flat layout's endpoint maps. */
+const valuesHoldTransportField = (set: NftSet): boolean =>
+  set.kind === 'map' && / th /.test(` ${set.type.split(':').slice(1).join(':')} `);
+
+/** Whether the plan adds a rule that looks up such a map while the map is already in the kernel. */
+function addsRuleOnKernelMap(plan: NftPlan, current: NftTable): boolean {
+  const maps = new Set([...current.sets.values()].filter(valuesHoldTransportField).map((m) => m.name));
+  if (maps.size === 0) return false;
+  return plan.lines.some(
+    (l) => l.startsWith('add rule ') && [...l.matchAll(/@([^\s{},]+)/g)].some((m) => maps.has(m[1] as string)),
+  );
+}
+
+/**
+ * The transaction from `current` to `desired`. nft 1.0.6 (Debian 12) cannot add a
+ * rule that DNATs through a `typeof` map whose values hold `th dport` once that map
+ * is in the kernel: it rebuilds the map's type from the kernel and refuses
+ * ("conflicting protocols specified"), while the same rule in the transaction that
+ * creates the map is accepted. Such a transaction (the flat layout's first chain for
+ * a new endpoint count, or a repair of one) rewrites the whole table instead:
+ * `delete table` and everything anew, still one atomic transaction.
+ */
+export function planTransaction(input: PlanInput): NftPlan {
+  const plan = planChanges(input);
+  const { current } = input;
+  if (!current || !addsRuleOnKernelMap(plan, current)) return plan;
+  const fresh = planChanges({ ...input, current: undefined });
+  return {
+    ...fresh,
+    lines: [`delete table ${tableRef(input.desired)}`, ...fresh.lines],
+    chainsDeleted: current.chains.size,
+    setsDeleted: current.sets.size,
+  };
 }
