@@ -267,7 +267,8 @@ function addsRuleOnKernelMap(plan: NftPlan, current: NftTable): boolean {
   const maps = new Set([...current.sets.values()].filter(valuesHoldTransportField).map((m) => m.name));
   if (maps.size === 0) return false;
   return plan.lines.some(
-    (l) => l.startsWith('add rule ') && [...l.matchAll(/@([^\s{},]+)/g)].some((m) => maps.has(m[1] as string)),
+    (l) =>
+      l.startsWith('add rule ') && [...l.matchAll(/@([^\s{},]+)/g)].some((m) => maps.has(m[1] as string)),
   );
 }
 
