@@ -19,6 +19,8 @@ export interface Agent {
   get(port: number, path: string): Promise<{ code: number; body: string }>;
   /** SIGTERM; resolves with the exit code. */
   stop(): Promise<number>;
+  /** SIGKILL, as the kernel's OOM killer or a node crash would: no clean-up runs. */
+  kill(): Promise<number>;
   exited: Promise<number>;
 }
 
@@ -40,15 +42,20 @@ export async function prepareNode(t: ExecutionContext, topo: Topology, api: ApiS
   return (o: AgentOptions) => startAgentIn(t, topo, api, { stateDir, ...o });
 }
 
+/** The flags that make kproxy this topology's node, with the test API server's objects. */
+export const nodeArgs = (topo: Topology, api: ApiServer): string[] => [
+  '--kubeconfig',
+  api.kubeconfigPath,
+  '--hostname-override',
+  topo.node.name,
+  '--cluster-cidr',
+  topo.clusterCidr,
+];
+
 export function startAgentIn(t: ExecutionContext, topo: Topology, api: ApiServer, o: AgentOptions): Agent {
   const args = o.args ?? [
     'run',
-    '--kubeconfig',
-    api.kubeconfigPath,
-    '--hostname-override',
-    topo.node.name,
-    '--cluster-cidr',
-    topo.clusterCidr,
+    ...nodeArgs(topo, api),
     '--state-dir',
     o.stateDir ?? '',
     '--iptables-flavour',
@@ -119,6 +126,10 @@ export function startAgentIn(t: ExecutionContext, topo: Topology, api: ApiServer
     },
     async stop() {
       sub.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      sub.kill('SIGKILL');
       return exited;
     },
   };
