@@ -13,6 +13,7 @@ for (const backend of backends) {
   test.serial(
     `${backendName(backend)}: rules stay while the API server is down 60 s; later changes arrive`,
     async (t) => {
+      t.timeout(8 * 60_000); // generous: a loaded machine starts etcd and the API server slowly
       // A short sync period: several periodic syncs run during the outage.
       const n = await webNode(t, backend, { agentArgs: ['--iptables-sync-period', '5s'] });
       await n.api.stopApiServerOnly();

@@ -14,6 +14,7 @@ for (const backend of backends) {
   test.serial(
     `${backendName(backend)}: a watch expired by compaction relists and rewrites nothing`,
     async (t) => {
+      t.timeout(8 * 60_000); // generous: a loaded machine starts etcd and the API server slowly
       const n = await webNode(t, backend, {
         agentArgs: ['--iptables-sync-period', '5s'],
         api: { extraArgs: ['--watch-cache=false'] },

@@ -26,6 +26,7 @@ const flushes: { backend: Backend; what: string; commands: string[][] }[] = [
 
 for (const { backend, what, commands } of flushes) {
   test.serial(`${backendName(backend)}: rules wiped by ${what} are repaired by the next sync`, async (t) => {
+    t.timeout(8 * 60_000); // generous: a loaded machine starts etcd and the API server slowly
     const n = await webNode(t, backend, { agentArgs: ['--iptables-sync-period', '5s'] });
     await n.agent.waitForLog(/"synced IPv4 rules"/);
     const mark = n.agent.logs().length;

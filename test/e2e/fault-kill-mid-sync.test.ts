@@ -15,6 +15,7 @@ for (const backend of backends) {
   test.serial(
     `${backendName(backend)}: SIGKILL during a sync loses no rule; the stream keeps flowing`,
     async (t) => {
+      t.timeout(8 * 60_000); // generous: a loaded machine starts etcd and the API server slowly
       const tool = faultTool(t, backend.mode === 'nftables' ? 'nft' : `iptables-${backend.flavour}-restore`);
       const n = await webNode(t, backend, { env: tool.env });
       const stream = startStream(n.topo, { vip: '10.96.0.10', port: 80, ratePerSec: 50 });

@@ -34,6 +34,7 @@ for (const { backend, tool: toolName, rejected, metric } of cases) {
   test.serial(
     `${backendName(backend)}: a refused write leaves traffic as it was, is reported, next sync full`,
     async (t) => {
+      t.timeout(8 * 60_000); // generous: a loaded machine starts etcd and the API server slowly
       const tool = faultTool(t, toolName);
       const n = await webNode(t, backend, { env: tool.env });
       const before = stableDump(await kernelDump(n.topo, backend));
