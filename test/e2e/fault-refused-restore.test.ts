@@ -54,6 +54,7 @@ for (const { backend, tool: toolName, rejected, metric } of cases) {
       tool.refuse(false);
       await waitForAnswer(n.topo, '10.96.0.10', n.b.name);
       const failed = n.agent.logs().indexOf('sync of IPv4 rules failed', mark);
+      await n.agent.waitForLog(/"synced IPv4 rules"/, 60_000, failed);
       const next = syncRecords(n.agent.logs(), failed)[0];
       t.is(next?.mode, 'full', JSON.stringify(next));
       t.is(await n.kernelVsDesired(), '');

@@ -1,16 +1,17 @@
 // Fault tests' common ground: the backends they run kproxy with, the e2e node
 // serving the web Service, and whether the node namespace's kernel holds exactly
 // what kproxy wants for the API server's objects. `kproxy diff --against` of a dump
-// taken now answers that: kproxy's chains and rules (iptables) or table (nftables),
-// lost and doubled ones alike.
+// taken now, with the objects the API server holds now, answers that: kproxy's
+// chains and rules (iptables) or table (nftables), lost and doubled ones alike.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ExecutionContext } from 'ava';
 import type { ApiServer, StartOptions } from './apiserver.js';
 import { runCli } from './cli.js';
+import { rest } from './cluster-api.js';
 import { e2eSetup, waitForAnswer, webService, webSlice } from './e2e.js';
-import { type AgentOptions, nodeArgs } from './kproxy-agent.js';
+import type { AgentOptions } from './kproxy-agent.js';
 import type { Flavour } from './kproxy-node.js';
 import type { PodNs, Topology } from './netns.js';
 import { systemBinary } from './root.js';
@@ -46,6 +47,7 @@ export async function webNode(t: ExecutionContext, b: Backend, o: WebNodeOptions
   await s.k.apply(webSlice([a]));
   const agent = s.startAgent({ ...agentFor(b, o.agentArgs), ...(o.env ? { env: o.env } : {}) });
   await waitForAnswer(s.topo, '10.96.0.10', a.name);
+  await agent.waitForLog(/"synced IPv4 rules"/); // the whole sync, canaries included, is done
   return { ...s, a, b: other, agent, kernelVsDesired: () => kernelVsDesired(s.topo, s.api, b) };
 }
 
@@ -73,15 +75,38 @@ export function stableDump(dump: string): string {
     .join('\n');
 }
 
+const kinds = [
+  ['v1', 'Service', '/api/v1/services'],
+  ['discovery.k8s.io/v1', 'EndpointSlice', '/apis/discovery.k8s.io/v1/endpointslices'],
+  ['v1', 'Node', '/api/v1/nodes'],
+  ['networking.k8s.io/v1', 'ServiceCIDR', '/apis/networking.k8s.io/v1/servicecidrs'],
+] as const;
+
+/** What the API server holds now, as the `kind: List` that `--from-file` reads. */
+async function objectsFile(api: ApiServer, path: string): Promise<void> {
+  const r = rest(api);
+  const items = [];
+  for (const [apiVersion, kind, at] of kinds) {
+    for (const o of await r.list<object>(at)) items.push({ apiVersion, kind, ...o });
+  }
+  writeFileSync(path, JSON.stringify({ apiVersion: 'v1', kind: 'List', items }));
+}
+
 /** The unified diff from the kernel to the desired rules ('' when they are the same). */
 export async function kernelVsDesired(topo: Topology, api: ApiServer, b: Backend): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'kpt-dump-'));
   try {
     const dump = join(dir, 'dump');
     writeFileSync(dump, await kernelDump(topo, b));
+    await objectsFile(api, join(dir, 'objects.json'));
     const r = await runCli(
       'diff',
-      ...nodeArgs(topo, api),
+      '--from-file',
+      join(dir, 'objects.json'),
+      '--hostname-override',
+      topo.node.name,
+      '--cluster-cidr',
+      topo.clusterCidr,
       '--ip-family',
       'IPv4',
       '--proxy-mode',

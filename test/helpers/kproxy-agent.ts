@@ -42,20 +42,15 @@ export async function prepareNode(t: ExecutionContext, topo: Topology, api: ApiS
   return (o: AgentOptions) => startAgentIn(t, topo, api, { stateDir, ...o });
 }
 
-/** The flags that make kproxy this topology's node, with the test API server's objects. */
-export const nodeArgs = (topo: Topology, api: ApiServer): string[] => [
-  '--kubeconfig',
-  api.kubeconfigPath,
-  '--hostname-override',
-  topo.node.name,
-  '--cluster-cidr',
-  topo.clusterCidr,
-];
-
 export function startAgentIn(t: ExecutionContext, topo: Topology, api: ApiServer, o: AgentOptions): Agent {
   const args = o.args ?? [
     'run',
-    ...nodeArgs(topo, api),
+    '--kubeconfig',
+    api.kubeconfigPath,
+    '--hostname-override',
+    topo.node.name,
+    '--cluster-cidr',
+    topo.clusterCidr,
     '--state-dir',
     o.stateDir ?? '',
     '--iptables-flavour',
