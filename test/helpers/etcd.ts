@@ -14,6 +14,12 @@ export async function etcdRevision(etcdUrl: string): Promise<number> {
   return Number((r.header as { revision: string }).revision);
 }
 
+/** Writes a key (outside the API server's prefix): moves etcd's revision on by one. */
+export async function etcdPut(etcdUrl: string, key: string, value: string): Promise<void> {
+  const b64 = (x: string) => Buffer.from(x).toString('base64');
+  await call(etcdUrl, '/v3/kv/put', { key: b64(key), value: b64(value) });
+}
+
 /** Compacts away every revision before the current one (as the API server does every 5 minutes); returns it. */
 export async function compactEtcd(etcdUrl: string): Promise<number> {
   const revision = await etcdRevision(etcdUrl);
