@@ -10,10 +10,11 @@ import { systemBinary } from '../helpers/root.js';
 const flushes: { backend: Backend; what: string; commands: string[][] }[] = [
   {
     backend: { mode: 'iptables', flavour: 'legacy' },
+    // -w: the legacy xtables lock is one for every namespace; other kproxies may hold it.
     what: 'iptables -F and -X of nat and filter',
     commands: ['nat', 'filter'].flatMap((table) => [
-      ['iptables-legacy', '-t', table, '-F'],
-      ['iptables-legacy', '-t', table, '-X'],
+      ['iptables-legacy', '-w', '-t', table, '-F'],
+      ['iptables-legacy', '-w', '-t', table, '-X'],
     ]),
   },
   {
