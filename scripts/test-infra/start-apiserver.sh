@@ -7,6 +7,8 @@
 #   stop-apiserver.sh STATE_DIR [--apiserver-only]
 #
 # KPROXY_OWNER_PID=<pid>: also stop everything once that process is gone (used by tests).
+# KPROXY_APISERVER_EXTRA_ARGS="--flag=value ...": more kube-apiserver flags (kept by
+# --restart-apiserver), e.g. --watch-cache=false for a test that needs etcd's own 410.
 #
 # STATE_DIR (default: a new mktemp dir) receives:
 #   env         KEY=value lines (KUBECONFIG, KPROXY_APISERVER_URL/_TOKEN/_CA, pids...)
@@ -182,6 +184,8 @@ args=(
   --v=1
 )
 [[ -n "$ADVERTISE" ]] && args+=(--advertise-address="$ADVERTISE")
+# shellcheck disable=SC2206  # split on spaces on purpose: one flag per word
+[[ -n "${KPROXY_APISERVER_EXTRA_ARGS:-}" ]] && args+=(${KPROXY_APISERVER_EXTRA_ARGS})
 printf '%s\n' "${args[@]}" >"$STATE/apiserver.args"
 : >"$STATE/apiserver.log"
 

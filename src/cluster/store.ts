@@ -40,7 +40,8 @@ type OnStored<T> = (before: T | undefined, after: T | undefined) => void;
 /** A collection of one kind, with validation on the way in. */
 class Collection<T extends Meta> {
   readonly items = new Map<string, T>();
-  private readonly reported = new Set<string>();
+  /** Key -> the resourceVersion of its bad version last logged; forgotten when the object goes or turns valid. */
+  private readonly reported = new Map<string, string>();
 
   constructor(
     private readonly validate: (o: T) => Problem[],
@@ -56,20 +57,22 @@ class Collection<T extends Meta> {
     const problems = this.validate(obj);
     if (problems.length > 0) {
       // One line per bad version of an object, not one per resync.
-      const id = `${key}@${obj.metadata?.resourceVersion ?? ''}`;
-      if (!this.reported.has(id)) {
-        this.reported.add(id);
+      const rv = obj.metadata?.resourceVersion ?? '';
+      if (this.reported.get(key) !== rv) {
+        this.reported.set(key, rv);
         const kept = this.items.has(key) ? '; its previous valid version stays in use' : '';
         this.log.warn(`${problems.map(formatProblem).join('; ')}${kept}`);
       }
       return false;
     }
+    this.reported.delete(key);
     this.items.set(key, obj);
     this.onStored(before, obj);
     return true;
   }
 
   private remove(key: string, before: T | undefined): boolean {
+    this.reported.delete(key);
     if (before === undefined) return false;
     this.items.delete(key);
     this.onStored(before, undefined);
@@ -83,6 +86,7 @@ class Collection<T extends Meta> {
       this.apply('ADDED', obj);
     }
     for (const [key, before] of [...this.items]) if (!seen.has(key)) this.remove(key, before);
+    for (const key of [...this.reported.keys()]) if (!seen.has(key)) this.reported.delete(key);
   }
 }
 

@@ -57,6 +57,8 @@ export interface FailedSync {
   durationMs: number;
   /** iptables-restore refused the input (iptables mode, or IPVS mode's iptables part). */
   restoreFailed: boolean;
+  /** nft refused the transaction (nftables mode). */
+  transactionFailed?: boolean;
 }
 
 export interface MetricsOptions {
@@ -160,6 +162,11 @@ function stateSeries({ gauge, counter }: Makers) {
       'Cumulative proxy iptables partial restore failures',
       ['ip_family'],
     ),
+    nftablesSyncFailuresTotal: counter(
+      'sync_proxy_rules_nftables_sync_failures_total',
+      'Cumulative proxy nftables sync failures',
+      ['ip_family'],
+    ),
     iptablesRulesTotal: gauge(
       'sync_proxy_rules_iptables_total',
       'Total number of iptables rules owned by kube-proxy',
@@ -203,12 +210,13 @@ function eventMethods(s: Series, registry: Registry, mode: MetricsOptions['proxy
 
     /**
      * A sync of `family` failed: timed like a successful one; a refused
-     * iptables-restore counted; a failed partial sync counted (iptables mode, where
-     * the next sync is full).
+     * iptables-restore or nft transaction counted; a failed partial sync counted
+     * (iptables mode, where the next sync is full).
      */
     syncFailed(family: IPFamily, failure: FailedSync): void {
       observeDuration(failure.mode === 'partial', family, failure.durationMs);
       if (failure.restoreFailed) s.iptablesRestoreFailuresTotal.inc({ ip_family: family });
+      if (failure.transactionFailed) s.nftablesSyncFailuresTotal.inc({ ip_family: family });
       if (failure.mode === 'partial' && mode === 'iptables') {
         s.iptablesPartialRestoreFailuresTotal.inc({ ip_family: family });
       }

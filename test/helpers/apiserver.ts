@@ -34,6 +34,8 @@ export interface ApiServer {
   /** CA that signed the serving certificate: verify TLS with it, never disable verification. */
   caFile: string;
   kubeconfigPath: string;
+  /** http://127.0.0.1:PORT of etcd (its v3 JSON gateway answers there too). */
+  etcdUrl: string;
   /** Holds logs (etcd.log, apiserver.log), pki/ and env; removed by stop(). */
   stateDir: string;
   /** Stop kube-apiserver and etcd and remove the state dir. Safe to call twice. */
@@ -47,6 +49,8 @@ export interface ApiServer {
 export interface StartOptions {
   /** Keep the state dir (logs) after stop(); also KEEP_STATE=1 in the environment. */
   keepState?: boolean;
+  /** More kube-apiserver flags (kept across restartApiServer), e.g. --watch-cache=false. */
+  extraArgs?: string[];
 }
 
 function missingBinaries(): string | undefined {
@@ -93,7 +97,11 @@ export async function startApiServer(opts: StartOptions = {}): Promise<ApiServer
   // stdout is only the state dir; the scripts log to stderr, which we keep for errors.
   const started = await execa('bash', [START], {
     reject: false,
-    env: { K8S_VERSION, KPROXY_OWNER_PID: String(process.pid) },
+    env: {
+      K8S_VERSION,
+      KPROXY_OWNER_PID: String(process.pid),
+      KPROXY_APISERVER_EXTRA_ARGS: (opts.extraArgs ?? []).join(' '),
+    },
   });
   if (started.exitCode !== 0) {
     throw new Error(`start-apiserver.sh failed (exit ${started.exitCode}):\n${started.stderr}`);
@@ -115,6 +123,7 @@ export async function startApiServer(opts: StartOptions = {}): Promise<ApiServer
     token: env.KPROXY_APISERVER_TOKEN ?? '',
     caFile: env.KPROXY_APISERVER_CA ?? '',
     kubeconfigPath: env.KUBECONFIG ?? '',
+    etcdUrl: env.ETCD_URL ?? '',
     stateDir,
     async stop() {
       if (stopped) return;

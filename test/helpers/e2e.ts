@@ -1,7 +1,7 @@
 // Shared set-up for the daemon's end-to-end tests: a real API server, a node
 // namespace that can reach it, and builders for the objects the tests write.
 import type { ExecutionContext } from 'ava';
-import { type ApiServer, startApiServer } from './apiserver.js';
+import { type ApiServer, type StartOptions, startApiServer } from './apiserver.js';
 import { endpoint, service, slice, slicePort, svcPort } from './builders.js';
 import { prepareNode } from './kproxy-agent.js';
 import { type Kube, kube } from './kube.js';
@@ -10,7 +10,7 @@ import { missingForKernelTests } from './root.js';
 
 export const port = 8080;
 
-export async function e2eSetup(t: ExecutionContext, pods: PodSpec[]) {
+export async function e2eSetup(t: ExecutionContext, pods: PodSpec[], apiOptions: StartOptions = {}) {
   const missing = missingForKernelTests([
     'ip',
     'iptables-nft-restore',
@@ -19,7 +19,7 @@ export async function e2eSetup(t: ExecutionContext, pods: PodSpec[]) {
     'curl',
   ]);
   if (missing) throw new Error(missing);
-  const api: ApiServer = await startApiServer();
+  const api: ApiServer = await startApiServer(apiOptions);
   t.teardown(() => api.stop());
   const topo: Topology = await createTopology({ pods }, t);
   const k = kube(api);

@@ -19,6 +19,8 @@ export interface Agent {
   get(port: number, path: string): Promise<{ code: number; body: string }>;
   /** SIGTERM; resolves with the exit code. */
   stop(): Promise<number>;
+  /** SIGKILL, as the kernel's OOM killer or a node crash would: no clean-up runs. */
+  kill(): Promise<number>;
   exited: Promise<number>;
 }
 
@@ -119,6 +121,10 @@ export function startAgentIn(t: ExecutionContext, topo: Topology, api: ApiServer
     },
     async stop() {
       sub.kill('SIGTERM');
+      return exited;
+    },
+    async kill() {
+      sub.kill('SIGKILL');
       return exited;
     },
   };

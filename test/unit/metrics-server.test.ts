@@ -24,6 +24,7 @@ const UPSTREAM: Record<string, [string, string[]]> = {
   kubeproxy_sync_proxy_rules_service_changes_total: ['counter', []],
   kubeproxy_sync_proxy_rules_iptables_restore_failures_total: ['counter', ['ip_family']],
   kubeproxy_sync_proxy_rules_iptables_partial_restore_failures_total: ['counter', ['ip_family']],
+  kubeproxy_sync_proxy_rules_nftables_sync_failures_total: ['counter', ['ip_family']],
   kubeproxy_sync_proxy_rules_iptables_total: ['gauge', ['table', 'ip_family']],
   kubeproxy_sync_proxy_rules_iptables_last: ['gauge', ['table', 'ip_family']],
   kubeproxy_sync_proxy_rules_no_local_endpoints_total: ['gauge', ['traffic_policy', 'ip_family']],
@@ -106,8 +107,11 @@ test('syncFailed: timed, restore failures, partial failures (iptables mode only)
   t.is(await value(m, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', { ip_family: 'IPv4' }), undefined);
 
   const nft = createMetrics({ defaultMetrics: false, proxyMode: 'nftables' });
-  nft.syncFailed('IPv4', { mode: 'partial', durationMs: 5, restoreFailed: false });
+  nft.syncFailed('IPv4', { mode: 'partial', durationMs: 5, restoreFailed: false, transactionFailed: true });
   t.is(await value(nft, pf, { ip_family: 'IPv4' }), undefined, 'nftables mode counts no partial failure');
+  const nf = 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total';
+  t.is(await value(nft, nf, { ip_family: 'IPv4' }), 1, 'a refused nft transaction');
+  t.is(await value(m, nf, { ip_family: 'IPv4' }), undefined);
   t.is(
     await value(nft, 'kubeproxy_sync_partial_proxy_rules_duration_seconds', { ip_family: 'IPv4' }, '_count'),
     1,
@@ -202,6 +206,7 @@ test('/metrics: Prometheus text with every kube-proxy metric, its type, help and
   metrics.syncQueued('IPv4');
   metrics.networkProgramming(1.2, 'IPv4');
   metrics.syncFailed('IPv4', { mode: 'partial', durationMs: 3, restoreFailed: true });
+  metrics.syncFailed('IPv4', { mode: 'full', durationMs: 3, restoreFailed: false, transactionFailed: true });
   metrics.noLocalEndpoints('IPv4', { internal: 0, external: 0 });
   metrics.healthProbe('healthz', 200);
   metrics.healthProbe('livez', 200);
@@ -226,7 +231,7 @@ test('/metrics: Prometheus text with every kube-proxy metric, its type, help and
     const got = [...(sample as string).matchAll(/(\w+)="/g)].map((x) => x[1]);
     t.deepEqual(got, labels, `${name} labels`);
   }
-  t.true(text.includes('kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="16.384",ip_family="IPv4"} 2'));
+  t.true(text.includes('kubeproxy_sync_proxy_rules_duration_seconds_bucket{le="16.384",ip_family="IPv4"} 3'));
   t.true(text.includes('kubeproxy_network_programming_duration_seconds_bucket{le="0",ip_family="IPv4"} 0'));
   t.true(text.includes('kubeproxy_network_programming_duration_seconds_bucket{le="2",ip_family="IPv4"} 1'));
   t.true(text.includes('kubeproxy_network_programming_duration_seconds_bucket{le="300",ip_family="IPv4"} 1'));

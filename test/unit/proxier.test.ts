@@ -337,3 +337,40 @@ test('an idle periodic sync renders nothing when the rules are in place; a flush
   await proxier.sync('periodic');
   t.deepEqual(synced(), ['IPv4:full', 'IPv6:full'], 'the hourly resync happens on an idle node too');
 });
+
+test('nftables mode: a refused transaction counts in nftables_sync_failures_total, the next sync is full', async (t) => {
+  const hosts = new Map(options.ipFamilies.map((f) => [f, new FakeNftHost(f)] as const));
+  const real = nftablesSyncer({ options, log, hosts });
+  let refuse = true;
+  const fulls: string[] = [];
+  const syncer: ModeSyncer = {
+    close() {},
+    async sync(snapshot, node, family, full) {
+      fulls.push(`${family}:${full ? 'full' : 'partial'}`);
+      if (family === 'IPv4' && refuse)
+        throw new SyncFailure(full ? 'full' : 'partial', 'add table ip kube-proxy\n', new Error('refused'));
+      return real.sync(snapshot, node, family, full);
+    },
+  };
+  const metrics = createMetrics({ defaultMetrics: false, proxyMode: 'nftables' });
+  const proxier = new Proxier({
+    store: dualStackStore(),
+    options,
+    log,
+    mode: nftablesMode,
+    settings,
+    syncer,
+    metrics,
+  });
+  await t.throwsAsync(proxier.sync('change'), { instanceOf: FamilySyncError });
+  const nf = 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total';
+  t.is(await metric(metrics, nf, 'IPv4'), 1);
+  t.is(await metric(metrics, nf, 'IPv6'), undefined);
+  t.is(
+    await metric(metrics, 'kubeproxy_sync_proxy_rules_iptables_restore_failures_total', 'IPv4'),
+    undefined,
+  );
+  refuse = false;
+  await proxier.sync('retry');
+  t.deepEqual(fulls, ['IPv4:full', 'IPv6:full', 'IPv4:full', 'IPv6:partial']);
+});

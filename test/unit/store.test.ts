@@ -40,6 +40,29 @@ test('an invalid update keeps the last valid version and is logged once per vers
   t.is(s.take().snapshot.services[0]?.spec?.clusterIP, '172.30.0.41');
 });
 
+test('a bad object is remembered until it goes: deleted or left out of a relist, it is forgotten', async (t) => {
+  const { s, log } = store();
+  const orphan = (rv: string): V1EndpointSlice => ({
+    ...slice('ns/web', [endpoint('10.1.0.1')], { name: 'orphan', labels: {} }),
+    metadata: { namespace: 'ns', name: 'orphan', labels: {}, resourceVersion: rv },
+  });
+  const count = async () => {
+    await new Promise((r) => setImmediate(r));
+    return log()
+      .split('\n')
+      .filter((l) => l.includes('ns/orphan')).length;
+  };
+  s.sliceEvent('ADDED', orphan('5'));
+  s.replaceSlices([orphan('5')]);
+  t.is(await count(), 1, 'one line per version');
+  s.sliceEvent('DELETED', orphan('5'));
+  s.sliceEvent('ADDED', orphan('5'));
+  t.is(await count(), 2, 'forgotten once deleted');
+  s.replaceSlices([]);
+  s.replaceSlices([orphan('5')]);
+  t.is(await count(), 3, 'forgotten once a relist no longer has it');
+});
+
 test('every applied event asks for a sync; take() hands over the current objects', (t) => {
   const { s, changes } = store();
   s.serviceEvent('ADDED', service('ns/web'));
