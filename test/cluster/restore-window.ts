@@ -9,12 +9,13 @@ import { createTopology, liftIcmpRateLimits, type PodNs, probeMany } from '../he
 
 const proto = process.argv[2] === 'udp' ? 'udp' : 'tcp';
 const mode = process.argv[3] === 'nftables' ? ['--proxy-mode', 'nftables'] : [];
+const flavour = process.argv[4] === 'legacy' ? 'legacy' : 'nft';
 const cleanups: (() => unknown)[] = [];
 const topo = await createTopology({ pods: 1 });
 try {
   // Otherwise REJECTs themselves time out under this load.
   await liftIcmpRateLimits(topo, topo.node.ns);
-  const k = kproxyOn(topo, 'nft', (fn) => cleanups.push(fn));
+  const k = kproxyOn(topo, flavour, (fn) => cleanups.push(fn));
   const [a] = topo.pods as [PodNs];
   const protocol = proto === 'udp' ? 'UDP' : 'TCP';
   const svc = service('shop/web', { clusterIP: '10.96.0.10', ports: [svcPort('p80', 80, protocol)] });
@@ -35,7 +36,9 @@ try {
     if (synced.exitCode !== 0) throw new Error(synced.stderr);
     for (const o of await probing) kinds[`${dir} ${o.kind}`] = (kinds[`${dir} ${o.kind}`] ?? 0) + 1;
   }
-  console.log(`${proto} ${mode.length ? 'nftables' : 'iptables (nft flavour)'}: ${JSON.stringify(kinds)}`);
+  console.log(
+    `${proto} ${mode.length ? 'nftables' : `iptables (${flavour} flavour)`}: ${JSON.stringify(kinds)}`,
+  );
 } finally {
   for (const c of cleanups.reverse()) await c();
   await topo.destroy();
