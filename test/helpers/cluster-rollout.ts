@@ -1,7 +1,7 @@
-// The rollout test of the cluster tier, for one proxy mode (test/cluster/rollout.test.ts,
-// test/manual/rollout-iptables.test.ts). A Deployment behind a ClusterIP Service in a live cluster (real kube-apiserver,
+// The rollout test of the cluster tier, for one proxy mode (test/cluster/rollout.test.ts).
+// A Deployment behind a ClusterIP Service in a live cluster (real kube-apiserver,
 // real kube-controller-manager, kwok as the kubelet): a client pod sends a steady
-// stream of TCP connections to the ClusterIP while the Deployment rolls and scales
+// stream of TCP connections (and UDP queries) to the ClusterIP while the Deployment rolls and scales
 // 3 -> 10 -> 1 -> 0 -> 3, and kproxy (`kproxy run`) programs the node from the
 // EndpointSlices the real controller writes. No request may fail, except while
 // the Service has no endpoint at all (scaled to zero), where every connection must
@@ -106,7 +106,7 @@ async function scaleToZero(t: ExecutionContext, c: Cluster, stream: Stream, kpro
   );
 }
 
-/** Registers the rollout test for one mode (test/cluster and test/manual share it). */
+/** Registers the rollout test for one mode (test/cluster/rollout.test.ts). */
 export function rolloutTest(mode: RolloutMode): void {
   test.serial(
     `${mode.name}: a Deployment rolls and scales 3 -> 10 -> 1 -> 0 -> 3 without a failed request`,

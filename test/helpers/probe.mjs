@@ -73,8 +73,10 @@ function tcpOnce({ ip, port, timeoutMs }) {
 // UDP source ports for probes that name none: each a new flow (a new conntrack entry).
 // The kernel's random pick for bind(0) repeats a port within 100 probes about one time
 // in six, and a repeated port meets the previous probe's conntrack entry. Counting
-// through 20000-29999 (below the NodePort range and the ephemeral one) never repeats in a namespace's
-// life; each namespace has its own agent process, and nothing else binds ports there.
+// through 20000-29999 (below the NodePort range and the ephemeral one) repeats a port only
+// every 10,000 probes of a namespace (each has its own agent process, and nothing else binds
+// ports there): a stream faster than that per 30 s (the kernel's nf_conntrack_udp_timeout)
+// meets earlier probes' entries unless the timeout is lowered (restore-window.ts does).
 const firstOwnPort = 20000;
 const ownPorts = 10000;
 let nextOwnPort = Math.floor(Math.random() * ownPorts);

@@ -2,8 +2,9 @@
 // pkg/util/iptables/testing/fake.go: it holds tables of chains and applies
 // iptables-restore input with the semantics kproxy relies on, and refuses what
 // the kernel refuses. `--noflush` always: declaring a chain creates it or
-// flushes it; each table of an input is one transaction, so a refused line
-// leaves that table (and the tables after it) as they were; `-X` refuses a chain
+// flushes it; each table block of an input is one transaction, committed at its
+// COMMIT (as both real flavours do), so a refused line leaves that block and
+// those after it unapplied while the blocks before it stay; `-X` refuses a chain
 // that still has rules or that a rule jumps to; a jump to a missing chain is
 // refused. Rules are kept in the form iptables-save prints (canonical.ts), so a
 // dump compares with the desired rules as the kernel's would.
@@ -89,7 +90,6 @@ export class FakeIptablesHost implements IptablesHost {
     const lines = input.split('\n');
     let name: string | undefined;
     let work: Chains | undefined;
-    const done = new Map<string, Chains>();
     for (const [i, raw] of lines.entries()) {
       const line = raw.trim();
       if (line === '' || line.startsWith('#')) continue;
@@ -104,7 +104,7 @@ export class FakeIptablesHost implements IptablesHost {
         } else if (line === 'COMMIT') {
           if (!name || !work) throw new Refused('COMMIT outside a table');
           checkJumps(work);
-          done.set(name, work);
+          this.tables.set(name, work);
           name = undefined;
           work = undefined;
         } else {
@@ -116,7 +116,6 @@ export class FakeIptablesHost implements IptablesHost {
         throw new RestoreError(`fake iptables-restore: line ${i + 1} failed: ${err.message}`, i + 1, input);
       }
     }
-    for (const [n, t] of done) this.tables.set(n, t);
   }
 
   private applyLine(table: string, t: Chains, line: string): void {

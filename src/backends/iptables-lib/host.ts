@@ -8,7 +8,7 @@ import type { TableName } from './ruleset.js';
 
 export type Flavour = 'legacy' | 'nft';
 
-/** iptables-restore refused the input; nothing of it was applied (the table is atomic). */
+/** iptables-restore refused the input; nothing of the refused table block was applied (blocks before it were). */
 export class RestoreError extends RejectedInputError {
   override name = 'RestoreError';
 }
@@ -18,7 +18,7 @@ export interface IptablesHost {
   readonly family: IPFamily;
   /** iptables-save output of one table, or of every table the kernel has loaded when none is named. */
   save(table?: TableName): Promise<string>;
-  /** iptables-restore --noflush -w: one atomic transaction per table in the input. */
+  /** iptables-restore --noflush -w: one atomic transaction per table block, committed in input order. */
   restore(input: string): Promise<void>;
   /** Runs `iptables -w args...`; resolves with the exit code (no throw on failure). */
   run(args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;

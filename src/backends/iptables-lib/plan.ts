@@ -9,7 +9,7 @@ import { isOwnedChain } from './listing.js';
 import type { JumpRule, Rule } from './ruleset.js';
 
 /** Chains whose rules' order does not matter; they are edited rule by rule instead of rewritten. */
-const editableChains = new Set([
+export const editableChains: ReadonlySet<string> = new Set([
   'KUBE-SERVICES',
   'KUBE-NODEPORTS',
   'KUBE-EXTERNAL-SERVICES',
@@ -125,6 +125,6 @@ function last(rules: readonly string[]): string | undefined {
   return r?.includes(lastRuleComment) ? r : undefined;
 }
 
-export function restoreText(table: string, plan: TablePlan): string {
+export function restoreText(table: string, plan: Pick<TablePlan, 'lines'>): string {
   return plan.lines.length === 0 ? '' : `*${table}\n${plan.lines.join('\n')}\nCOMMIT\n`;
 }

@@ -1,6 +1,6 @@
-// One sync of the iptables backend: decide full or partial, plan per table,
-// apply both tables in one atomic iptables-restore, clear stale UDP flows, and
-// remember what was applied. The only decisions here are about side effects;
+// One sync of the iptables backend: decide full or partial, plan per table, apply
+// both tables in one iptables-restore (in the order restore-order.ts gives), clear
+// stale UDP flows, and remember what was applied. The only decisions here are about side effects;
 // what the rules are was decided by render.ts.
 import type { Logger } from '../../log.js';
 import { type AppliedState, settingsHash } from '../common/applied-state.js';
@@ -13,17 +13,11 @@ import { canonicalRule } from '../iptables-lib/canonical.js';
 import { type IptablesHost, RestoreError } from '../iptables-lib/host.js';
 import { listingFromDump } from '../iptables-lib/listing.js';
 import { parseIptablesDump } from '../iptables-lib/parse.js';
-import {
-  type PlanInput,
-  planTable,
-  restoreText,
-  type TablePlan,
-  type TableState,
-} from '../iptables-lib/plan.js';
+import { type PlanInput, planTable, restoreText, type TableState } from '../iptables-lib/plan.js';
 import type { Rule, Table } from '../iptables-lib/ruleset.js';
-import { restoreCalls } from '../iptables-lib/split.js';
 import type { DesiredIptables } from './desired.js';
 import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
+import { type Planned, restoreInputs, type TableName } from './restore-order.js';
 import type { IptablesApplied } from './state.js';
 
 export interface SyncContext {
@@ -121,42 +115,17 @@ async function planInput(
   };
 }
 
-type TableName = 'nat' | 'filter';
-/** One table's planned input and the restore calls it takes. */
-interface Planned {
-  table: TableName;
-  plan: TablePlan;
-  calls: string[][];
-}
-
-/**
- * The restore inputs of a sync. Both tables go in one input when each fits in one
- * call (the usual case), filter first as upstream writes them: iptables-nft applies
- * the input as one transaction, so a Service gaining its first endpoint or losing its
- * last never has neither its REJECT (filter) nor its DNAT (nat) rule. Only a large
- * first sync on iptables-nft is split into calls (split.ts), table by table.
- */
-export function restoreInputs(planned: readonly Planned[]): { tables: TableName[]; text: string }[] {
-  const live = planned.filter((p) => p.calls.length > 0);
-  const one = (p: Planned, lines: string[]) => restoreText(p.table, { ...p.plan, lines });
-  if (live.every((p) => p.calls.length === 1)) {
-    const ordered = [...live].sort((a, b) => (a.table === 'filter' ? -1 : b.table === 'filter' ? 1 : 0));
-    const text = ordered.map((p) => one(p, p.calls[0] as string[])).join('');
-    return text === '' ? [] : [{ tables: ordered.map((p) => p.table), text }];
-  }
-  return live.flatMap((p) => p.calls.map((lines) => ({ tables: [p.table], text: one(p, lines) })));
-}
-
 /** Sends the plans; a refusal forgets the record (the next sync is full) and throws SyncFailure. */
 async function applyTables(planned: Planned[], ctx: SyncContext, mode: SyncReport['mode']): Promise<void> {
   let sending: { tables: TableName[]; text: string } | undefined;
   try {
-    for (const input of restoreInputs(planned)) {
+    for (const input of restoreInputs(planned, ctx.host.flavour)) {
       sending = input;
       await ctx.host.restore(input.text);
     }
   } catch (err) {
-    // The refused call changed nothing (each call is atomic); forget our record so the next sync is full.
+    // The refused table block changed nothing, but blocks before it are committed
+    // (restore-order.ts): forget our record so that the next sync is full.
     await ctx.state.clear();
     const tables = sending?.tables ?? ['filter', 'nat'];
     const what = tables.length > 1 ? `${tables.join(' and ')} tables` : `${tables[0]} table`;
@@ -192,7 +161,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     const input = await planInput(table, desired, host, full ? undefined : state);
     const plan = planTable(input);
     report.restoreInput[table] = restoreText(table, plan);
-    planned.push({ table, plan, calls: restoreCalls(plan.lines, host.flavour, input.current.chains.size) });
+    planned.push({ table, plan, tableChains: input.current.chains.size });
     report.chainsWritten += plan.chainsWritten;
     report.chainsDeleted += plan.chainsDeleted;
     report.rulesAdded += plan.rulesAdded;
