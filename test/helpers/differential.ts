@@ -1,0 +1,240 @@
+// The differential rig: one real API server, one node namespace programmed by
+// upstream kube-proxy v1.37.2, and seeded clusters (api-random-cluster.ts) loaded
+// one after another. For each seed, once upstream has caught up, its dump is
+// compared with what kproxy computes from the same API server: iptables as text
+// (`kproxy diff --kubeconfig --against`: kproxy's listing of the dump and of its own
+// rules, ordering normalised) and as packet fates (`kproxy verify`); nftables as
+// fates only, since its layout may change (a flat-map layout is in the works).
+// Used by test/e2e/differential.test.ts (CI seeds) and scripts/differential.ts.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  type ApiCluster,
+  apiRandomCluster,
+  fixedObjects,
+  servedNode,
+  servedNodeIp,
+} from './api-random-cluster.js';
+import { type ApiServer, startApiServer } from './apiserver.js';
+import { runCli } from './cli.js';
+import { kubeProxyBinary } from './cluster-kube-proxy.js';
+import { type Kube, kube } from './kube.js';
+import { createTopology, type Teardown, type Topology } from './netns.js';
+import { bridgeLoopbackPort } from './ns-bridge.js';
+import { missingForKernelTests, systemBinary } from './root.js';
+
+export type DifferentialMode = 'iptables' | 'nftables';
+const clusterCidr = '10.244.0.0/16';
+
+/**
+ * What upstream writes and kproxy does not, stripped from upstream's iptables dump
+ * before the text comparison (each is counted and reported): nfacct counters, which
+ * need accounting objects kproxy does not create yet.
+ */
+export const knownIptablesDifferences: { why: string; text: string }[] = [
+  {
+    why: 'nfacct counter on the conntrack INVALID drop',
+    text: ' -m nfacct --nfacct-name ct_state_invalid_dropped_pkts',
+  },
+  {
+    why: 'nfacct counter on localhost NodePorts',
+    text: ' -m nfacct --nfacct-name localhost_nps_accepted_pkts',
+  },
+];
+
+export interface SeedOutcome {
+  seed: number;
+  services: number;
+  slices: number;
+  /** Empty when both comparisons agree; else each says what differed, with the exact lines. */
+  failures: string[];
+  /** How many times each known difference was stripped from upstream's dump. */
+  known: Record<string, number>;
+  /** Upstream's dump, as compared (known differences stripped). */
+  dump: string;
+}
+
+export interface DifferentialRig {
+  mode: DifferentialMode;
+  api: ApiServer;
+  runSeed(seed: number): Promise<SeedOutcome>;
+  upstreamLog(): string;
+}
+
+/** The dump command of each mode, by absolute path (node_modules/.bin has an unrelated `nft`). */
+function saveCommand(mode: DifferentialMode): string[] {
+  if (mode === 'iptables') return [systemBinary('iptables-nft-save') ?? 'iptables-nft-save'];
+  return [systemBinary('nft') ?? 'nft', 'list', 'ruleset'];
+}
+
+/** The tools a rig needs, or a message saying what is missing. */
+function preflight(): string | undefined {
+  return missingForKernelTests(['ip', 'socat', 'curl', 'iptables-nft-save', 'nft']);
+}
+
+export async function startDifferential(mode: DifferentialMode, t: Teardown): Promise<DifferentialRig> {
+  const missing = preflight();
+  if (missing) throw new Error(missing);
+  const bin = kubeProxyBinary();
+  if (!systemBinary(bin))
+    throw new Error(`missing ${bin}: build it with K8S_EXTRA=kube-proxy scripts/test-infra/build-k8s.sh`);
+  const api = await startApiServer();
+  t.teardown(() => api.stop());
+  const k = kube(api);
+  const fixed = fixedObjects();
+  for (const o of [...fixed.namespaces, ...fixed.nodes]) await k.apply(o);
+  for (const n of fixed.nodes) await k.applyStatus(n);
+  const topo = await createTopology({ pods: [] }, t);
+  t.teardown(await bridgeLoopbackPort(topo, topo.node.ns, Number(new URL(api.url).port)));
+  await topo.exec(topo.node.ns, ['ip', 'addr', 'add', `${servedNodeIp}/32`, 'dev', topo.node.uplinkIf]);
+  const log = startUpstream(topo, api, mode, t);
+  const dir = mkdtempSync(join(tmpdir(), 'kpt-differential-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  let loaded: ApiCluster | undefined;
+  return {
+    mode,
+    api,
+    upstreamLog: log,
+    async runSeed(seed) {
+      if (loaded) await clearCluster(k, loaded);
+      const cluster = apiRandomCluster(seed);
+      loaded = cluster;
+      await loadCluster(k, cluster);
+      const since = Date.now() / 1000;
+      const raw = await waitForUpstream(topo, mode, since, log);
+      const { dump, known } = mode === 'iptables' ? stripKnown(raw) : { dump: raw, known: {} };
+      const file = join(dir, `${mode}-${seed}.dump`);
+      writeFileSync(file, dump);
+      const failures = await compare(mode, api, file);
+      return {
+        seed,
+        services: cluster.services.length,
+        slices: cluster.slices.length,
+        failures,
+        known,
+        dump,
+      };
+    },
+  };
+}
+
+function startUpstream(topo: Topology, api: ApiServer, mode: DifferentialMode, t: Teardown): () => string {
+  const sub = topo.spawn(
+    topo.node.ns,
+    [
+      kubeProxyBinary(),
+      `--kubeconfig=${api.kubeconfigPath}`,
+      `--proxy-mode=${mode}`,
+      `--hostname-override=${servedNode}`,
+      `--cluster-cidr=${clusterCidr}`,
+      '--healthz-bind-address=127.0.0.1:10256',
+      '--metrics-bind-address=127.0.0.1:10249',
+      '--conntrack-max-per-core=0',
+      '--iptables-min-sync-period=100ms',
+      '--v=2',
+    ],
+    // kube-proxy runs iptables and nft by name: the system's, never node_modules/.bin's.
+    { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
+  );
+  let log = '';
+  const keep = (d: Buffer) => {
+    log = (log + d.toString()).slice(-100_000);
+  };
+  sub.stderr?.on('data', keep);
+  sub.stdout?.on('data', keep);
+  t.teardown(async () => {
+    sub.kill('SIGKILL');
+    await sub;
+  });
+  return () => log;
+}
+
+async function loadCluster(k: Kube, c: ApiCluster): Promise<void> {
+  const write = async (what: string, f: () => Promise<unknown>) => {
+    try {
+      await f();
+    } catch (err) {
+      throw new Error(`seed ${c.seed}: the API server refused ${what}: ${(err as Error).message}`);
+    }
+  };
+  const name = (o: { metadata?: { namespace?: string; name?: string } }) =>
+    `${o.metadata?.namespace}/${o.metadata?.name}`;
+  for (const s of c.services) await write(`Service ${name(s)}`, () => k.apply(s));
+  for (const s of c.statuses) await write(`the status of Service ${name(s)}`, () => k.applyStatus(s));
+  for (const s of c.slices) await write(`EndpointSlice ${name(s)}`, () => k.apply(s));
+}
+
+async function clearCluster(k: Kube, c: ApiCluster): Promise<void> {
+  for (const s of c.slices) await k.remove(s);
+  for (const s of c.services) await k.remove(s);
+}
+
+/** Upstream's metrics say it synced after `since` and nothing is queued since. */
+async function caughtUp(topo: Topology, since: number): Promise<boolean> {
+  const r = await topo.exec(topo.node.ns, ['curl', '-s', '-m', '3', 'http://127.0.0.1:10249/metrics'], {
+    reject: false,
+  });
+  const value = (name: string) =>
+    Number(new RegExp(`^kubeproxy_${name} (\\S+)$`, 'm').exec(r.stdout)?.[1] ?? 0);
+  const synced = value('sync_proxy_rules_last_timestamp_seconds');
+  const queued = value('sync_proxy_rules_last_queued_timestamp_seconds');
+  return synced >= since && synced >= queued;
+}
+
+/** Upstream's dump once it has caught up with the cluster and stayed the same for one more poll. */
+async function waitForUpstream(
+  topo: Topology,
+  mode: DifferentialMode,
+  since: number,
+  log: () => string,
+): Promise<string> {
+  let last = '';
+  for (let i = 0; i < 240; i++) {
+    const ok = await caughtUp(topo, since);
+    const now = (await topo.exec(topo.node.ns, saveCommand(mode), { reject: false })).stdout;
+    // iptables-save stamps tables with the time and chains with counters: compare the rules only.
+    const rules = now.replace(/^#.*$/gm, '').replace(/\[\d+:\d+\]/g, '');
+    if (ok && rules === last) return now;
+    last = ok ? rules : '';
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `upstream kube-proxy did not catch up within 2 minutes; its log ends:\n${log().split('\n').slice(-30).join('\n')}`,
+  );
+}
+
+/** Upstream's dump without the known differences, and how often each occurred. */
+export function stripKnown(dump: string): { dump: string; known: Record<string, number> } {
+  const known: Record<string, number> = {};
+  let out = dump;
+  for (const k of knownIptablesDifferences) {
+    const parts = out.split(k.text);
+    known[k.why] = parts.length - 1;
+    out = parts.join('');
+  }
+  return { dump: out, known };
+}
+
+async function compare(mode: DifferentialMode, api: ApiServer, file: string): Promise<string[]> {
+  const common = [
+    '--kubeconfig',
+    api.kubeconfigPath,
+    '--proxy-mode',
+    mode,
+    '--hostname-override',
+    servedNode,
+    '--cluster-cidr',
+    clusterCidr,
+  ];
+  const failures: string[] = [];
+  if (mode === 'iptables') {
+    const r = await runCli('diff', '--against', file, ...common);
+    if (r.code !== 0) failures.push(`kproxy diff (- upstream, + kproxy):\n${r.stdout}${r.stderr}`);
+  }
+  const flavour = mode === 'iptables' ? ['--iptables-flavour', 'nft'] : [];
+  const v = await runCli('verify', '--against', file, ...common, ...flavour);
+  if (v.code !== 0)
+    failures.push(`kproxy verify (packet classes whose fate differs):\n${v.stdout}${v.stderr}`);
+  return failures;
+}
