@@ -18,7 +18,7 @@ import {
 } from './api-random-cluster.js';
 import { type ApiServer, startApiServer } from './apiserver.js';
 import { runCli } from './cli.js';
-import { kubeProxyBinary } from './cluster-kube-proxy.js';
+import { kubeProxyArgs, kubeProxyBinary } from './cluster-kube-proxy.js';
 import { type Kube, kube } from './kube.js';
 import { createTopology, type Teardown, type Topology } from './netns.js';
 import { bridgeLoopbackPort } from './ns-bridge.js';
@@ -122,18 +122,7 @@ export async function startDifferential(mode: DifferentialMode, t: Teardown): Pr
 function startUpstream(topo: Topology, api: ApiServer, mode: DifferentialMode, t: Teardown): () => string {
   const sub = topo.spawn(
     topo.node.ns,
-    [
-      kubeProxyBinary(),
-      `--kubeconfig=${api.kubeconfigPath}`,
-      `--proxy-mode=${mode}`,
-      `--hostname-override=${servedNode}`,
-      `--cluster-cidr=${clusterCidr}`,
-      '--healthz-bind-address=127.0.0.1:10256',
-      '--metrics-bind-address=127.0.0.1:10249',
-      '--conntrack-max-per-core=0',
-      '--iptables-min-sync-period=100ms',
-      '--v=2',
-    ],
+    kubeProxyArgs({ kubeconfig: api.kubeconfigPath, node: servedNode, clusterCidr, mode }),
     // kube-proxy runs iptables and nft by name: the system's, never node_modules/.bin's.
     { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
   );
