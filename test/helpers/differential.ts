@@ -30,16 +30,17 @@ const clusterCidr = '10.244.0.0/16';
 /**
  * What upstream writes and kproxy does not, stripped from upstream's iptables dump
  * before the text comparison (each is counted and reported): nfacct counters, which
- * need accounting objects kproxy does not create yet.
+ * need accounting objects (nfnetlink_acct) kproxy does not create yet. iptables-nft-save
+ * prints the name after two spaces.
  */
-export const knownIptablesDifferences: { why: string; text: string }[] = [
+export const knownIptablesDifferences: { why: string; match: RegExp }[] = [
   {
     why: 'nfacct counter on the conntrack INVALID drop',
-    text: ' -m nfacct --nfacct-name ct_state_invalid_dropped_pkts',
+    match: / -m nfacct --nfacct-name +ct_state_invalid_dropped_pkts/g,
   },
   {
     why: 'nfacct counter on localhost NodePorts',
-    text: ' -m nfacct --nfacct-name localhost_nps_accepted_pkts',
+    match: / -m nfacct --nfacct-name +localhost_nps_accepted_pkts/g,
   },
 ];
 
@@ -198,9 +199,8 @@ export function stripKnown(dump: string): { dump: string; known: Record<string, 
   const known: Record<string, number> = {};
   let out = dump;
   for (const k of knownIptablesDifferences) {
-    const parts = out.split(k.text);
-    known[k.why] = parts.length - 1;
-    out = parts.join('');
+    known[k.why] = out.match(k.match)?.length ?? 0;
+    out = out.replace(k.match, '');
   }
   return { dump: out, known };
 }
