@@ -4,7 +4,7 @@
 // belong to a type), so a seed fails on the proxies, not on a rejected create.
 import test from 'ava';
 import { type ApiCluster, apiRandomCluster } from '../helpers/api-random-cluster.js';
-import { stripKnown } from '../helpers/differential.js';
+import { beyondOrdering, stripKnown } from '../helpers/differential.js';
 import { ciSeeds } from '../helpers/differential-seeds.js';
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -158,4 +158,27 @@ test("the differential rig strips only the listed known differences from upstrea
     ].join('\n'),
   );
   t.deepEqual(Object.values(r.known), [1, 2]);
+});
+
+test('a rule that only moved within its chain is not a difference; one changed or duplicated is', (t) => {
+  const diff = [
+    '--- iptables: upstream.dump',
+    '+++ iptables: desired for node dn-node',
+    '@@ -1,4 +1,4 @@',
+    ' :KUBE-SERVICES',
+    '+-A KUBE-SERVICES -d 10.96.0.2/32 -j KUBE-SVC-B',
+    ' -A KUBE-SERVICES -d 10.96.0.1/32 -j KUBE-SVC-A',
+    '--A KUBE-SERVICES -d 10.96.0.2/32 -j KUBE-SVC-B',
+    '--A KUBE-FW-X -j KUBE-MARK-DROP',
+    '+-A KUBE-FW-X -s 10.0.0.0/8 -j KUBE-MARK-DROP',
+    '+-A KUBE-SEP-Y -j KUBE-MARK-MASQ',
+    '+-A KUBE-SEP-Y -j KUBE-MARK-MASQ',
+    '--A KUBE-SEP-Y -j KUBE-MARK-MASQ',
+  ].join('\n');
+  t.deepEqual(beyondOrdering(diff), [
+    '--A KUBE-FW-X -j KUBE-MARK-DROP',
+    '+-A KUBE-FW-X -s 10.0.0.0/8 -j KUBE-MARK-DROP',
+    '+-A KUBE-SEP-Y -j KUBE-MARK-MASQ',
+    '+-A KUBE-SEP-Y -j KUBE-MARK-MASQ',
+  ]);
 });
