@@ -127,23 +127,19 @@ export async function startDifferential(mode: DifferentialMode, t: Teardown): Pr
 }
 
 function startUpstream(topo: Topology, api: ApiServer, mode: DifferentialMode, t: Teardown): () => string {
+  const upstreamArgs = kubeProxyArgs({ kubeconfig: api.kubeconfigPath, node: servedNode, clusterCidr, mode });
   const sub = topo.spawn(
     topo.node.ns,
     standIn
-      ? [
+      ? // kproxy has no --conntrack-max-per-core flag (conntrack.maxPerCore is in its config file).
+        [
           process.execPath,
           builtCli(),
           'run',
-          `--kubeconfig=${api.kubeconfigPath}`,
-          `--proxy-mode=${mode}`,
-          `--hostname-override=${servedNode}`,
-          `--cluster-cidr=${clusterCidr}`,
-          '--metrics-bind-address=127.0.0.1:10249',
-          '--healthz-bind-address=127.0.0.1:10256',
-          '--iptables-min-sync-period=100ms',
+          ...upstreamArgs.slice(1).filter((a) => !a.startsWith('--conntrack-max-per-core')),
           '--iptables-flavour=nft',
         ]
-      : kubeProxyArgs({ kubeconfig: api.kubeconfigPath, node: servedNode, clusterCidr, mode }),
+      : upstreamArgs,
     // kube-proxy runs iptables and nft by name: the system's, never node_modules/.bin's.
     { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' } },
   );
