@@ -78,7 +78,7 @@ export function apiRandomCluster(seed: number): ApiCluster {
   const count = 6 + g.int(8);
   for (let i = 0; i < count; i++) {
     const ns = g.pick(differentialNamespaces);
-    const { service, status, ports } = randomService(g, ns, `s${i}`);
+    const { service, status, ports } = randomService(g, ns, i);
     out.services.push(service);
     if (status) out.statuses.push(status);
     if (service.spec?.type === 'ExternalName') continue;
@@ -109,8 +109,9 @@ type Kind = 'ClusterIP' | 'Headless' | 'NodePort' | 'LoadBalancer' | 'ExternalNa
 function randomService(
   g: Gen,
   namespace: string,
-  name: string,
+  index: number,
 ): { service: V1Service; status?: V1Service; ports: PortSpec[] } {
+  const name = `s${index}`;
   const kind: Kind = g.pick([
     'ClusterIP',
     'ClusterIP',
@@ -146,14 +147,14 @@ function randomService(
       ? { trafficDistribution: g.pick(['PreferClose', 'PreferSameZone', 'PreferSameNode']) }
       : {}),
     ...(g.chance(0.25) ? affinity(g) : {}),
-    ...(g.chance(0.25) && kind !== 'Headless' ? { externalIPs: externalIPs(g) } : {}),
+    ...(g.chance(0.25) && kind !== 'Headless' ? { externalIPs: externalIPs(g, index) } : {}),
   };
   if (kind === 'LoadBalancer') {
     if (g.chance(0.2)) spec.allocateLoadBalancerNodePorts = false;
     if (g.chance(0.45)) spec.loadBalancerSourceRanges = sourceRanges(g);
   }
   const service: V1Service = { apiVersion: 'v1', kind: 'Service', metadata, spec };
-  const status = kind === 'LoadBalancer' && g.chance(0.85) ? lbStatus(g, namespace, name) : undefined;
+  const status = kind === 'LoadBalancer' && g.chance(0.85) ? lbStatus(g, namespace, index) : undefined;
   return { service, ports, ...(status ? { status } : {}) };
 }
 
@@ -166,11 +167,14 @@ function affinity(g: Gen): Partial<NonNullable<V1Service['spec']>> {
   };
 }
 
-function externalIPs(g: Gen): string[] {
-  const ips = [`192.0.2.${1 + g.int(20)}`];
-  if (g.chance(0.3)) ips.push(`192.0.2.${21 + g.int(20)}`);
+// Each Service's addresses are its own (from its index): two Services on one
+// externalIP or LB IP and port is a conflict upstream resolves by Go map order (its
+// iptables and nftables modes chose different Services for seed 40 of the first run).
+function externalIPs(g: Gen, index: number): string[] {
+  const ips = [`192.0.2.${4 * index + 1 + (g.int(20) % 2)}`];
+  if (g.chance(0.3)) ips.push(`192.0.2.${4 * index + 3 + (g.int(20) % 2)}`);
   // Another family's address: stored, and ignored by a single-stack proxy.
-  if (g.chance(0.15)) ips.push(`2001:db8::${1 + g.int(99)}`);
+  if (g.chance(0.15)) ips.push(`2001:db8::${(100 * index + 1 + g.int(99)).toString(16)}`);
   return ips;
 }
 
@@ -180,16 +184,17 @@ function sourceRanges(g: Gen): string[] {
   return [...new Set(Array.from({ length: n }, () => g.pick(all)))];
 }
 
-function lbStatus(g: Gen, namespace: string, name: string): V1Service {
+function lbStatus(g: Gen, namespace: string, index: number): V1Service {
+  const name = `s${index}`;
   const ingress: NonNullable<NonNullable<V1Service['status']>['loadBalancer']>['ingress'] = [];
   const n = 1 + g.int(2);
   for (let i = 0; i < n; i++) {
     const r = g.int(10);
-    if (r < 6) ingress.push({ ip: `198.51.100.${1 + g.int(120)}` });
-    else if (r < 7) ingress.push({ ip: `198.51.100.${121 + g.int(100)}`, ipMode: 'Proxy' });
-    else if (r < 8) ingress.push({ ip: `198.51.100.${121 + g.int(100)}`, ipMode: 'VIP' });
+    if (r < 6) ingress.push({ ip: `198.51.100.${8 * index + 1 + (g.int(120) % 4)}` });
+    else if (r < 7) ingress.push({ ip: `198.51.100.${121 + 8 * index + (g.int(100) % 4)}`, ipMode: 'Proxy' });
+    else if (r < 8) ingress.push({ ip: `198.51.100.${125 + 8 * index + (g.int(100) % 4)}`, ipMode: 'VIP' });
     else if (r < 9) ingress.push({ hostname: `${name}.lb.example.com` });
-    else ingress.push({ ip: `2001:db8:2::${1 + g.int(99)}` });
+    else ingress.push({ ip: `2001:db8:2::${(100 * index + 1 + g.int(99)).toString(16)}` });
   }
   return {
     apiVersion: 'v1',

@@ -2,6 +2,7 @@
 // feature the model handles turns up within the CI seeds, and the objects keep the
 // API server's rules that a client can check (names, unique ports, fields that
 // belong to a type), so a seed fails on the proxies, not on a rejected create.
+import type { V1Service } from '@kubernetes/client-node';
 import test from 'ava';
 import { type ApiCluster, apiRandomCluster } from '../helpers/api-random-cluster.js';
 import { beyondOrdering, stripKnown } from '../helpers/differential.js';
@@ -128,6 +129,20 @@ test('objects keep the rules the API server validates', (t) => {
         t.is(spec.type, 'LoadBalancer', where);
       for (const p of ports)
         if (typeof p.targetPort === 'string') t.regex(p.targetPort, /^(?=.*[a-z])[a-z0-9-]{1,15}$/, where);
+    }
+    // No two Services share an address: that conflict is resolved by upstream's map order.
+    const owner = new Map<string, string>();
+    const addressesOf = (s: V1Service) => [
+      ...(s.spec?.externalIPs ?? []),
+      ...(
+        c.statuses.find((x) => x.metadata?.name === s.metadata?.name)?.status?.loadBalancer?.ingress ?? []
+      ).map((i) => i.ip ?? ''),
+    ];
+    for (const s of c.services) {
+      for (const ip of addressesOf(s).filter(Boolean)) {
+        t.is(owner.get(ip) ?? s.metadata?.name, s.metadata?.name, `seed ${seed}: ${ip} held by two Services`);
+        owner.set(ip, s.metadata?.name ?? '');
+      }
     }
     const slices = new Set<string>();
     for (const s of c.slices) {
