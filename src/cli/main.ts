@@ -7,7 +7,7 @@ import { loadDaemonConfig } from '../config/daemon-config.js';
 import { daemonFlagSpecs } from '../config/daemon-options.js';
 import { proxyFlagSpecs } from '../config/options.js';
 import { createLogger } from '../log.js';
-import { type CliIO, kernelFlags, loadInput, parseCommand } from './command.js';
+import { type CliIO, kernelFlags, loadInput, loadObjectsFlag, parseCommand } from './command.js';
 import { type DiffOutput, runDiff } from './diff.js';
 import { failureOutcome, UsageError } from './errors.js';
 import { traceCommand, verifyCommand } from './inspect.js';
@@ -18,7 +18,7 @@ export type { CliIO };
 const usage = `kproxy: a kube-proxy for people who want to see what their nodes do.
 
 Usage:
-  kproxy diff --from-file FILE [flags]    show the rule changes a sync would make
+  kproxy diff --from-file FILE [flags]    show the rule changes a sync would make (or --kubeconfig K)
   kproxy sync --from-file FILE [flags]    apply them to this network namespace's kernel, once
   kproxy cleanup [--proxy-mode MODE]      remove every rule and chain kproxy owns (ipvs: also its
                                           virtual servers, ipsets and kube-ipvs0)
@@ -49,6 +49,7 @@ Flags (kube-proxy's names and defaults):
 
 diff flags:
   --against DUMP                compare with an iptables-save dump instead of an empty kernel
+  --kubeconfig K                read the objects from the API server instead of --from-file
   --output diff|rules|json      unified diff (default), complete iptables-restore input (ipvs: the whole
                                 IPVS state), or the proxy model
 
@@ -171,12 +172,22 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
     log,
     options,
     scheduler,
-  } = parseCommand(args, { against: { type: 'string' }, output: { type: 'string', default: 'diff' } }, io);
+  } = parseCommand(
+    args,
+    {
+      against: { type: 'string' },
+      output: { type: 'string', default: 'diff' },
+      kubeconfig: { type: 'string' },
+    },
+    io,
+  );
   const output = values.output as string;
   if (!['diff', 'rules', 'json'].includes(output)) {
     throw new UsageError(`--output: "${output}" is not one of diff, rules, json`);
   }
-  const { snapshot, node } = await loadInput(values['from-file'] as string | undefined, options, log);
+  // From a file or, as kube-proxy would see it, from the API server.
+  const { snapshot, node } = await loadObjectsFlag(values, options, log);
+  if (!snapshot) throw new UsageError('--from-file FILE or --kubeconfig K is required');
   const result = await runDiff({
     snapshot,
     settings: { options, ipvs: { scheduler, strictARP: false, excludeCIDRs: [] } },

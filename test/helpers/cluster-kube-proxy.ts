@@ -12,6 +12,28 @@ export function kubeProxyBinary(): string {
   return join(k8sBinDir(), 'kube-proxy');
 }
 
+/** Upstream's command line for a test node: metrics and healthz on the namespace's loopback, conntrack sysctls untouched. */
+export function kubeProxyArgs(o: {
+  kubeconfig: string;
+  node: string;
+  clusterCidr: string;
+  mode: 'iptables' | 'nftables';
+}): string[] {
+  return [
+    kubeProxyBinary(),
+    `--kubeconfig=${o.kubeconfig}`,
+    `--hostname-override=${o.node}`,
+    `--cluster-cidr=${o.clusterCidr}`,
+    `--proxy-mode=${o.mode}`,
+    // Leave the namespace's conntrack sysctls alone (a netns cannot set the table size).
+    '--conntrack-max-per-core=0',
+    '--metrics-bind-address=127.0.0.1:10249',
+    '--healthz-bind-address=127.0.0.1:10256',
+    '--iptables-min-sync-period=100ms',
+    '--v=2',
+  ];
+}
+
 export interface KubeProxy {
   logs(): string;
   /**
@@ -30,19 +52,12 @@ export function startKubeProxy(t: ExecutionContext, c: Cluster, mode: 'iptables'
   }
   const sub = c.topo.spawn(
     c.topo.node.ns,
-    [
-      bin,
-      `--kubeconfig=${c.api.kubeconfigPath}`,
-      `--hostname-override=${c.topo.node.name}`,
-      `--cluster-cidr=${c.topo.clusterCidr}`,
-      `--proxy-mode=${mode}`,
-      // Leave the namespace's conntrack sysctls alone (a netns cannot set the table size).
-      '--conntrack-max-per-core=0',
-      '--metrics-bind-address=127.0.0.1:10249',
-      '--healthz-bind-address=127.0.0.1:10256',
-      '--iptables-min-sync-period=100ms',
-      '--v=2',
-    ],
+    kubeProxyArgs({
+      kubeconfig: c.api.kubeconfigPath,
+      node: c.topo.node.name,
+      clusterCidr: c.topo.clusterCidr,
+      mode,
+    }),
     // Its iptables/nft come from PATH: the system's, never node_modules/.bin (which has a fake nft).
     { env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin' }, forceKillAfterDelay: 30_000 },
   );

@@ -2,7 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { kindWorkerArgs, runCli } from '../helpers/cli.js';
+import { exampleCluster, kindWorkerArgs, runCli } from '../helpers/cli.js';
 
 const base = ['diff', ...kindWorkerArgs];
 const tmp = mkdtempSync(join(tmpdir(), 'kproxy-cli-'));
@@ -133,7 +133,11 @@ test('bad flags and bad files exit 2 with a message naming the problem', async (
     [[...base, '--no-such-flag'], /Unknown option '--no-such-flag'/],
     [['diff', '--from-file', notYaml], /not valid YAML or JSON/],
     [['diff', '--from-file', join(tmp, 'missing.yaml')], /cannot read file \(ENOENT\)/],
-    [['diff'], /--from-file is required/],
+    [['diff'], /--from-file FILE or --kubeconfig K is required/],
+    [
+      ['diff', '--from-file', exampleCluster, '--kubeconfig', notYaml],
+      /give --from-file or --kubeconfig, not both/,
+    ],
     [['frobnicate'], /unknown command "frobnicate"/],
   ];
   for (const [argv, message] of cases) {
