@@ -85,7 +85,8 @@ export async function applyConntrackSettings(
       const hint = s.path.endsWith('nf_conntrack_max')
         ? ' (outside the host network namespace it is read-only: set conntrack.maxPerCore: 0)'
         : '';
-      log.error(
+      // A warning: the agent goes on, and kproxy's errors are for what stops it or a sync.
+      log.warn(
         `cannot set sysctl ${sysctlName(s)}=${s.value}: ${e.code ?? e.message}${hint}; going on without it`,
       );
     }
@@ -101,7 +102,7 @@ export async function applyConntrackSettings(
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      log.error(
+      log.warn(
         `cannot grow the conntrack hash table (${file}): ${e.code ?? e.message}; going on without it`,
       );
     }
