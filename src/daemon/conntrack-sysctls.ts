@@ -102,9 +102,7 @@ export async function applyConntrackSettings(
       }
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      log.warn(
-        `cannot grow the conntrack hash table (${file}): ${e.code ?? e.message}; going on without it`,
-      );
+      log.warn(`cannot grow the conntrack hash table (${file}): ${e.code ?? e.message}; going on without it`);
     }
   }
   if (changed.length > 0) log.info(`conntrack settings applied: ${changed.join(', ')}`);
