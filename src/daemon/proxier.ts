@@ -89,6 +89,8 @@ export class Proxier {
   private readonly previous = new Map<IPFamily, string>();
   /** The model each family's last successful sync applied: the same object again means no change. */
   private readonly lastSynced = new Map<IPFamily, ProxyModel>();
+  /** Each family's last successful sync report, for the metrics of a skipped one. */
+  private readonly lastReports = new Map<IPFamily, ModeSyncReport>();
   /** This sync is the hourly recomputation: every family's sync is full. */
   private hourly = false;
 
@@ -184,6 +186,7 @@ export class Proxier {
         durationMs: round(synced.durationMs + modelMs),
       };
       this.needFull.delete(family);
+      this.lastReports.set(family, report);
       if (model) this.lastSynced.set(family, model);
       else this.lastSynced.delete(family);
       metrics?.observeSync(report, family);
@@ -236,7 +239,19 @@ export class Proxier {
   private async unchanged(syncer: ModeSyncer, family: IPFamily, model: ProxyModel | undefined) {
     if (!model || this.hourly || this.needFull.has(family) || this.lastSynced.get(family) !== model)
       return false;
+    const started = performance.now();
     if (!syncer.rulesIntact || !(await syncer.rulesIntact(family))) return false;
+    // Still a (partial) sync to the metrics: monitoring reads the last sync's timestamp.
+    const last = this.lastReports.get(family);
+    this.d.metrics?.observeSync(
+      {
+        mode: 'partial',
+        durationMs: performance.now() - started,
+        ...(last?.rulesTotal ? { rulesTotal: last.rulesTotal, rulesWritten: { nat: 0, filter: 0 } } : {}),
+        ...(last?.noLocalEndpoints ? { noLocalEndpoints: last.noLocalEndpoints } : {}),
+      },
+      family,
+    );
     this.d.health?.updated(family);
     this.d.log.verbose(`no change to ${family} rules since the last sync, and they are in place`);
     return true;
