@@ -241,7 +241,8 @@ test('the runner retries while a family fails, and stops retrying once both sync
   );
 });
 
-test('periodic syncs are partial against the record held in memory; a full one comes hourly', async (t) => {
+/** The nftables syncer over fake kernels on a settable clock, recording each family's sync as `label` says. */
+function recordingNftSyncer(label: (family: IPFamily, r: ModeSyncReport) => string) {
   const clock = { now: T0 };
   const now = () => clock.now;
   const hosts = new Map(options.ipFamilies.map((f) => [f, new FakeNftHost(f)] as const));
@@ -249,12 +250,32 @@ test('periodic syncs are partial against the record held in memory; a full one c
   let seen: string[] = [];
   const syncer: ModeSyncer = {
     close() {},
-    async sync(snapshot, node, family, full) {
-      const r = await real.sync(snapshot, node, family, full);
-      seen.push(r.reason ? `${r.mode} (${r.reason})` : r.mode);
+    async sync(snapshot, node, family, full, model) {
+      const r = await real.sync(snapshot, node, family, full, model);
+      seen.push(label(family, r));
       return r;
     },
+    rulesIntact: (family) => real.rulesIntact?.(family) ?? Promise.resolve(false),
   };
+  /** The syncs recorded since the last call. */
+  const taken = () => {
+    const m = seen;
+    seen = [];
+    return m;
+  };
+  return { clock, now, hosts, syncer, taken };
+}
+
+test('periodic syncs are partial against the record held in memory; a full one comes hourly', async (t) => {
+  const {
+    clock,
+    now,
+    hosts,
+    syncer: recording,
+    taken: modes,
+  } = recordingNftSyncer((_f, r) => (r.reason ? `${r.mode} (${r.reason})` : r.mode));
+  // Without rulesIntact: every periodic sync runs, so the mode's own decisions show.
+  const syncer: ModeSyncer = { close() {}, sync: recording.sync };
   const proxier = new Proxier({
     store: dualStackStore(),
     options,
@@ -264,11 +285,6 @@ test('periodic syncs are partial against the record held in memory; a full one c
     syncer,
     now,
   });
-  const modes = () => {
-    const m = seen;
-    seen = [];
-    return m;
-  };
   await proxier.sync('change');
   t.deepEqual(modes(), ['full (requested)', 'full (requested)'], 'start-up');
   for (const step of [30_000, 30_000, fullSyncPeriodMs - 120_000]) {
@@ -292,28 +308,10 @@ test('periodic syncs are partial against the record held in memory; a full one c
 });
 
 test('an idle periodic sync renders nothing when the rules are in place; a flushed table or a change still syncs', async (t) => {
-  const clock = { now: T0 };
-  const now = () => clock.now;
-  const hosts = new Map(options.ipFamilies.map((f) => [f, new FakeNftHost(f)] as const));
-  const real = nftablesSyncer({ options, log, hosts, now });
-  let seen: string[] = [];
-  const syncer: ModeSyncer = {
-    close() {},
-    async sync(snapshot, node, family, full, model) {
-      const r = await real.sync(snapshot, node, family, full, model);
-      seen.push(`${family}:${r.mode}`);
-      return r;
-    },
-    rulesIntact: (family) => real.rulesIntact?.(family) ?? Promise.resolve(false),
-  };
+  const { clock, now, hosts, syncer, taken: synced } = recordingNftSyncer((f, r) => `${f}:${r.mode}`);
   const store = dualStackStore();
   const health = new ProxyHealth({ healthTimeoutMs: 60_000, families: options.ipFamilies, now });
   const proxier = new Proxier({ store, options, log, mode: nftablesMode, settings, syncer, health, now });
-  const synced = () => {
-    const m = seen;
-    seen = [];
-    return m;
-  };
   await proxier.sync('change');
   t.deepEqual(synced(), ['IPv4:full', 'IPv6:full']);
   for (let i = 0; i < 3; i++) {
