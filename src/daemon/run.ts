@@ -218,10 +218,12 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     resolveFirst = r;
   });
   // No sync before Services and EndpointSlices were listed once: a partial view
-  // would delete the rules of everything not yet seen. The service CIDRs' first
-  // list, when it is tried, is awaited too so that the first sync already has them.
-  const started = Promise.all([watches[0]?.synced, watches[1]?.synced, cidrs?.ready]).then(() => {
-    log.info('initial list of Services and EndpointSlices done; starting the sync loop');
+  // would delete the rules of everything not yet seen. This Node's list is awaited
+  // too (its addresses and topology labels shape the rules: a first sync without
+  // them is followed by a full one when they come), and the service CIDRs' first
+  // list when it is tried.
+  const started = Promise.all([...watches.map((w) => w.synced), cidrs?.ready]).then(() => {
+    log.info('initial list of Services, EndpointSlices and this Node done; starting the sync loop');
     runner = new BoundedFrequencyRunner({
       minIntervalMs: daemon.minSyncPeriodMs,
       maxIntervalMs: daemon.syncPeriodMs,
