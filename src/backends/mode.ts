@@ -121,10 +121,23 @@ export interface FakeKernel {
   localAddresses(): Promise<string[]>;
 }
 
+/** Upstream's per-mode rules for the sync metrics. */
+export interface ModeMetrics {
+  /** Full and partial sync duration histograms beside the overall one (upstream's IPVS has only that). */
+  readonly fullAndPartialHistograms: boolean;
+  /** A failed partial sync is counted in sync_proxy_rules_iptables_partial_restore_failures_total. */
+  readonly countsPartialRestoreFailures: boolean;
+  /** A refused input is one nft transaction, counted in sync_proxy_rules_nftables_sync_failures_total. */
+  readonly refusedInputIsTransaction: boolean;
+}
+
 export interface ProxyMode<D extends ModeDesired = ModeDesired> {
   readonly name: ModeName;
   /** Only the nftables mode has a rule that reads ServiceCIDR objects (as upstream). */
   readonly watchesServiceCIDRs: boolean;
+  /** --nodeport-addresses when none is given (upstream's platformApplyDefaults: nftables means `primary`). */
+  readonly defaultNodePortAddresses: readonly string[];
+  readonly metrics: ModeMetrics;
   /**
    * The desired state of one family, without asking the kernel (`kproxy diff`, the
    * dry run). `model`: that family's model of `snapshot` for `node`, built already.

@@ -4,6 +4,7 @@
 // in one process (tests). The helper methods are what the daemon calls, one line
 // per event; they apply upstream's rules of when each metric moves.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type ModeMetrics, modeFor } from '../backends/mode.js';
 import type { IPFamily } from '../util/ip.js';
 
 const PREFIX = 'kubeproxy_';
@@ -63,9 +64,8 @@ export interface FailedSync {
 
 export interface MetricsOptions {
   /**
-   * The proxy mode, for upstream's per-mode rules: only the iptables and nftables
-   * proxiers have full/partial duration histograms, only the iptables one counts
-   * failed partial syncs. Default iptables.
+   * The proxy mode, whose `metrics` say upstream's per-mode rules (which
+   * histograms, which failure counters). Default iptables.
    */
   proxyMode?: 'iptables' | 'ipvs' | 'nftables';
   /** prom-client's process_* and nodejs_* metrics (default true). */
@@ -190,7 +190,7 @@ function stateSeries({ gauge, counter }: Makers) {
 type Series = ReturnType<typeof syncSeries> & ReturnType<typeof stateSeries>;
 
 /** What the daemon calls, one line per event; upstream's rules of when each metric moves. */
-function eventMethods(s: Series, registry: Registry, mode: MetricsOptions['proxyMode'], now: () => number) {
+function eventMethods(s: Series, registry: Registry, profile: ModeMetrics, now: () => number) {
   const events = {
     /**
      * A sync of `family` succeeded: its duration in the overall and the full/partial
@@ -217,7 +217,7 @@ function eventMethods(s: Series, registry: Registry, mode: MetricsOptions['proxy
       observeDuration(failure.mode === 'partial', family, failure.durationMs);
       if (failure.restoreFailed) s.iptablesRestoreFailuresTotal.inc({ ip_family: family });
       if (failure.transactionFailed) s.nftablesSyncFailuresTotal.inc({ ip_family: family });
-      if (failure.mode === 'partial' && mode === 'iptables') {
+      if (failure.mode === 'partial' && profile.countsPartialRestoreFailures) {
         s.iptablesPartialRestoreFailuresTotal.inc({ ip_family: family });
       }
     },
@@ -270,7 +270,7 @@ function eventMethods(s: Series, registry: Registry, mode: MetricsOptions['proxy
   function observeDuration(partial: boolean, family: IPFamily, durationMs: number): void {
     const seconds = durationMs / 1000;
     s.syncProxyRulesDuration.observe({ ip_family: family }, seconds);
-    if (mode === 'ipvs') return; // upstream's IPVS proxier has only the overall histogram
+    if (!profile.fullAndPartialHistograms) return;
     (partial ? s.syncPartialProxyRulesDuration : s.syncFullProxyRulesDuration).observe(
       { ip_family: family },
       seconds,
@@ -288,7 +288,7 @@ export function createMetrics(opts: MetricsOptions = {}) {
   return {
     registry,
     ...series,
-    ...eventMethods(series, registry, opts.proxyMode ?? 'iptables', opts.now ?? Date.now),
+    ...eventMethods(series, registry, modeFor(opts.proxyMode ?? 'iptables').metrics, opts.now ?? Date.now),
   };
 }
 

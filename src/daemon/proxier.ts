@@ -217,7 +217,7 @@ export class Proxier {
         durationMs: now() - started,
         // iptables mode, or IPVS mode's iptables step: the refused input is iptables-restore's.
         restoreFailed: /^\*(nat|filter)\n/.test(refused?.input ?? ''),
-        transactionFailed: refused !== undefined && this.d.mode.name === 'nftables',
+        transactionFailed: refused !== undefined && this.d.mode.metrics.refusedInputIsTransaction,
       });
       this.d.debug?.recordFailed(family, err, refused?.input);
       log.error(`sync of ${family} rules failed; retrying with a full sync`, {

@@ -21,6 +21,7 @@
 //   the next sync; whatever part of it was bound is closed again;
 // - a Service gone, or its port or listen addresses changed, closes its sockets.
 import { networkInterfaces } from 'node:os';
+import { modeFor } from '../backends/mode.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
@@ -37,12 +38,12 @@ export interface ListenHost {
   ipv6Only?: boolean;
 }
 
-/** --nodeport-addresses after the mode default upstream applies (platformApplyDefaults): nftables means `primary`. */
+/** --nodeport-addresses, or the mode's default when none is given. */
 export function effectiveNodePortAddresses(
   o: Pick<ProxyOptions, 'proxyMode' | 'nodePortAddresses'>,
 ): string[] {
-  if (o.proxyMode === 'nftables' && o.nodePortAddresses.length === 0) return ['primary'];
-  return o.nodePortAddresses;
+  if (o.nodePortAddresses.length > 0) return o.nodePortAddresses;
+  return [...modeFor(o.proxyMode).defaultNodePortAddresses];
 }
 
 /**

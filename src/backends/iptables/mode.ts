@@ -172,6 +172,12 @@ function fakeKernel({ settings, log, localAddresses }: FakeKernelContext): FakeK
 export const iptablesMode: ProxyMode<DesiredIptables> = {
   name: 'iptables',
   watchesServiceCIDRs: false,
+  defaultNodePortAddresses: [],
+  metrics: {
+    fullAndPartialHistograms: true,
+    countsPartialRestoreFailures: true,
+    refusedInputIsTransaction: false,
+  },
   desired: (snapshot, node, family, settings, model) =>
     model
       ? desiredIptablesOf(model, settings.options)

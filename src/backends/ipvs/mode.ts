@@ -144,6 +144,12 @@ function fakeKernel({ settings, log, localAddresses }: FakeKernelContext): FakeK
 export const ipvsMode: ProxyMode<DesiredIpvsState> = {
   name: 'ipvs',
   watchesServiceCIDRs: false,
+  defaultNodePortAddresses: [],
+  metrics: {
+    fullAndPartialHistograms: false,
+    countsPartialRestoreFailures: false,
+    refusedInputIsTransaction: false,
+  },
   desired: (snapshot, node, family, { options, ipvs }, model) =>
     desiredIpvs(
       snapshot,

@@ -130,6 +130,12 @@ function fakeKernel({ settings, log, localAddresses }: FakeKernelContext): FakeK
 export const nftablesMode: ProxyMode<DesiredNftables> = {
   name: 'nftables',
   watchesServiceCIDRs: true,
+  defaultNodePortAddresses: ['primary'],
+  metrics: {
+    fullAndPartialHistograms: true,
+    countsPartialRestoreFailures: false,
+    refusedInputIsTransaction: true,
+  },
   desired: (snapshot, node, family, settings, model) =>
     model
       ? desiredNftablesOf(model, snapshot, settings.options)
