@@ -6,7 +6,8 @@
 // it), and a setting that cannot be written is reported while the agent goes on
 // (Service rules matter more than a table size; kube-proxy exits).
 import { readFile, writeFile } from 'node:fs/promises';
-import { type Sysctl, sysctlName } from '../backends/common/sysctl.js';
+import { SysctlError } from '../backends/common/errors.js';
+import { ensureSysctl, type Sysctl, sysctlName } from '../backends/common/sysctl.js';
 import type { ConntrackOptions } from '../config/daemon-options.js';
 import type { Logger } from '../log.js';
 
@@ -18,24 +19,16 @@ export function conntrackMax(o: ConntrackOptions, cpus: number): number {
 
 const why = 'as conntrack.* of its configuration asks (0 leaves it alone)';
 
-export interface ConntrackSysctl extends Sysctl {
-  /** Raise only: a larger value already set stays. */
-  atLeast: boolean;
-}
-
-/** Whether the current value must be replaced by the wanted one (pure). */
-export function needsWrite(s: ConntrackSysctl, current: string): boolean {
-  const now = current.trim();
-  return s.atLeast ? Number(now) < Number(s.value) : now !== s.value;
-}
-
 /** The sysctls under /proc/sys that conntrack.* asks for (pure). */
-export function conntrackSysctls(o: ConntrackOptions, cpus: number): ConntrackSysctl[] {
-  const out: ConntrackSysctl[] = [];
-  const add = (name: string, value: number, atLeast = false) => {
-    if (value > 0) out.push({ path: `net/netfilter/${name}`, value: String(value), why, atLeast });
+export function conntrackSysctls(o: ConntrackOptions, cpus: number): Sysctl[] {
+  const out: Sysctl[] = [];
+  const add = (name: string, value: number, more: Partial<Sysctl> = {}) => {
+    if (value > 0) out.push({ path: `net/netfilter/${name}`, value: String(value), why, ...more });
   };
-  add('nf_conntrack_max', conntrackMax(o, cpus), true);
+  add('nf_conntrack_max', conntrackMax(o, cpus), {
+    atLeast: true,
+    otherwise: 'set conntrack.maxPerCore: 0 (outside the host network namespace it is read-only)',
+  });
   const seconds = (ms: number) => Math.floor(ms / 1000);
   add('nf_conntrack_tcp_timeout_established', seconds(o.tcpEstablishedTimeoutMs));
   add('nf_conntrack_tcp_timeout_close_wait', seconds(o.tcpCloseWaitTimeoutMs));
@@ -63,12 +56,6 @@ const realRoots: ConntrackRoots = {
   moduleParameters: '/sys/module/nf_conntrack/parameters',
 };
 
-async function writeIfNeeded(file: string, s: ConntrackSysctl): Promise<boolean> {
-  if (!needsWrite(s, await readFile(file, 'utf8'))) return false;
-  await writeFile(file, s.value);
-  return true;
-}
-
 /** Applies conntrack.*; returns the sysctls changed. Failures are logged, one line each. */
 export async function applyConntrackSettings(
   o: ConntrackOptions,
@@ -79,16 +66,15 @@ export async function applyConntrackSettings(
   const changed: string[] = [];
   for (const s of conntrackSysctls(o, cpus)) {
     try {
-      if (await writeIfNeeded(`${roots.procSys}/${s.path}`, s)) changed.push(`${sysctlName(s)}=${s.value}`);
+      if (await ensureSysctl(s, roots.procSys)) changed.push(`${sysctlName(s)}=${s.value}`);
     } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      const hint = s.path.endsWith('nf_conntrack_max')
-        ? ' (outside the host network namespace it is read-only: set conntrack.maxPerCore: 0)'
-        : '';
       // A warning: the agent goes on, and kproxy's errors are for what stops it or a sync.
-      log.warn(
-        `cannot set sysctl ${sysctlName(s)}=${s.value}: ${e.code ?? e.message}${hint}; going on without it`,
-      );
+      const e = err as NodeJS.ErrnoException;
+      const what =
+        err instanceof SysctlError
+          ? err.message
+          : `cannot set sysctl ${sysctlName(s)}=${s.value}: ${e.code ?? e.message}${s.otherwise ? `; ${s.otherwise}` : ''}`;
+      log.warn(`${what}; going on without it`);
     }
   }
   const max = conntrackMax(o, cpus);

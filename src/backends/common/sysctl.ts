@@ -12,6 +12,14 @@ export interface Sysctl {
   why: string;
   /** Ways out besides running privileged or setting it beforehand, e.g. a flag that drops the need. */
   otherwise?: string;
+  /** Raise only: a larger value already set stays (e.g. a table size). */
+  atLeast?: boolean;
+}
+
+/** Whether `current` (the file's text) must be replaced by the wanted value (pure). */
+export function needsWrite(s: Pick<Sysctl, 'value' | 'atLeast'>, current: string): boolean {
+  const now = current.trim();
+  return s.atLeast ? Number(now) < Number(s.value) : now !== s.value;
 }
 
 /** `net.ipv4.vs.conntrack`: the name sysctl(8) and upstream's logs use. */
@@ -38,10 +46,10 @@ export function sysctlError(s: Sysctl, code: string | undefined): SysctlError {
   );
 }
 
-/** Writes the sysctl when it differs; resolves true when it was changed. */
+/** Writes the sysctl when it differs (or is lower, `atLeast`); resolves true when it was changed. */
 export async function ensureSysctl(s: Sysctl, root = '/proc/sys'): Promise<boolean> {
   const file = `${root}/${s.path}`;
-  if ((await readFile(file, 'utf8')).trim() === s.value) return false;
+  if (!needsWrite(s, await readFile(file, 'utf8'))) return false;
   try {
     await writeFile(file, s.value);
   } catch (err) {
