@@ -87,10 +87,11 @@ export class Proxier {
   private readonly needFull: Set<IPFamily>;
   /** Dry run: what the previous sync would have left, per family. */
   private readonly previous = new Map<IPFamily, string>();
-  /** The model each family's last successful sync applied: the same object again means no change. */
-  private readonly lastSynced = new Map<IPFamily, ProxyModel>();
-  /** Each family's last successful sync report, for the metrics of a skipped one. */
-  private readonly lastReports = new Map<IPFamily, ModeSyncReport>();
+  /**
+   * Each family's last successful sync: the model it applied (the same object again
+   * means no change) and its report (for the metrics of a skipped sync).
+   */
+  private readonly lastSynced = new Map<IPFamily, { model: ProxyModel; report: ModeSyncReport }>();
   /** This sync is the hourly recomputation: every family's sync is full. */
   private hourly = false;
 
@@ -186,8 +187,7 @@ export class Proxier {
         durationMs: round(synced.durationMs + modelMs),
       };
       this.needFull.delete(family);
-      this.lastReports.set(family, report);
-      if (model) this.lastSynced.set(family, model);
+      if (model) this.lastSynced.set(family, { model, report });
       else this.lastSynced.delete(family);
       metrics?.observeSync(report, family);
       this.d.debug?.recordSync(family, report);
@@ -237,18 +237,18 @@ export class Proxier {
    * flushed the tables) falls through to the sync, which repairs.
    */
   private async unchanged(syncer: ModeSyncer, family: IPFamily, model: ProxyModel | undefined) {
-    if (!model || this.hourly || this.needFull.has(family) || this.lastSynced.get(family) !== model)
-      return false;
+    const last = this.lastSynced.get(family);
+    if (!model || this.hourly || this.needFull.has(family) || last?.model !== model) return false;
     const started = performance.now();
     if (!syncer.rulesIntact || !(await syncer.rulesIntact(family))) return false;
     // Still a (partial) sync to the metrics: monitoring reads the last sync's timestamp.
-    const last = this.lastReports.get(family);
+    const { rulesTotal, noLocalEndpoints } = last.report;
     this.d.metrics?.observeSync(
       {
         mode: 'partial',
         durationMs: performance.now() - started,
-        ...(last?.rulesTotal ? { rulesTotal: last.rulesTotal, rulesWritten: { nat: 0, filter: 0 } } : {}),
-        ...(last?.noLocalEndpoints ? { noLocalEndpoints: last.noLocalEndpoints } : {}),
+        ...(rulesTotal ? { rulesTotal, rulesWritten: { nat: 0, filter: 0 } } : {}),
+        ...(noLocalEndpoints ? { noLocalEndpoints } : {}),
       },
       family,
     );
