@@ -55,10 +55,14 @@ function readDocument(text: string, source: string): FileConfig {
 
 class FileMapper {
   readonly patch = emptyPatch();
-  constructor(readonly source: string) {}
+  constructor(
+    readonly source: string,
+    private readonly doc: FileConfig,
+  ) {}
 
-  /** Records that `key` came from the file's field `path`. */
+  /** Records that `key` came from the file's field `path`, when the file has it (else it stays "the default"). */
   from(path: string, ...keys: ConfigKey[]): void {
+    if (!hasPath(this.doc, path)) return;
     for (const k of keys) this.patch.origins[k] = { kind: 'file', label: `${this.source}: ${path}` };
   }
 
@@ -243,16 +247,12 @@ function processAndLogging(m: FileMapper, f: FileConfig): void {
  */
 export function patchFromFile(text: string, source: string): ConfigPatch {
   const f = readDocument(text, source);
-  const m = new FileMapper(source);
+  const m = new FileMapper(source, f);
   identity(m, f);
   localTraffic(m, f);
   modeSections(m, f);
   clientAndConntrack(m, f);
   processAndLogging(m, f);
-  // Only the origins of fields the file has: the others stay "the default".
-  for (const [key, origin] of Object.entries(m.patch.origins)) {
-    if (!hasPath(f, origin.label.slice(source.length + 2))) delete m.patch.origins[key];
-  }
   return m.patch;
 }
 
