@@ -257,14 +257,15 @@ function warnWithoutEffect(c: Check, config: Config): void {
   const mode = config.proxy.proxyMode;
   // A flag of another mode's sync period (kube-proxy's iptables flags serve nftables too).
   for (const other of proxyModes) {
-    for (const field of ['syncPeriodMs', 'minSyncPeriodMs']) {
+    for (const [field, flag] of [
+      ['syncPeriodMs', 'sync-period'],
+      ['minSyncPeriodMs', 'min-sync-period'],
+    ]) {
       const o = c.origin(`sections.${other}.${field}`);
       const otherPrefix = other === 'ipvs' ? 'ipvs' : 'iptables';
       const usedPrefix = mode === 'ipvs' ? 'ipvs' : 'iptables';
       if (o.kind === 'flag' && otherPrefix !== usedPrefix && other !== 'nftables') {
-        c.warnings.push(
-          `${o.label} has no effect in ${mode} mode (use --${usedPrefix}-${o.label.slice(2 + otherPrefix.length + 1)})`,
-        );
+        c.warnings.push(`${o.label} has no effect in ${mode} mode (use --${usedPrefix}-${flag})`);
       }
     }
   }
