@@ -3,6 +3,7 @@
 // TLS and the server address come from @kubernetes/client-node's KubeConfig.
 import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
 import { fetch } from 'undici';
+import { slim } from './slim.js';
 
 export class ApiError extends Error {
   override name = 'ApiError';
@@ -57,33 +58,64 @@ export function loadKubeConfig(kubeconfig?: string): KubeConfig {
   return kc;
 }
 
+/** Items per list page: client-go's reflector pages by 500 too. */
+export const listPageSize = 500;
+
+const pageQuery = (next: string | undefined): Record<string, string> => ({
+  limit: String(listPageSize),
+  ...(next ? { continue: next } : {}),
+});
+
+interface Page<T> {
+  items?: T[];
+  metadata?: { resourceVersion?: string; continue?: string };
+}
+
+async function getPage<T>(
+  kc: KubeConfig,
+  server: string,
+  path: string,
+  query: Record<string, string>,
+  signal?: AbortSignal,
+): Promise<Page<T>> {
+  const url = new URL(server + path);
+  for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
+  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
+  await kc.applySecurityAuthentication(ctx);
+  let res: Awaited<ReturnType<typeof fetch>>;
+  try {
+    res = await fetch(url, {
+      headers: ctx.getHeaders(),
+      dispatcher: ctx.getDispatcher(),
+      ...(signal ? { signal } : {}),
+    });
+  } catch (err) {
+    if (signal?.aborted) throw err;
+    throw unreachable(server, err);
+  }
+  if (res.status !== 200) {
+    const body = await res.text().catch(() => '');
+    throw new ApiError(`GET ${path}: ${res.status} ${body.slice(0, 200)}`, res.status);
+  }
+  return (await res.json()) as Page<T>;
+}
+
 export function apiClient(kc: KubeConfig): ApiClient {
   const server = (kc.getCurrentCluster() as { server: string }).server;
   const watcher = new Watch(kc);
   return {
     server,
+    // In pages of listPageSize (as client-go's reflector lists): a cluster's
+    // Services never sit in memory as one response body and its parse at once.
     async list<T>(path: string, query: Record<string, string>, signal?: AbortSignal) {
-      const url = new URL(server + path);
-      for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-      const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-      await kc.applySecurityAuthentication(ctx);
-      let res: Awaited<ReturnType<typeof fetch>>;
-      try {
-        res = await fetch(url, {
-          headers: ctx.getHeaders(),
-          dispatcher: ctx.getDispatcher(),
-          ...(signal ? { signal } : {}),
-        });
-      } catch (err) {
-        if (signal?.aborted) throw err;
-        throw unreachable(server, err);
+      const items: T[] = [];
+      let next: string | undefined;
+      for (;;) {
+        const page = await getPage<T>(kc, server, path, { ...query, ...pageQuery(next) }, signal);
+        for (const item of page.items ?? []) items.push(slim(item));
+        next = page.metadata?.continue;
+        if (!next) return { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
       }
-      if (res.status !== 200) {
-        const body = await res.text().catch(() => '');
-        throw new ApiError(`GET ${path}: ${res.status} ${body.slice(0, 200)}`, res.status);
-      }
-      const json = (await res.json()) as { items?: T[]; metadata?: { resourceVersion?: string } };
-      return { items: json.items ?? [], resourceVersion: json.metadata?.resourceVersion ?? '' };
     },
     async watch<T>(
       path: string,
@@ -94,7 +126,7 @@ export function apiClient(kc: KubeConfig): ApiClient {
       const controller = await watcher.watch(
         path,
         query,
-        (type, object) => onEvent({ type: type as WatchEvent<T>['type'], object: object as T }),
+        (type, object) => onEvent({ type: type as WatchEvent<T>['type'], object: slim(object as T) }),
         done,
       );
       return () => controller.abort();
