@@ -12,6 +12,7 @@ import type { ModeTracer } from '../trace/mode-tracer.js';
 import type { IPFamily } from '../util/ip.js';
 import { iptablesMode } from './iptables/mode.js';
 import type { FlavourChoice } from './iptables-lib/host.js';
+import type { KernelFeatures } from './iptables-lib/kernel-features.js';
 import { ipvsMode } from './ipvs/mode.js';
 import type { IpvsSetup } from './ipvs/setup.js';
 import { nftablesMode } from './nftables/mode.js';
@@ -25,6 +26,11 @@ export interface ModeSettings {
   ipvs: IpvsSetup & { excludeCIDRs: readonly string[] };
   /** Test-only (nftables): delete stale chains a sync later, as on kernels before 6.2. */
   deferChainDeletes?: boolean;
+  /**
+   * iptables: kernel features to render for in place of those assumed without a
+   * kernel (`kproxy diff --against DUMP`: the ones the dump shows, see `dumpKernel`).
+   */
+  kernel?: Partial<KernelFeatures>;
 }
 
 export interface ModeDesired {
@@ -159,6 +165,8 @@ export interface ProxyMode<D extends ModeDesired = ModeDesired> {
   readonly rulesForOneFamily: boolean;
   /** `kproxy diff --against`: a dump of the kernel as a listing; absent when the mode cannot read one. */
   dumpListing?(dump: string, family: IPFamily, source: string): string;
+  /** The kernel features a dump shows its node has (iptables: nfacct), for `ModeSettings.kernel`. */
+  dumpKernel?(dump: string): Partial<KernelFeatures>;
   /** Checks the kernel and tools (start-up stops with what is missing) and returns the syncer. */
   open(ctx: OpenContext): Promise<ModeSyncer>;
   /** Removes everything the mode owns, and nothing else; says what went through the log. */

@@ -46,9 +46,11 @@ export async function runDiff(req: DiffRequest): Promise<DiffResult> {
   if (req.against && options.ipFamilies.length !== 1) {
     throw new UsageError('--against compares with one dump: choose one family with --ip-family');
   }
-  const desired = options.ipFamilies.map((family) =>
-    mode.desired(req.snapshot, req.node, family, req.settings),
-  );
+  const dump = req.against ? await readAgainst(req.against) : undefined;
+  // What the dump shows of its node's kernel (upstream's nfacct counters) is what a sync there would find.
+  const settings =
+    dump !== undefined && mode.dumpKernel ? { ...req.settings, kernel: mode.dumpKernel(dump) } : req.settings;
+  const desired = options.ipFamilies.map((family) => mode.desired(req.snapshot, req.node, family, settings));
   if (req.output === 'json') {
     const models = desired.map((d) => d.model);
     return { text: `${JSON.stringify(models.length === 1 ? models[0] : models, null, 2)}\n`, exitCode: 0 };
@@ -62,8 +64,8 @@ export async function runDiff(req: DiffRequest): Promise<DiffResult> {
   for (const d of desired) {
     const label = mode.diffLabel(d.model.family);
     const current =
-      req.against && mode.dumpListing
-        ? mode.dumpListing(await readAgainst(req.against), d.model.family, req.against)
+      req.against && dump !== undefined && mode.dumpListing
+        ? mode.dumpListing(dump, d.model.family, req.against)
         : '';
     text += unifiedDiff(
       `${label}: ${req.against ?? 'empty kernel'}`,

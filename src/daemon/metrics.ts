@@ -6,6 +6,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { type ModeMetrics, modeFor } from '../backends/mode.js';
 import type { IPFamily } from '../util/ip.js';
+import { type NfacctRead, registerNfacctMetrics } from './nfacct-metrics.js';
 
 const PREFIX = 'kubeproxy_';
 
@@ -72,6 +73,8 @@ export interface MetricsOptions {
   defaultMetrics?: boolean;
   /** Clock in epoch ms for the *_timestamp_seconds gauges. */
   now?: () => number;
+  /** iptables mode with nfnetlink_acct: upstream's two metrics that read nfacct counters. */
+  nfacct?: NfacctRead;
 }
 
 /** prom-client's metric constructors, bound to one registry and upstream's prefix and stability level. */
@@ -285,6 +288,8 @@ export function createMetrics(opts: MetricsOptions = {}) {
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const makers = seriesMakers(registry);
   const series: Series = { ...syncSeries(makers), ...stateSeries(makers) };
+  if (opts.nfacct && (opts.proxyMode ?? 'iptables') === 'iptables')
+    registerNfacctMetrics(registry, opts.nfacct);
   return {
     registry,
     ...series,

@@ -19,6 +19,7 @@ import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
 import { createMetrics, type KproxyMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
+import { nfacctReader } from './nfacct-metrics.js';
 import { applyNodeSettings } from './node-settings.js';
 import { Proxier } from './proxier.js';
 import { BoundedFrequencyRunner } from './runner.js';
@@ -162,7 +163,9 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   const families = proxy.ipFamilies;
   // A bad kubeconfig stops start-up before anything listens or touches the kernel.
   const api = apiFor(daemon);
-  const metrics = createMetrics({ proxyMode: proxy.proxyMode });
+  // upstream exports its nfacct counters in iptables mode when nfnetlink_acct answers.
+  const nfacct = proxy.proxyMode === 'iptables' && !daemon.dryRun ? await nfacctReader(log) : undefined;
+  const metrics = createMetrics({ proxyMode: proxy.proxyMode, ...(nfacct ? { nfacct: nfacct.read } : {}) });
   const debug = new DebugRules();
   const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
   const { servers, healthPort, metricsPort } = await startServers(proxy, daemon, log, {
@@ -246,6 +249,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
       await runner?.stop();
       await Promise.all([...servers.map((s) => s.stop()), serviceHealth?.stop()]);
       syncer?.close();
+      nfacct?.close();
     },
   };
 }

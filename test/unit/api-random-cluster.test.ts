@@ -5,7 +5,7 @@
 import type { V1Service } from '@kubernetes/client-node';
 import test from 'ava';
 import { type ApiCluster, apiRandomCluster } from '../helpers/api-random-cluster.js';
-import { beyondOrdering, stripKnown } from '../helpers/differential.js';
+import { beyondOrdering } from '../helpers/differential.js';
 import { ciSeeds } from '../helpers/differential-seeds.js';
 
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -153,24 +153,6 @@ test('objects keep the rules the API server validates', (t) => {
       t.is(new Set(portNames).size, portNames.length, `seed ${seed} slice ${key}: port names`);
     }
   }
-});
-
-test("the differential rig strips only the listed known differences from upstream's dump (the localhost NodePort rules whole), and counts them", (t) => {
-  const dump = [
-    '-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name  ct_state_invalid_dropped_pkts -j DROP',
-    '-A KUBE-NODEPORTS -d 127.0.0.0/8 --dport 3001 -m nfacct --nfacct-name  localhost_nps_accepted_pkts -j KUBE-EXT-X',
-    '-A KUBE-NODEPORTS -d 127.0.0.0/8 --dport 3003 -m nfacct --nfacct-name localhost_nps_accepted_pkts -j KUBE-EXT-Y',
-    '-A OTHER -m nfacct --nfacct-name  someone_elses -j ACCEPT',
-  ].join('\n');
-  const r = stripKnown(dump);
-  t.is(
-    r.dump,
-    [
-      '-A KUBE-FORWARD -m conntrack --ctstate INVALID -j DROP',
-      '-A OTHER -m nfacct --nfacct-name  someone_elses -j ACCEPT',
-    ].join('\n'),
-  );
-  t.deepEqual(Object.values(r.known), [1, 2]);
 });
 
 test('a rule that only moved within its chain is not a difference; one changed or duplicated is', (t) => {

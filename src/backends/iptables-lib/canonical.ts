@@ -63,6 +63,8 @@ function printMatch(m: Match): string {
       if (m.module === 'comment') parts.push(saveQuote(o.value));
       else if (o.opt === '--probability') parts.push(savedProbability(o.value));
       else if (twoWordOptions.has(o.opt)) parts.push(o.value);
+      // iptables-save (both flavours) prints the counter's name after two spaces.
+      else if (o.opt === '--nfacct-name') parts.push(` ${quote(o.value)}`);
       else parts.push(quote(o.value));
     }
   }

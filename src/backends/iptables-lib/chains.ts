@@ -26,3 +26,11 @@ export const KUBE_PROXY_FIREWALL = 'KUBE-PROXY-FIREWALL';
 export const KUBE_PROXY_CANARY = 'KUBE-PROXY-CANARY';
 /** kubelet's anti-martian chain; kube-proxy keeps a copy of its one rule. */
 export const KUBE_FIREWALL = 'KUBE-FIREWALL';
+
+/** upstream's nfacct counters (objects of nfnetlink_acct that rules name, see nfacct.ts). */
+export const nfacctCounters = {
+  /** On the conntrack INVALID drop in KUBE-FORWARD. */
+  invalidDropped: 'ct_state_invalid_dropped_pkts',
+  /** On NodePorts reached through 127.0.0.0/8. */
+  localhostNodePorts: 'localhost_nps_accepted_pkts',
+} as const;

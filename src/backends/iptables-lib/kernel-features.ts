@@ -1,7 +1,10 @@
 // Reads and sets the few sysctls the iptables rules depend on, in the network
 // namespace kproxy runs in (these sysctls are per namespace).
 import { readFile } from 'node:fs/promises';
+import type { Logger } from '../../log.js';
 import { ensureSysctl, type Sysctl } from '../common/sysctl.js';
+import { nfacctCounters } from './chains.js';
+import { type NfacctClient, netlinkNfacct, nfacctErrno } from './nfacct.js';
 
 /** What the kernel offers that the iptables rules may use. */
 export interface KernelFeatures {
@@ -27,15 +30,59 @@ export const routeLocalnet: Sysctl = {
   otherwise: 'pass --iptables-localhost-nodeports=false',
 };
 
-export async function readKernelFeatures(): Promise<KernelFeatures> {
+export interface KernelProbe {
+  log: Pick<Logger, 'info' | 'warn'>;
+  /** The nfnetlink_acct client (tests give a fake); a netlink socket by default. */
+  nfacct?: () => NfacctClient;
+}
+
+/**
+ * The kernel's features, for rules applied in this namespace. As upstream, nfacct
+ * counts as supported when nfnetlink_acct answers and both counters exist (created
+ * here if missing): the rules then name them. Anything else is logged once and the
+ * rules go without the match; it never stops kproxy.
+ */
+export async function readKernelFeatures(probe: KernelProbe): Promise<KernelFeatures> {
   let liberal = false;
   try {
     liberal = (await readFile(beLiberal, 'utf8')).trim() !== '0';
   } catch {
     // No conntrack module loaded yet: the default (not liberal) applies.
   }
-  // nfacct counters need objects created through nfnetlink_acct; kproxy does not use them yet.
-  return { nfacct: false, randomFully: true, conntrackTCPLiberal: liberal };
+  const nfacct = await ensureNfacctCounters(probe);
+  return { nfacct, randomFully: true, conntrackTCPLiberal: liberal };
+}
+
+/** Creates upstream's two counters unless they exist; false (and one log line) when the kernel cannot. */
+export async function ensureNfacctCounters(probe: KernelProbe): Promise<boolean> {
+  let client: NfacctClient | undefined;
+  try {
+    client = (probe.nfacct ?? netlinkNfacct)();
+    // The dump fails when nfnetlink_acct is missing: the same test upstream makes.
+    await client.list();
+    for (const name of Object.values(nfacctCounters)) await client.ensure(name);
+    return true;
+  } catch (err) {
+    probe.log.warn(
+      `nfacct counters unavailable (${nfacctErrno(err)}): the kernel lacks nfnetlink_acct or refused it ` +
+        '("modprobe nfnetlink_acct xt_nfacct" loads it); rules go without "-m nfacct" and the metrics ' +
+        'kubeproxy_iptables_ct_state_invalid_dropped_packets_total and ' +
+        'kubeproxy_iptables_localhost_nodeports_accepted_packets_total are not exported',
+    );
+    return false;
+  } finally {
+    client?.close();
+  }
+}
+
+/**
+ * The features a dump of a node's rules shows its kernel has (pure): upstream names
+ * its nfacct counters only where the kernel has them, so `kproxy diff --against`
+ * renders them for such a node as a sync there would.
+ */
+export function dumpKernelFeatures(dump: string): Partial<KernelFeatures> {
+  const names = Object.values(nfacctCounters).join('|');
+  return new RegExp(`-m nfacct --nfacct-name +(?:${names})(?:\\s|$)`, 'm').test(dump) ? { nfacct: true } : {};
 }
 
 /** NodePorts on 127.0.0.1 need route_localnet, as upstream sets it (and guards it with KUBE-FIREWALL). */

@@ -18,7 +18,10 @@ import { KUBE_PROXY_CANARY } from '../iptables-lib/chains.js';
 import { FakeIptablesHost } from '../iptables-lib/fake.js';
 import { execIptablesHost, flavoursOf, type IptablesHost, iptablesHostFor } from '../iptables-lib/host.js';
 import {
+  assumedKernelFeatures,
+  dumpKernelFeatures,
   enableRouteLocalnet,
+  ensureNfacctCounters,
   type KernelFeatures,
   readKernelFeatures,
 } from '../iptables-lib/kernel-features.js';
@@ -69,6 +72,11 @@ export interface IptablesSyncerDeps {
   now?: () => number;
   /** Run before a sync whose rules answer NodePorts on 127.0.0.1 (`kproxy sync` sets route_localnet so). */
   beforeLocalhostNodePorts?: () => Promise<void>;
+  /**
+   * Run before a full sync when the rules name nfacct counters: creates any that went
+   * missing (deleted while no rule named them), as upstream does on each full sync.
+   */
+  beforeFullSync?: () => Promise<void>;
 }
 
 const round = (ms: number): number => Math.round(ms * 10) / 10;
@@ -94,6 +102,7 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
           : desiredIptables(snapshot, d.options, node, family, d.kernel);
       const renderMs = performance.now() - started;
       if (desired.config.localhostNodePorts) await d.beforeLocalhostNodePorts?.();
+      if (full) await d.beforeFullSync?.();
       const report = await syncIptables(desired, {
         host: h,
         state: stateFor(family),
@@ -140,7 +149,7 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
 
 async function open(ctx: OpenContext): Promise<ModeSyncer> {
   const { options } = ctx.settings;
-  const kernel = await readKernelFeatures();
+  const kernel = await readKernelFeatures({ log: ctx.log });
   const hostsAtStart = new Map<IPFamily, IptablesHost>();
   if (ctx.daemon) {
     for (const family of options.ipFamilies)
@@ -155,6 +164,13 @@ async function open(ctx: OpenContext): Promise<ModeSyncer> {
     kernel,
     ...(ctx.stateDir !== undefined ? { stateDir: ctx.stateDir } : {}),
     ...(ctx.daemon ? {} : { beforeLocalhostNodePorts: enableRouteLocalnet }),
+    ...(kernel.nfacct
+      ? {
+          beforeFullSync: async () => {
+            await ensureNfacctCounters({ log: ctx.log });
+          },
+        }
+      : {}),
   });
 }
 
@@ -178,16 +194,19 @@ export const iptablesMode: ProxyMode<DesiredIptables> = {
     countsPartialRestoreFailures: true,
     refusedInputIsTransaction: false,
   },
-  desired: (snapshot, node, family, settings, model) =>
-    model
-      ? desiredIptablesOf(model, settings.options)
-      : desiredIptables(snapshot, settings.options, node, family),
+  desired: (snapshot, node, family, settings, model) => {
+    const kernel = { ...assumedKernelFeatures, ...settings.kernel };
+    return model
+      ? desiredIptablesOf(model, settings.options, kernel)
+      : desiredIptables(snapshot, settings.options, node, family, kernel);
+  },
   listing: (d) => listingText(listingFromDesired(d, d.model.family)),
   diffLabel: (family) => (family === 'IPv4' ? 'iptables' : 'ip6tables'),
   rulesForOneFamily: true,
   rulesText: (desired) => desired.map(completeRestoreText).join(''),
   dumpListing: (dump, _family, source) =>
     listingText(withoutCanaries(listingFromDump(parseIptablesDump(dump, source)))),
+  dumpKernel: dumpKernelFeatures,
   open,
   async cleanup({ families, flavour, log }) {
     for (const family of families) {

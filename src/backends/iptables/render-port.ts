@@ -6,6 +6,7 @@
 import type { ServicePort } from '../../model/types.js';
 import { externallyAccessible, usesClusterEndpoints, usesLocalEndpoints } from '../../model/types.js';
 import { parseCidr } from '../../util/ip.js';
+import { nfacctCounters } from '../iptables-lib/chains.js';
 import { commentArgs as comment, type TableBuilder } from '../iptables-lib/ruleset.js';
 import { writeBalancing } from './balancing.js';
 import type { IptablesConfig } from './config.js';
@@ -18,8 +19,6 @@ import {
   KUBE_SERVICES,
   serviceChains,
 } from './names.js';
-
-const nfacctLocalhostNodePorts = 'localhost_nps_accepted_pkts';
 
 export interface PortContext {
   cfg: IptablesConfig;
@@ -199,7 +198,7 @@ function writeNodePortRules(s: PortShape, ctx: PortContext): void {
           '-d 127.0.0.0/8 --dport',
           String(sp.nodePort),
           '-m nfacct --nfacct-name',
-          nfacctLocalhostNodePorts,
+          nfacctCounters.localhostNodePorts,
           '-j',
           chains.external,
         );

@@ -5,6 +5,7 @@
 import type { ProxyModel, ServicePort } from '../../model/types.js';
 import { isLoopback } from '../../util/ip.js';
 import { masqueradeMark } from '../common/masquerade.js';
+import { nfacctCounters } from '../iptables-lib/chains.js';
 import {
   commentArgs as comment,
   type JumpRule,
@@ -39,8 +40,6 @@ export interface RenderedIptables {
   /** service port id + protocol -> the nat chains it owns (for partial syncs). */
   chainsByServicePort: Map<string, string[]>;
 }
-
-const nfacctInvalidDropped = 'ct_state_invalid_dropped_pkts';
 
 /** The chains every node has, and their fixed rules: the masquerade mark, the localnet guard. */
 function writeSharedHead(
@@ -145,7 +144,7 @@ function writeForward(filter: TableBuilder, cfg: IptablesConfig) {
     filter.append(
       KUBE_FORWARD,
       '-m conntrack --ctstate INVALID',
-      cfg.nfacct ? ['-m', 'nfacct', '--nfacct-name', nfacctInvalidDropped] : [],
+      cfg.nfacct ? ['-m', 'nfacct', '--nfacct-name', nfacctCounters.invalidDropped] : [],
       '-j DROP',
     );
   }

@@ -4,6 +4,7 @@
 import ipaddr from 'ipaddr.js';
 import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
 import { canonicalIP, familyOf } from '../../util/ip.js';
+import { stringAttribute } from '../common/netlink-attr.js';
 
 export interface LinkAddresses {
   /** Addresses on the named device. */
@@ -35,13 +36,7 @@ const inFlight = 64;
 
 /** IFLA_LINKINFO payload: one nested attribute IFLA_INFO_KIND = kind (NUL-terminated, 4-byte aligned). */
 export function linkInfoKind(kind: string): Buffer {
-  const value = Buffer.from(`${kind}\0`);
-  const len = 4 + value.length;
-  const out = Buffer.alloc((len + 3) & ~3);
-  out.writeUInt16LE(len, 0);
-  out.writeUInt16LE(IFLA_INFO_KIND, 2);
-  value.copy(out, 4);
-  return out;
+  return stringAttribute(IFLA_INFO_KIND, kind);
 }
 
 export function addressBytes(ip: string): Buffer {
