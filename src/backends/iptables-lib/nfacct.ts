@@ -65,27 +65,28 @@ export function nfacctErrno(err: unknown): string {
 /** A client on a NETLINK_NETFILTER socket of this process's network namespace. */
 export function netlinkNfacct(): NfacctClient {
   let socket: NetlinkSocket | undefined;
-  const sock = (): NetlinkSocket => {
-    socket ??= createNetlink(Protocol.NETFILTER);
-    return socket;
+  // One request at a time: the kernel refuses a dump while another runs on the
+  // socket (EBUSY), and the metrics are scraped concurrently.
+  let queue: Promise<unknown> = Promise.resolve();
+  const request = (cmd: number, payload: Buffer, flags: number) => {
+    const run = queue.then(() => {
+      socket ??= createNetlink(Protocol.NETFILTER);
+      return socket.request(nfacctMessageType(cmd), payload, { flags, timeout: timeoutMs });
+    });
+    queue = run.catch(() => undefined);
+    return run;
   };
   return {
     async list() {
       // A dump, not a GET by name: the kernel flags a GET's single answer as
       // multipart without ending it, which the package rejects.
-      const [msgs] = await sock().request(nfacctMessageType(nfnl.msgGet), nfacctPayload(), {
-        flags: FlagsGet.DUMP,
-        timeout: timeoutMs,
-      });
+      const [msgs] = await request(nfnl.msgGet, nfacctPayload(), FlagsGet.DUMP);
       return msgs.map((m) => parseNfacctCounter(m.data)).filter((c) => c !== undefined);
     },
     async ensure(name) {
       try {
         // Without NLM_F_REPLACE an existing counter is left alone and answers EBUSY.
-        await sock().request(nfacctMessageType(nfnl.msgNew), nfacctPayload(name), {
-          flags: FlagsNew.CREATE,
-          timeout: timeoutMs,
-        });
+        await request(nfnl.msgNew, nfacctPayload(name), FlagsNew.CREATE);
       } catch (err) {
         if (nfacctErrno(err) !== 'EBUSY') throw err;
       }
