@@ -116,9 +116,9 @@ export function restoreArgv(mode: Mode): string[] {
 }
 
 /**
- * The dump as the floor loads it: upstream's `-m nfacct` match needs an accounting
- * object it made over netlink, which an empty namespace lacks; the match (one rule
- * of thousands) is dropped rather than the rule.
+ * The dump as the floor loads it: the `-m nfacct` match (upstream's, and kproxy's
+ * since it creates the same counters) needs an accounting object made over netlink,
+ * which an empty namespace lacks; the match is dropped rather than the rule.
  */
 export function floorInput(dump: string): string {
   return dump.replace(/ -m nfacct --nfacct-name +\S+/g, '');
