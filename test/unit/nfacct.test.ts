@@ -144,6 +144,14 @@ test('without nfnetlink_acct: one warning that says why and what is left out, no
   t.false(noSocket.nfacct);
 });
 
+test('no CAP_NET_ADMIN (EPERM): no nfacct and no warning, the iptables call that follows says what is wrong', async (t) => {
+  const { log, lines } = captureLog();
+  const f = await readKernelFeatures({ log, nfacct: () => fakeNfacct('EPERM').client });
+  t.false(f.nfacct);
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(lines, []);
+});
+
 const cluster = snapshot(
   [
     service('ns/np', {

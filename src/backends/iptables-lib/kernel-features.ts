@@ -31,7 +31,7 @@ export const routeLocalnet: Sysctl = {
 };
 
 export interface KernelProbe {
-  log: Pick<Logger, 'info' | 'warn'>;
+  log: Pick<Logger, 'warn' | 'verbose'>;
   /** The nfnetlink_acct client (tests give a fake); a netlink socket by default. */
   nfacct?: () => NfacctClient;
 }
@@ -63,6 +63,11 @@ export async function ensureNfacctCounters(probe: KernelProbe): Promise<boolean>
     for (const name of Object.values(nfacctCounters)) await client.ensure(name);
     return true;
   } catch (err) {
+    // No CAP_NET_ADMIN: every iptables call fails too, and says so; nothing to add here.
+    if (nfacctErrno(err) === 'EPERM') {
+      probe.log.verbose('nfacct counters not created: not permitted (EPERM)');
+      return false;
+    }
     probe.log.warn(
       `nfacct counters unavailable (${nfacctErrno(err)}): the kernel lacks nfnetlink_acct or refused it ` +
         '("modprobe nfnetlink_acct xt_nfacct" loads it); rules go without "-m nfacct" and the metrics ' +
