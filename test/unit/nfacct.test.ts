@@ -5,6 +5,8 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { desiredIptables } from '../../src/backends/iptables/desired.js';
+import { iptablesSyncer } from '../../src/backends/iptables/mode.js';
+import { FakeIptablesHost } from '../../src/backends/iptables-lib/fake.js';
 import {
   assumedKernelFeatures,
   dumpKernelFeatures,
@@ -186,6 +188,27 @@ test('rules: with nfacct the INVALID drop and the localhost NodePort rule name t
   t.deepEqual(lines(text(true, 'IPv6'), /nfacct/), [
     '-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name ct_state_invalid_dropped_pkts -j DROP',
   ]);
+});
+
+test('the counters are made sure of before each full sync, as upstream does, and not before a partial one', async (t) => {
+  const host = new FakeIptablesHost('IPv4');
+  let ensured = 0;
+  const syncer = iptablesSyncer({
+    options: defaultOptions(),
+    log: captureLog().log,
+    hostFor: async () => host,
+    kernel: { ...assumedKernelFeatures, nfacct: true },
+    beforeFullSync: async () => {
+      ensured++;
+    },
+  });
+  await syncer.sync(cluster, node(), 'IPv4', true);
+  t.is(ensured, 1);
+  t.regex(await host.save(), /--nfacct-name {2}ct_state_invalid_dropped_pkts/);
+  await syncer.sync(cluster, node(), 'IPv4', false);
+  t.is(ensured, 1);
+  await syncer.sync(cluster, node(), 'IPv4', true);
+  t.is(ensured, 2);
 });
 
 test('a dump naming upstream counters shows a kernel with nfacct; one naming none, or only others, does not', (t) => {
