@@ -28,6 +28,8 @@ export interface PodNetOptions {
   lingerMs?: number;
   /** Poll period. */
   periodMs?: number;
+  /** Only this namespace's pods and slices (default all): pods elsewhere get no server. */
+  namespace?: string;
 }
 
 interface PodNet {
@@ -207,10 +209,11 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
     byUid.set(p.uid, p);
   };
 
+  const within = opts.namespace ? `/namespaces/${opts.namespace}` : '';
   const step = async () => {
     const [pods, slices] = await Promise.all([
-      api.list<PodObj>('/api/v1/pods'),
-      api.list<SliceObj>('/apis/discovery.k8s.io/v1/endpointslices'),
+      api.list<PodObj>(`/api/v1${within}/pods`),
+      api.list<SliceObj>(`/apis/discovery.k8s.io/v1${within}/endpointslices`),
     ]);
     const inSlices = new Set(slices.flatMap((s) => (s.endpoints ?? []).flatMap((e) => e.addresses)));
     const live = new Map(pods.map((p) => [p.metadata.uid ?? '', p]));

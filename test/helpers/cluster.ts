@@ -107,7 +107,8 @@ export async function startCluster(t: ExecutionContext): Promise<Cluster> {
     return ready.length === nodes.length;
   });
 
-  pods = startPodNetwork(topo, r, { nodes: nodes.map((n) => n.name), port: POD_PORT });
+  // Pods of other namespaces (the soak's bulk, scripts/soak.ts) get no server.
+  pods = startPodNetwork(topo, r, { nodes: nodes.map((n) => n.name), port: POD_PORT, namespace: NS });
   t.teardown(() => pods.stop());
 
   const startAgent = await prepareNode(t, topo, api);
