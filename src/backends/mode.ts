@@ -135,6 +135,8 @@ export interface ModeMetrics {
   readonly countsPartialRestoreFailures: boolean;
   /** A refused input is one nft transaction, counted in sync_proxy_rules_nftables_sync_failures_total. */
   readonly refusedInputIsTransaction: boolean;
+  /** Upstream's two nfacct-backed counters, where the kernel has nfnetlink_acct (iptables only). */
+  readonly nfacctCounters: boolean;
 }
 
 export interface ProxyMode<D extends ModeDesired = ModeDesired> {

@@ -288,12 +288,12 @@ export function createMetrics(opts: MetricsOptions = {}) {
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const makers = seriesMakers(registry);
   const series: Series = { ...syncSeries(makers), ...stateSeries(makers) };
-  if (opts.nfacct && (opts.proxyMode ?? 'iptables') === 'iptables')
-    registerNfacctMetrics(registry, opts.nfacct);
+  const profile = modeFor(opts.proxyMode ?? 'iptables').metrics;
+  if (opts.nfacct && profile.nfacctCounters) registerNfacctMetrics(registry, opts.nfacct);
   return {
     registry,
     ...series,
-    ...eventMethods(series, registry, modeFor(opts.proxyMode ?? 'iptables').metrics, opts.now ?? Date.now),
+    ...eventMethods(series, registry, profile, opts.now ?? Date.now),
   };
 }
 

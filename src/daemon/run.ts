@@ -163,8 +163,9 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   const families = proxy.ipFamilies;
   // A bad kubeconfig stops start-up before anything listens or touches the kernel.
   const api = apiFor(daemon);
-  // upstream exports its nfacct counters in iptables mode when nfnetlink_acct answers.
-  const nfacct = proxy.proxyMode === 'iptables' && !daemon.dryRun ? await nfacctReader(log) : undefined;
+  // upstream exports its nfacct counters (iptables mode) when nfnetlink_acct answers.
+  const counted = modeFor(proxy.proxyMode).metrics.nfacctCounters && !daemon.dryRun;
+  const nfacct = counted ? await nfacctReader(log) : undefined;
   const metrics = createMetrics({ proxyMode: proxy.proxyMode, ...(nfacct ? { nfacct: nfacct.read } : {}) });
   const debug = new DebugRules();
   const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });

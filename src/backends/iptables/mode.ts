@@ -193,6 +193,7 @@ export const iptablesMode: ProxyMode<DesiredIptables> = {
     fullAndPartialHistograms: true,
     countsPartialRestoreFailures: true,
     refusedInputIsTransaction: false,
+    nfacctCounters: true,
   },
   desired: (snapshot, node, family, settings, model) => {
     const kernel = { ...assumedKernelFeatures, ...settings.kernel };

@@ -149,6 +149,7 @@ export const ipvsMode: ProxyMode<DesiredIpvsState> = {
     fullAndPartialHistograms: false,
     countsPartialRestoreFailures: false,
     refusedInputIsTransaction: false,
+    nfacctCounters: false,
   },
   desired: (snapshot, node, family, { options, ipvs }, model) =>
     desiredIpvs(

@@ -135,6 +135,7 @@ export const nftablesMode: ProxyMode<DesiredNftables> = {
     fullAndPartialHistograms: true,
     countsPartialRestoreFailures: false,
     refusedInputIsTransaction: true,
+    nfacctCounters: false,
   },
   desired: (snapshot, node, family, settings, model) =>
     model
