@@ -6,8 +6,8 @@
 //     harness does for its pods) and runs ns-agent.mjs as the pod's server;
 //   - readiness: once the server listens, the pod's Ready condition is set True;
 //   - preStop (kwok knows no container lifecycle): a deleted pod whose container has
-//     a `preStop.sleep` keeps serving (and Ready) for that long, then its server
-//     exits (SIGTERM), and a second later (the kubelet noticing the exit) the pod
+//     a `preStop.sleep` keeps serving (and Ready) for that long, then its server is
+//     killed (an app that exits on SIGTERM at once), and a second later (the kubelet noticing the exit) the pod
 //     goes not Ready and is deleted with grace 0, as a kubelet deletes a pod whose
 //     containers have all stopped; a pod without a preStop stays until kwok deletes
 //     it at the end of its grace period, serving all along;
@@ -149,7 +149,7 @@ const ignoreGone = (e: Error) => {
 };
 
 /** The time a deleted pod's preStop hook holds it (its longest sleep, at most its grace); undefined without one. */
-export function preStopMs(pod: PodObj): number | undefined {
+function preStopMs(pod: PodObj): number | undefined {
   const sleeps = (pod.spec.containers ?? []).flatMap((c) => c.lifecycle?.preStop?.sleep?.seconds ?? []);
   if (sleeps.length === 0) return undefined;
   const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
