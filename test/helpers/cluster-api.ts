@@ -14,12 +14,17 @@ export interface Meta {
   deletionTimestamp?: string;
   deletionGracePeriodSeconds?: number;
   labels?: Record<string, string>;
+  annotations?: Record<string, string>;
   ownerReferences?: { kind: string; name: string }[];
 }
 
 export interface PodObj {
   metadata: Meta;
-  spec: { nodeName?: string; terminationGracePeriodSeconds?: number };
+  spec: {
+    nodeName?: string;
+    terminationGracePeriodSeconds?: number;
+    containers?: { name: string; lifecycle?: { preStop?: { sleep?: { seconds: number } } } }[];
+  };
   status?: {
     phase?: string;
     podIP?: string;

@@ -5,6 +5,12 @@
 //     is plugged into the node namespace (a veth and a /32 route, as the netns
 //     harness does for its pods) and runs ns-agent.mjs as the pod's server;
 //   - readiness: once the server listens, the pod's Ready condition is set True;
+//   - preStop (kwok knows no container lifecycle): a deleted pod whose container has
+//     a `preStop.sleep` keeps serving (and Ready) for that long, then its server is
+//     killed (an app that exits on SIGTERM at once), and a second later (the kubelet noticing the exit) the pod
+//     goes not Ready and is deleted with grace 0, as a kubelet deletes a pod whose
+//     containers have all stopped; a pod without a preStop stays until kwok deletes
+//     it at the end of its grace period, serving all along;
 //   - teardown: a pod's namespace goes once the pod is gone AND no EndpointSlice
 //     lists its IP any more, plus `lingerMs` (the time kproxy needs to apply that
 //     slice): the server answers as long as any Service may still send to it, as
@@ -14,7 +20,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { PodObj, Rest, SliceObj } from './cluster-api.js';
-import type { Topology } from './netns.js';
+import { liftIcmpRateLimits, type Topology } from './netns.js';
 
 const AGENT_SCRIPT = fileURLToPath(new URL('./ns-agent.mjs', import.meta.url));
 const GATEWAY = '169.254.1.1';
@@ -44,6 +50,8 @@ interface PodNet {
   readyMarked: boolean;
   /** When the pod was first seen gone from the API and from every slice. */
   goneSince?: number;
+  /** Its deletion was seen and its preStop is being played. */
+  terminating?: boolean;
 }
 
 export interface PodNetwork {
@@ -51,6 +59,8 @@ export interface PodNetwork {
   servedIps(): string[];
   /** Problems the loop met (API errors, servers that did not start); empty in a healthy run. */
   errors(): string[];
+  /** Pods whose server exited at the end of their preStop hook, and when, in that order. */
+  preStopped(): { name: string; ip: string; at: number }[];
   /** Stops the loop and removes every pod namespace. */
   stop(): Promise<void>;
 }
@@ -87,6 +97,8 @@ async function plug(topo: Topology, p: PodNet, port: number): Promise<ChildProce
     `net.ipv4.conf.${p.hostIf}.proxy_arp=1`,
     `net.ipv4.neigh.${p.hostIf}.proxy_delay=0`,
   ]);
+  // A stopped server's port-unreachables must not be rate limited into timeouts (as in the node namespace).
+  await liftIcmpRateLimits(topo, p.ns);
   await ipBatch(p.ns, [
     'link set lo up',
     `addr add ${p.ip}/32 dev eth0`,
@@ -138,6 +150,55 @@ const ignoreGone = (e: Error) => {
   if (!/: (404|409) /.test(e.message)) throw e;
 };
 
+/** The time a deleted pod's preStop hook holds it (its longest sleep, at most its grace); undefined without one. */
+function preStopMs(pod: PodObj): number | undefined {
+  const sleeps = (pod.spec.containers ?? []).flatMap((c) => c.lifecycle?.preStop?.sleep?.seconds ?? []);
+  if (sleeps.length === 0) return undefined;
+  const grace = pod.metadata.deletionGracePeriodSeconds ?? pod.spec.terminationGracePeriodSeconds ?? 30;
+  return Math.min(Math.max(...sleeps), grace) * 1000;
+}
+
+/** How long after a container exits the kubelet reports it (its pod lifecycle relist period). */
+const EXIT_NOTICED_MS = 1000;
+
+/** Ready once its server listens; not Ready once its server has exited. */
+async function setReady(api: Rest, pod: PodObj, ready: boolean): Promise<void> {
+  const now = new Date().toISOString();
+  const cond = (type: string) => ({
+    type,
+    status: ready ? 'True' : 'False',
+    reason: ready ? 'ServerListening' : 'ContainerExited',
+    lastTransitionTime: now,
+  });
+  await api
+    .patch(`${podPath(pod)}/status`, { status: { conditions: [cond('ContainersReady'), cond('Ready')] } })
+    .catch(ignoreGone);
+}
+
+/**
+ * The kubelet's side of a deleted pod with a preStop hook (see the header);
+ * `exited` is called when its server has gone, `stopping` ends it early.
+ */
+async function playPreStop(
+  api: Rest,
+  pod: PodObj,
+  p: PodNet,
+  holdMs: number,
+  stopping: () => boolean,
+  exited: () => void,
+) {
+  await sleep(holdMs);
+  if (stopping()) return;
+  await p.up.catch(() => {});
+  p.agent?.kill('SIGKILL');
+  p.agent = undefined;
+  exited();
+  await sleep(EXIT_NOTICED_MS);
+  if (stopping()) return;
+  await setReady(api, pod, false);
+  await api.remove(podPath(pod), { apiVersion: 'v1', kind: 'DeleteOptions', gracePeriodSeconds: 0 });
+}
+
 const isReady = (pod: PodObj) =>
   pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 
@@ -146,6 +207,7 @@ const podPath = (pod: PodObj) => `/api/v1/namespaces/${pod.metadata.namespace}/p
 export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions): PodNetwork {
   const byUid = new Map<string, PodNet>();
   const errors: string[] = [];
+  const stoppedByPreStop: { name: string; ip: string; at: number }[] = [];
   const linger = opts.lingerMs ?? 5000;
   let stopping = false;
   let n = 0;
@@ -164,19 +226,6 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
         metadata: { name: pod.metadata.name },
         target: { apiVersion: 'v1', kind: 'Node', name: node },
       })
-      .catch(ignoreGone);
-  };
-
-  const markReady = async (pod: PodObj) => {
-    const now = new Date().toISOString();
-    const cond = (type: string) => ({
-      type,
-      status: 'True',
-      reason: 'ServerListening',
-      lastTransitionTime: now,
-    });
-    await api
-      .patch(`${podPath(pod)}/status`, { status: { conditions: [cond('ContainersReady'), cond('Ready')] } })
       .catch(ignoreGone);
   };
 
@@ -225,11 +274,20 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
       const known = byUid.get(pod.metadata.uid ?? '');
       if (!known) adopt(pod, ip);
       const p = byUid.get(pod.metadata.uid ?? '');
+      const hold = preStopMs(pod);
+      if (p && !p.terminating && pod.metadata.deletionTimestamp && hold !== undefined) {
+        // Not awaited: the loop goes on while the hook runs.
+        p.terminating = true;
+        const exited = () => stoppedByPreStop.push({ name: p.name, ip: p.ip, at: Date.now() });
+        playPreStop(api, pod, p, hold, () => stopping, exited).catch((e) =>
+          note(`preStop of ${p.name}: ${e.message}`),
+        );
+      }
       if (p && !p.readyMarked && !isReady(pod) && !pod.metadata.deletionTimestamp) {
         p.readyMarked = true;
         work.push(
           p.up.then(
-            () => markReady(pod),
+            () => setReady(api, pod, true),
             () => {},
           ),
         );
@@ -265,6 +323,7 @@ export function startPodNetwork(topo: Topology, api: Rest, opts: PodNetOptions):
   return {
     servedIps: () => [...byUid.values()].filter((p) => p.agent).map((p) => p.ip),
     errors: () => [...errors],
+    preStopped: () => [...stoppedByPreStop],
     async stop() {
       stopping = true;
       await loop;

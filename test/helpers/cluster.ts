@@ -144,6 +144,8 @@ export interface AppOptions {
   grace: number;
   /** Changing it rolls the Deployment. */
   version: string;
+  /** A preStop hook sleeping this many seconds (played by the pod network, cluster-pods.ts). */
+  preStop?: number;
 }
 
 export function deployment(o: AppOptions) {
@@ -158,7 +160,14 @@ export function deployment(o: AppOptions) {
         metadata: { labels: { app: o.name }, annotations: { 'kproxy.test/version': o.version } },
         spec: {
           terminationGracePeriodSeconds: o.grace,
-          containers: [{ name: 'server', image: 'kproxy.test/echo', ports: [{ containerPort: POD_PORT }] }],
+          containers: [
+            {
+              name: 'server',
+              image: 'kproxy.test/echo',
+              ports: [{ containerPort: POD_PORT }],
+              ...(o.preStop ? { lifecycle: { preStop: { sleep: { seconds: o.preStop } } } } : {}),
+            },
+          ],
         },
       },
     },
@@ -204,15 +213,17 @@ export async function appState(r: Rest, name: string) {
 }
 
 /**
- * Settled at `replicas`: exactly that many pods, none terminating, all Ready, and
+ * Settled at `replicas`: exactly that many pods, none terminating, all Ready (and
+ * of `version`, when given: a roll is over only once no old pod is left), and
  * the Service's slices list exactly their IPs, all ready.
  */
-export async function settled(r: Rest, name: string, replicas: number): Promise<boolean> {
+export async function settled(r: Rest, name: string, replicas: number, version?: string): Promise<boolean> {
   const { pods, endpoints } = await appState(r, name);
   if (pods.length !== replicas) return false;
   const ready = pods.every(
     (p) =>
       !p.metadata.deletionTimestamp &&
+      (version === undefined || p.metadata.annotations?.['kproxy.test/version'] === version) &&
       p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'),
   );
   if (!ready) return false;
