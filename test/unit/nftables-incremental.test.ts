@@ -1,7 +1,8 @@
 // The daemon's incremental nftables path (ModelCache, the render memo patching the
 // last table, partial syncs planned from the render's delta) leaves the kernel
 // exactly as a full sync of a freshly built model does, after every random change,
-// in both layouts and both families. Two fake kernels side by side.
+// in both layouts and both families, and reports the same counts. Two fake kernels
+// side by side.
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import type { ModeSettings } from '../../src/backends/mode.js';
@@ -9,7 +10,9 @@ import { listingFromDump, nftablesMode } from '../../src/backends/nftables/index
 import { nftFamily } from '../../src/backends/nftables/names.js';
 import { defaultOptions } from '../../src/config/options.js';
 import { createLogger } from '../../src/log.js';
+import { buildProxyModel } from '../../src/model/build.js';
 import { ModelCache } from '../../src/model/cache.js';
+import { noLocalEndpoints } from '../../src/model/no-local-endpoints.js';
 import type { IPFamily } from '../../src/util/ip.js';
 import { randomStory } from '../helpers/random-cluster.js';
 
@@ -43,7 +46,13 @@ for (const layout of ['flat', 'upstream'] as const) {
           const model = (caches.get(family) as ModelCache).update(store.index(), node, changes.services);
           const report = await incremental.syncer.sync(snapshot, node, family, step === 0, model);
           if (report.mode === 'partial') partial++;
-          await full.syncer.sync(snapshot, node, family, true);
+          const whole = await full.syncer.sync(snapshot, node, family, true);
+          // The counts kept between models are those of the fresh model.
+          t.deepEqual(report.noLocalEndpoints, whole.noLocalEndpoints);
+          t.deepEqual(
+            report.noLocalEndpoints,
+            noLocalEndpoints(buildProxyModel(snapshot, node, family), 'servicePort'),
+          );
           const f = nftFamily(family);
           t.is(
             listingFromDump(await incremental.dump(family), f),

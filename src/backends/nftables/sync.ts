@@ -26,6 +26,8 @@ export interface NftSyncContext {
   state: AppliedState<NftApplied>;
   log: Logger;
   conntrack?: ConntrackHost;
+  /** The model's UDP frontends' fingerprint, kept by the caller between syncs (conntrack/clear.ts). */
+  udpFingerprint?: string;
   /** Force a full sync (start-up of the daemon, after a failure, --full). */
   forceFull?: boolean;
   now?: () => number;
@@ -175,7 +177,7 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
 
   // A full sync lists the conntrack table whatever the last clean-up left.
   const cleanFor = full ? undefined : state?.udpCleanFor;
-  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
+  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor, ctx.udpFingerprint);
   report.conntrackDeleted = udp.deleted;
 
   await ctx.state.save({
