@@ -19,29 +19,34 @@ export interface NoLocalEndpoints {
 
 type Per = 'servicePort' | 'service';
 
-/** The port's keys in the internal and external counts (`i ` / `e ` and its key): none for most. */
-function keysOf(sp: ServicePort, per: Per): string[] {
+/** The port's key in the internal or external count, as noLocalEndpoints counts it: none for most. */
+function keysOf(sp: ServicePort, per: Per, local: 'internalPolicyLocal' | 'externalPolicyLocal'): string[] {
   const sel = sp.endpoints;
-  if (!sel.hasAny || sel.local.length > 0) return [];
-  const key = per === 'service' ? `${sp.namespace}/${sp.name}` : `${sp.id}/${sp.protocol}`;
-  const out: string[] = [];
-  // externalPolicyLocal is only ever set on an externally reachable Service (service-ports.ts).
-  if (sp.internalPolicyLocal) out.push(`i ${key}`);
-  if (sp.externalPolicyLocal) out.push(`e ${key}`);
-  return out;
+  if (!sp[local] || !sel.hasAny || sel.local.length > 0) return [];
+  return [per === 'service' ? `${sp.namespace}/${sp.name}` : `${sp.id}/${sp.protocol}`];
 }
 
 export function noLocalEndpoints(model: ProxyModel, per: Per): NoLocalEndpoints {
-  return new NoLocalEndpointsTally(per).update(model);
+  const internal = new Set<string>();
+  const external = new Set<string>();
+  for (const sp of model.servicePorts) {
+    const sel = sp.endpoints;
+    if (!sel.hasAny || sel.local.length > 0) continue;
+    const key = per === 'service' ? `${sp.namespace}/${sp.name}` : `${sp.id}/${sp.protocol}`;
+    // externalPolicyLocal is only ever set on an externally reachable Service (service-ports.ts).
+    if (sp.internalPolicyLocal) internal.add(key);
+    if (sp.externalPolicyLocal) external.add(key);
+  }
+  return { internal: internal.size, external: external.size };
 }
 
-/** The same counts, kept between models: a sync counts the ports that changed (port-tally.ts). */
+/** noLocalEndpoints' counts, kept between models: a sync looks at the ports that changed (port-tally.ts). */
 export class NoLocalEndpointsTally {
   private readonly internal: PortTally;
   private readonly external: PortTally;
   constructor(per: Per) {
-    this.internal = new PortTally((sp) => keysOf(sp, per).filter((k) => k.startsWith('i ')));
-    this.external = new PortTally((sp) => keysOf(sp, per).filter((k) => k.startsWith('e ')));
+    this.internal = new PortTally((sp) => keysOf(sp, per, 'internalPolicyLocal'));
+    this.external = new PortTally((sp) => keysOf(sp, per, 'externalPolicyLocal'));
   }
   update(model: ProxyModel): NoLocalEndpoints {
     return {
