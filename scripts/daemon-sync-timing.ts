@@ -8,11 +8,16 @@
 //     [--endpoints 3] [--changes 15] [--idle 5] [--flavour legacy] [--before]
 //   ip netns del kpbench
 //
+// --profile FILE writes a CPU profile (.cpuprofile, Chrome DevTools' format) of the
+// one-endpoint-change phase only; scripts/profile-summary.ts prints its top functions.
+//
 // --before hands the syncer no model, as the daemon did before it kept one: every
 // sync builds the whole model and renders every port. Prints, per phase, the median
 // over the changes of what the daemon logs: durationMs (model + render + plan +
 // kernel), kernelMs (waiting on iptables/nft/conntrack), ownMs (the difference),
 // modelMs, renderMs, and the process CPU per sync. Then idle syncs (no change).
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { PassThrough } from 'node:stream';
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import { type ModeSettings, type ModeSyncer, modeFor } from '../src/backends/mode.js';
@@ -98,6 +103,13 @@ async function main(): Promise<void> {
     console.log(`  last: ${JSON.stringify(got.at(-1))}`);
   };
 
+  const profileTo = arg('profile', '');
+  const session = new Session();
+  if (profileTo) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   let rv = 1_000_000;
   await phase('one endpoint change', Number(arg('changes', '15')), (i) => {
     // Flips one endpoint of a different Service each time between ready and not ready.
@@ -109,6 +121,11 @@ async function main(): Promise<void> {
     slices[(i * 7919) % services] = next;
     store.sliceEvent('MODIFIED', next);
   });
+  if (profileTo) {
+    const { profile } = await session.post('Profiler.stop');
+    writeFileSync(profileTo, JSON.stringify(profile));
+    session.disconnect();
+  }
   await phase('idle sync (no change)', Number(arg('idle', '5')), () => {});
   syncer.close();
 }

@@ -9,14 +9,24 @@
 // The iptables and nftables proxiers count service ports; the IPVS proxier
 // collects the Services' namespace/name in a set, so there two ports of one
 // Service count once.
-import type { ProxyModel } from './types.js';
+import { PortTally } from './port-tally.js';
+import type { ProxyModel, ServicePort } from './types.js';
 
 export interface NoLocalEndpoints {
   internal: number;
   external: number;
 }
 
-export function noLocalEndpoints(model: ProxyModel, per: 'servicePort' | 'service'): NoLocalEndpoints {
+type Per = 'servicePort' | 'service';
+
+/** The port's key in the internal or external count, as noLocalEndpoints counts it: none for most. */
+function keysOf(sp: ServicePort, per: Per, local: 'internalPolicyLocal' | 'externalPolicyLocal'): string[] {
+  const sel = sp.endpoints;
+  if (!sp[local] || !sel.hasAny || sel.local.length > 0) return [];
+  return [per === 'service' ? `${sp.namespace}/${sp.name}` : `${sp.id}/${sp.protocol}`];
+}
+
+export function noLocalEndpoints(model: ProxyModel, per: Per): NoLocalEndpoints {
   const internal = new Set<string>();
   const external = new Set<string>();
   for (const sp of model.servicePorts) {
@@ -28,4 +38,20 @@ export function noLocalEndpoints(model: ProxyModel, per: 'servicePort' | 'servic
     if (sp.externalPolicyLocal) external.add(key);
   }
   return { internal: internal.size, external: external.size };
+}
+
+/** noLocalEndpoints' counts, kept between models: a sync looks at the ports that changed (port-tally.ts). */
+export class NoLocalEndpointsTally {
+  private readonly internal: PortTally;
+  private readonly external: PortTally;
+  constructor(per: Per) {
+    this.internal = new PortTally((sp) => keysOf(sp, per, 'internalPolicyLocal'));
+    this.external = new PortTally((sp) => keysOf(sp, per, 'externalPolicyLocal'));
+  }
+  update(model: ProxyModel): NoLocalEndpoints {
+    return {
+      internal: this.internal.update(model.servicePorts).size,
+      external: this.external.update(model.servicePorts).size,
+    };
+  }
 }

@@ -12,20 +12,28 @@ export class ServicePortMemo<F> {
   private lastFragments: readonly F[] = [];
   /** Of the last render: ports rendered anew, and ports whose fragment was reused. */
   stats = { rendered: 0, reused: 0 };
+  /**
+   * Of the last `fragmentsOf`: the fragments of the previous call it no longer has,
+   * and those it has that the previous call did not (in model order). Found from
+   * the ports not at their previous position: O(changes) when no port moved.
+   */
+  lastChange: { removed: readonly F[]; added: readonly F[] } = { removed: [], added: [] };
 
   /**
    * Starts a render. `context` fingerprints everything else the fragments depend
    * on (the config, cluster-wide facts); when it differs from the last render's,
-   * every fragment is dropped.
+   * every fragment is dropped (and true is returned).
    */
-  begin(context: string): void {
-    if (context !== this.context) {
+  begin(context: string): boolean {
+    const dropped = context !== this.context;
+    if (dropped) {
       this.fragments = new WeakMap();
       this.lastPorts = [];
       this.lastFragments = [];
       this.context = context;
     }
     this.stats = { rendered: 0, reused: 0 };
+    return dropped;
   }
 
   /** The fragment kept for `sp`, if any (e.g. an entry ModelCache.lastDelta reports removed). */
@@ -53,13 +61,26 @@ export class ServicePortMemo<F> {
     const out = new Array<F>(ports.length);
     const before = this.lastPorts;
     const kept = this.lastFragments;
+    const gone = new Set<F>();
+    const came: F[] = [];
     for (let i = 0; i < ports.length; i++) {
       const sp = ports[i] as ServicePort;
       if (before[i] === sp) {
         out[i] = kept[i] as F;
         this.stats.reused++;
-      } else out[i] = this.fragment(sp, render);
+        continue;
+      }
+      out[i] = this.fragment(sp, render);
+      came.push(out[i] as F);
+      if (i < kept.length) gone.add(kept[i] as F);
     }
+    for (let i = ports.length; i < kept.length; i++) gone.add(kept[i] as F);
+    // A port that only moved is in both.
+    const stays = new Set(came);
+    this.lastChange = {
+      removed: [...gone].filter((f) => !stays.has(f)),
+      added: came.filter((f) => !gone.has(f)),
+    };
     this.lastPorts = ports;
     this.lastFragments = out;
     return out;

@@ -13,7 +13,7 @@
 // DNATed entries (upstream keeps them, so such a flow stays black-holed until it
 // times out instead of being rejected at once).
 import { createHash } from 'node:crypto';
-import type { ProxyModel } from '../../model/types.js';
+import type { ProxyModel, ServicePort } from '../../model/types.js';
 import { joinHostPort } from '../../util/ip.js';
 import type { ConntrackEntry } from './listing.js';
 
@@ -45,6 +45,17 @@ export function udpFrontends(model: ProxyModel): UdpFrontends {
     if (sp.nodePort !== 0) out.nodePorts.set(sp.nodePort, serving);
   }
   return out;
+}
+
+/** One port's UDP frontends and their serving endpoints, as text (none: not UDP). */
+export function udpPortKeys(sp: ServicePort): string[] {
+  if (sp.protocol !== 'UDP') return [];
+  const serving = sp.endpoints.all
+    .filter((e) => e.serving)
+    .map((e) => e.key)
+    .sort();
+  const vips = [sp.clusterIP, ...sp.externalIPs, ...sp.loadBalancerVIPs].map((v) => joinHostPort(v, sp.port));
+  return [JSON.stringify([vips, sp.nodePort, serving])];
 }
 
 /** A short hash of the frontends: equal hashes judge every entry alike. */

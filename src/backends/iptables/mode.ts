@@ -4,7 +4,8 @@
 import type { ClusterSnapshot } from '../../cluster/snapshot.js';
 import type { ProxyOptions } from '../../config/options.js';
 import type { Logger } from '../../log.js';
-import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import { NoLocalEndpointsTally, noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import type { PortTally } from '../../model/port-tally.js';
 import type { NodeContext } from '../../model/types.js';
 import { iptablesTracer } from '../../trace/iptables/rules.js';
 import type { IPFamily } from '../../util/ip.js';
@@ -12,6 +13,7 @@ import { getOrInsert } from '../../util/maps.js';
 import { appliedStates } from '../common/applied-state.js';
 import { KernelClock, timedHost } from '../common/kernel-time.js';
 import { masqueradeMark } from '../common/masquerade.js';
+import { udpTally } from '../conntrack/clear.js';
 import type { ConntrackHost } from '../conntrack/host.js';
 import { execConntrackHost } from '../conntrack/host.js';
 import { KUBE_PROXY_CANARY } from '../iptables-lib/chains.js';
@@ -84,6 +86,8 @@ const round = (ms: number): number => Math.round(ms * 10) / 10;
 export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
   const hosts = new Map<IPFamily, Promise<IptablesHost>>();
   const memos = new Map<IPFamily, IptablesRenderMemo>();
+  // Per family, what the report and the conntrack clean-up count, kept between the daemon's models.
+  const tallies = new Map<IPFamily, { noLocal: NoLocalEndpointsTally; udp: PortTally }>();
   const clock = new KernelClock();
   const conntrack = d.conntrack && timedHost(d.conntrack, ['listUdp', 'deleteUdp'], clock);
   const { stateDir } = d;
@@ -103,7 +107,14 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
       const renderMs = performance.now() - started;
       if (desired.config.localhostNodePorts) await d.beforeLocalhostNodePorts?.();
       if (full) await d.beforeFullSync?.();
+      const tally =
+        model &&
+        getOrInsert(tallies, family, () => ({
+          noLocal: new NoLocalEndpointsTally('servicePort'),
+          udp: udpTally(),
+        }));
       const report = await syncIptables(desired, {
+        ...(tally ? { udpFingerprint: tally.udp.update(model.servicePorts).fingerprint } : {}),
         host: h,
         state: stateFor(family),
         log: d.log,
@@ -123,7 +134,9 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
           nat: countWrittenRules(report.restoreInput.nat),
           filter: countWrittenRules(report.restoreInput.filter),
         },
-        noLocalEndpoints: noLocalEndpoints(desired.model, 'servicePort'),
+        noLocalEndpoints: tally
+          ? tally.noLocal.update(desired.model)
+          : noLocalEndpoints(desired.model, 'servicePort'),
         details: {
           servicePorts: desired.model.servicePorts.length,
           renderMs: round(renderMs),

@@ -4,7 +4,7 @@ import type { IPFamily } from '../../util/ip.js';
 import type { AppliedState } from '../common/applied-state.js';
 import { stateFile } from '../common/state-file.js';
 import type { Flavour } from '../iptables-lib/host.js';
-import type { Rule } from '../iptables-lib/ruleset.js';
+import type { Rule, Table } from '../iptables-lib/ruleset.js';
 
 const version = 1;
 
@@ -14,17 +14,34 @@ export interface IptablesApplied {
   /** Hash of the rendering settings and node labels: a change forces a full sync. */
   settingsHash: string;
   lastFullSyncMs: number;
-  tables: { filter: Record<string, Rule[]>; nat: Record<string, Rule[]> };
+  /** The render's own tables, held by reference (a render builds new ones; nothing writes to them). */
+  tables: { filter: Table; nat: Table };
   /** The UDP frontends the last conntrack clean-up left the table clean for (conntrack/clear.ts). */
   udpCleanFor?: string;
 }
 
+type IptablesAppliedFile = Omit<IptablesApplied, 'tables'> & {
+  tables: { filter: Record<string, Rule[]>; nat: Record<string, Rule[]> };
+};
+
+const asRecord = (t: Table): Record<string, Rule[]> => Object.fromEntries(t.chains);
+const asTable = (r: Record<string, Rule[]>): Table => ({ chains: new Map(Object.entries(r)) });
+
 /** `<dir>/iptables-ipv4.json` (ipv6): the one-shot `kproxy sync`'s record. */
 export function iptablesStateFile(dir: string, family: IPFamily): AppliedState<IptablesApplied> {
-  return stateFile<IptablesApplied>(
+  const file = stateFile<IptablesAppliedFile>(
     dir,
     `iptables-${family.toLowerCase()}.json`,
     version,
     (s) => s.family === family,
   );
+  return {
+    async load() {
+      const s = await file.load();
+      return s && { ...s, tables: { nat: asTable(s.tables.nat), filter: asTable(s.tables.filter) } };
+    },
+    save: (s) =>
+      file.save({ ...s, tables: { nat: asRecord(s.tables.nat), filter: asRecord(s.tables.filter) } }),
+    clear: () => file.clear(),
+  };
 }

@@ -13,8 +13,7 @@ import { canonicalRule } from '../iptables-lib/canonical.js';
 import { type IptablesHost, RestoreError } from '../iptables-lib/host.js';
 import { listingFromDump } from '../iptables-lib/listing.js';
 import { parseIptablesDump } from '../iptables-lib/parse.js';
-import { type PlanInput, planTable, restoreText, type TableState } from '../iptables-lib/plan.js';
-import type { Rule, Table } from '../iptables-lib/ruleset.js';
+import { type PlanInput, planTable, restoreText } from '../iptables-lib/plan.js';
 import type { DesiredIptables } from './desired.js';
 import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
 import { type Planned, restoreInputs, type TableName } from './restore-order.js';
@@ -28,6 +27,8 @@ export interface SyncContext {
   conntrack?: ConntrackHost;
   /** Force a full sync (start-up of the daemon, after a failure, --full). */
   forceFull?: boolean;
+  /** The model's UDP frontends' fingerprint, kept by the caller between syncs (conntrack/clear.ts). */
+  udpFingerprint?: string;
   now?: () => number;
 }
 
@@ -44,9 +45,6 @@ export interface SyncReport {
   conntrackDeleted: number;
   durationMs: number;
 }
-
-const asRecord = (t: Table): Record<string, Rule[]> => Object.fromEntries(t.chains);
-const asState = (r: Record<string, Rule[]>): TableState => ({ chains: new Map(Object.entries(r)) });
 
 /** True when kproxy's rules are still in place: the canaries and the masquerade-mark rule. */
 /** kproxy's canary chains and its masquerade mark rule are still in the kernel. */
@@ -99,7 +97,7 @@ async function planInput(
   if (applied) {
     return {
       desired: desired.ruleset[table],
-      current: asState(applied.tables[table]),
+      current: applied.tables[table],
       normalize: (r) => r,
       deleteStale: true,
     };
@@ -172,7 +170,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
 
   // A full sync lists the conntrack table whatever the last clean-up left.
   const cleanFor = full ? undefined : state?.udpCleanFor;
-  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
+  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor, ctx.udpFingerprint);
   report.conntrackDeleted = udp.deleted;
 
   await ctx.state.save({
@@ -180,7 +178,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     flavour: host.flavour,
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as IptablesApplied).lastFullSyncMs,
-    tables: { nat: asRecord(desired.ruleset.nat), filter: asRecord(desired.ruleset.filter) },
+    tables: { nat: desired.ruleset.nat, filter: desired.ruleset.filter },
     ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
   });
   report.durationMs = now() - started;

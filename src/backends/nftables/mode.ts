@@ -1,12 +1,14 @@
 // The nftables mode behind the ProxyMode contract (src/backends/mode.ts): the
 // desired table and its listing, the syncer, and `kproxy cleanup`.
 import type { Logger } from '../../log.js';
-import { noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import { NoLocalEndpointsTally, noLocalEndpoints } from '../../model/no-local-endpoints.js';
+import type { PortTally } from '../../model/port-tally.js';
 import { nftablesTracer } from '../../trace/nftables/rules.js';
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { appliedStates } from '../common/applied-state.js';
 import { KernelClock, timedHost } from '../common/kernel-time.js';
+import { udpTally } from '../conntrack/clear.js';
 import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
 import type { FakeKernel, FakeKernelContext, ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupNftables } from './cleanup.js';
@@ -38,6 +40,8 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
   const { stateDir } = d;
   const stateFor = appliedStates(stateDir === undefined ? undefined : (f) => nftStateFile(stateDir, f));
   const memos = new Map<IPFamily, NftRenderMemo>();
+  // Per family, what the report and the conntrack clean-up count, kept between the daemon's models.
+  const tallies = new Map<IPFamily, { noLocal: NoLocalEndpointsTally; udp: PortTally }>();
   const clock = new KernelClock();
   const conntrack = d.conntrack && timedHost(d.conntrack, ['listUdp', 'deleteUdp'], clock);
   const hosts = new Map(
@@ -55,7 +59,14 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
       const renderMs = performance.now() - started;
       const host = hosts.get(family);
       if (!host) throw new Error(`no nftables host for ${family}`);
+      const tally =
+        model &&
+        getOrInsert(tallies, family, () => ({
+          noLocal: new NoLocalEndpointsTally('servicePort'),
+          udp: udpTally(),
+        }));
       const report = await syncNftables(desired, {
+        ...(tally ? { udpFingerprint: tally.udp.update(model.servicePorts).fingerprint } : {}),
         host,
         state: stateFor(family),
         log: d.log,
@@ -72,7 +83,9 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
         durationMs: round(performance.now() - started),
         kernelMs: round(clock.ms),
         restoreInput: { nftables: report.transaction },
-        noLocalEndpoints: noLocalEndpoints(desired.model, 'servicePort'),
+        noLocalEndpoints: tally
+          ? tally.noLocal.update(desired.model)
+          : noLocalEndpoints(desired.model, 'servicePort'),
         details: {
           servicePorts: desired.model.servicePorts.length,
           renderMs: round(renderMs),

@@ -31,6 +31,12 @@ export interface PlanInput {
   deferChainDeletes?: boolean;
   /** Re-declare the table even if it exists (a full sync does, as upstream does). */
   declareTable?: boolean;
+  /**
+   * When `current` and `desired` are only the part of the table a render patched
+   * (plan-delta.ts): the whole desired table, for a transaction that must rewrite
+   * the table.
+   */
+  whole?: NftTable;
 }
 
 export interface NftPlan {
@@ -285,10 +291,11 @@ export function planTransaction(input: PlanInput): NftPlan {
   const plan = planChanges(input);
   const { current } = input;
   if (!current || !addsRuleOnKernelMap(plan, current)) return plan;
-  const fresh = planChanges({ ...input, current: undefined });
+  const fresh = planChanges({ ...input, desired: input.whole ?? input.desired, current: undefined });
   return {
     ...fresh,
     lines: [`delete table ${tableRef(input.desired)}`, ...fresh.lines],
+    // With `whole`, the chains and sets compared (those touched), not every one deleted.
     chainsDeleted: current.chains.size,
     setsDeleted: current.sets.size,
   };

@@ -21,6 +21,7 @@ import {
   SERVICE_NODEPORTS,
 } from './names.js';
 import { type Port, portOf, writeFirewall, writeServicePort } from './render-port.js';
+import type { NftElement } from './table.js';
 
 type Kind = 'vip' | 'nodeport';
 
@@ -118,15 +119,32 @@ export function writeFlatMaps(b: Builder): void {
   });
 }
 
+/** The maps whose elements go to shared chains. */
+export const dispatchMaps: readonly string[] = [SERVICE_IPS, SERVICE_NODEPORTS];
+
+/** The shared chain a dispatch map's element goes to, if any. */
+export function sharedTarget(e: NftElement | undefined): string | undefined {
+  const name = e?.value?.replace(/^goto /, '');
+  return name && sharedChainRe.test(name) ? name : undefined;
+}
+
+/** Whether `name` is one of the shared chains (or one they go to). */
+export const isSharedChain = (name: string): boolean => sharedChainRe.test(name);
+
 /** Writes the shared chains the dispatch maps' elements name (and those they go to). */
 export function writeSharedChains(b: Builder): void {
   const wanted = new Set<string>();
-  for (const map of [SERVICE_IPS, SERVICE_NODEPORTS]) {
+  for (const map of dispatchMaps) {
     for (const e of b.table.sets.get(map)?.elements.values() ?? []) {
-      const name = e.value?.replace(/^goto /, '');
-      if (name && sharedChainRe.test(name)) wanted.add(name);
+      const name = sharedTarget(e);
+      if (name) wanted.add(name);
     }
   }
+  writeSharedChainsFor(b, wanted);
+}
+
+/** Writes the shared chains named (and those they go to). */
+export function writeSharedChainsFor(b: Builder, wanted: Iterable<string>): void {
   for (const name of [...wanted].sort()) writeShared(b, name);
 }
 

@@ -4,6 +4,7 @@
 // and sets are added by reference in first-touch order, which is what a render
 // straight into the table would give. Pure.
 import { ServicePortMemo } from '../../model/render-memo.js';
+import { TableKeeper } from './render-patch.js';
 import type { NftChain, NftElement, NftSet, NftTable } from './table.js';
 
 /** One service port's part of the table. */
@@ -19,10 +20,18 @@ export interface NftFragment {
   owned: readonly string[];
 }
 
-export type NftRenderMemo = ServicePortMemo<NftFragment>;
+/** The fragments, and the last table they were merged into (render-patch.ts). */
+export class NftRenderMemo extends ServicePortMemo<NftFragment> {
+  readonly keeper = new TableKeeper();
+  override begin(context: string): boolean {
+    const dropped = super.begin(context);
+    if (dropped) this.keeper.clear();
+    return dropped;
+  }
+}
 
 export function nftRenderMemo(): NftRenderMemo {
-  return new ServicePortMemo<NftFragment>();
+  return new NftRenderMemo();
 }
 
 /**

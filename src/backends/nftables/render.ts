@@ -33,6 +33,7 @@ import {
 } from './names.js';
 import { writeFlatMaps, writeFlatPort, writeSharedChains } from './render-flat.js';
 import { FragmentMerger, type NftFragment, type NftRenderMemo, nftRenderMemo } from './render-memo.js';
+import type { NftTableDelta } from './render-patch.js';
 import { writeServicePort } from './render-port.js';
 import type { BaseChainSpec, NftTable } from './table.js';
 
@@ -40,6 +41,13 @@ export interface RenderedNftables {
   table: NftTable;
   /** service port id/protocol -> the chains it owns (for logs and tests). */
   chainsByServicePort: Map<string, string[]>;
+  /** The memo's count of renders: the applied record names the version it holds. */
+  version: number;
+  /**
+   * Set when the memo's last table was patched rather than rendered anew: the
+   * table is that same object, changed, and this says how (render-patch.ts).
+   */
+  delta?: NftTableDelta;
 }
 
 const baseChains: [string, BaseChainSpec][] = [
@@ -77,23 +85,39 @@ function fragment(cfg: NftablesConfig, sp: ServicePort): NftFragment {
   return { chains: b.table.chains, sets: b.table.sets, elements: b.elements, key, owned };
 }
 
-/** `memo` keeps ports' output between calls (same model object: not rendered again); same result without. */
+/**
+ * `memo` keeps ports' output between calls (same model object: not rendered
+ * again) and the last table: when few ports changed, that table is patched in
+ * place and the result says what changed (`delta`). Same content without a memo.
+ */
 export function renderNftables(
   model: ProxyModel,
   cfg: NftablesConfig,
-  memo: NftRenderMemo = nftRenderMemo(),
+  given?: NftRenderMemo,
 ): RenderedNftables {
+  const memo = given ?? nftRenderMemo();
+  memo.begin(JSON.stringify(cfg));
+  const fragments = memo.fragmentsOf(model.servicePorts, (sp) => fragment(cfg, sp));
+  const { removed, added } = memo.lastChange;
+  const patched = memo.keeper.patch(removed, added, () => new Builder(cfg), cfg.layout === 'flat');
+  if (patched) return { ...patched, version: memo.keeper.version };
   const b = new Builder(cfg);
   writeSkeleton(b);
+  const skeleton = {
+    chains: [...b.table.chains.keys()],
+    sets: new Map([...b.table.sets].map(([name, set]) => [name, [...set.elements.keys()]])),
+  };
   const chainsByServicePort = new Map<string, string[]>();
-  memo.begin(JSON.stringify(cfg));
   const merger = new FragmentMerger(b.table);
-  for (const f of memo.fragmentsOf(model.servicePorts, (sp) => fragment(cfg, sp))) {
+  for (const f of fragments) {
     merger.add(f);
     chainsByServicePort.set(f.key, f.owned as string[]);
   }
   if (cfg.layout === 'flat') writeSharedChains(b);
-  return { table: b.table, chainsByServicePort };
+  const rendered = { table: b.table, chainsByServicePort };
+  // What the next render patches: only a memo that outlives this call needs it.
+  if (given) memo.keeper.keep(rendered, skeleton, fragments);
+  return { ...rendered, version: ++memo.keeper.version };
 }
 
 /** The table, base chains, top-level chains, sets and maps: what setupNFTables creates. */

@@ -13,8 +13,9 @@ import type { DesiredNftables } from './desired.js';
 import { NftError, type NftHost } from './host.js';
 import { parseListing } from './parse.js';
 import { planTransaction, transactionText } from './plan.js';
+import { touchedTables } from './plan-delta.js';
 import type { NftApplied } from './state.js';
-import { deserializeTable, type NftTable, type SerializedTable, serializeTable, tableRef } from './table.js';
+import { type NftTable, tableRef } from './table.js';
 
 /** Kernels before 6.2 need this long after a map element went away before its chain can be deleted. */
 export const staleChainDelayMs = 1000;
@@ -25,6 +26,8 @@ export interface NftSyncContext {
   state: AppliedState<NftApplied>;
   log: Logger;
   conntrack?: ConntrackHost;
+  /** The model's UDP frontends' fingerprint, kept by the caller between syncs (conntrack/clear.ts). */
+  udpFingerprint?: string;
   /** Force a full sync (start-up of the daemon, after a failure, --full). */
   forceFull?: boolean;
   now?: () => number;
@@ -87,13 +90,28 @@ async function decide(desired: DesiredNftables, ctx: NftSyncContext, now: number
 }
 
 /**
- * The tables behind records this process saved: the daemon's in-memory record hands
- * back the very object, so a partial sync need not rebuild ~50,000 elements' Maps.
+ * What a sync compares: the kernel's table (full), the partial sync's tables of
+ * what the render's delta touched, or (a table rendered anew) the whole record.
+ * Undefined: the record is the render's own table, patched by renders it did not
+ * apply, so only the kernel can say what is there (the sync turns full).
  */
-const savedTables = new WeakMap<SerializedTable, NftTable>();
-
-function lastApplied(s: SerializedTable): NftTable {
-  return savedTables.get(s) ?? deserializeTable(s);
+async function currentAndDesired(
+  desired: DesiredNftables,
+  ctx: NftSyncContext,
+  full: boolean,
+  applied: NftApplied | undefined,
+): Promise<{ current: NftTable | undefined; desired: NftTable; whole?: NftTable } | undefined> {
+  if (full)
+    return {
+      current: parseListing(await ctx.host.listTable(), desired.table.family, desired.table.name),
+      desired: desired.table,
+    };
+  const record = applied as NftApplied;
+  if (record.table !== desired.table) return { current: record.table, desired: desired.table };
+  const { delta } = desired;
+  if (!delta || delta.from !== record.tableVersion) return undefined;
+  const touched = touchedTables(desired.table, delta);
+  return { current: touched.before, desired: touched.after, whole: desired.table };
 }
 
 export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext): Promise<NftSyncReport> {
@@ -101,19 +119,26 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
   const started = now();
   const { host } = ctx;
   const family = desired.model.family;
-  const { full, reason, hash, applied: state } = await decide(desired, ctx, started);
+  const decision = await decide(desired, ctx, started);
+  const { hash, applied: state } = decision;
+  let { full, reason } = decision;
+  let compared = await currentAndDesired(desired, ctx, full, state);
+  if (!compared) {
+    full = true;
+    reason = 'the record is of a render that was not applied';
+    compared = await currentAndDesired(desired, ctx, full, state);
+  }
+  const { current, desired: target, whole } = compared as NonNullable<typeof compared>;
 
   let staleChains = { ...(state?.staleChains ?? {}) };
   if (Object.keys(staleChains).length > 0)
     staleChains = await deleteStaleChains(desired, ctx, staleChains, started);
 
   // A full sync compares with what the kernel really holds: this is what repairs drift.
-  const current = full
-    ? parseListing(await host.listTable(), desired.table.family, desired.table.name)
-    : lastApplied((state as NonNullable<typeof state>).table);
   const plan = planTransaction({
     current,
-    desired: desired.table,
+    desired: target,
+    ...(whole ? { whole } : {}),
     ...(full ? { normalize: normalizeTable, declareTable: true } : {}),
     deferChainDeletes: desired.config.deferChainDeletes,
   });
@@ -152,16 +177,15 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
 
   // A full sync lists the conntrack table whatever the last clean-up left.
   const cleanFor = full ? undefined : state?.udpCleanFor;
-  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor);
+  const udp = await clearStaleUdpFlows(ctx.conntrack, desired.model, ctx.log, cleanFor, ctx.udpFingerprint);
   report.conntrackDeleted = udp.deleted;
 
-  const table = serializeTable(desired.table);
-  savedTables.set(table, desired.table);
   await ctx.state.save({
     family,
     settingsHash: hash,
     lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
-    table,
+    table: desired.table,
+    tableVersion: desired.version,
     ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
     staleChains,
   });
