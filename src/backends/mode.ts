@@ -145,6 +145,12 @@ export interface ProxyMode<D extends ModeDesired = ModeDesired> {
   readonly watchesServiceCIDRs: boolean;
   /** --nodeport-addresses when none is given (upstream's platformApplyDefaults: nftables means `primary`). */
   readonly defaultNodePortAddresses: readonly string[];
+  /**
+   * The modes whose rules `kproxy run` removes when it starts in this one (as
+   * kube-proxy: nftables clears iptables and IPVS; iptables and IPVS clear nftables,
+   * not each other, since they share chain names).
+   */
+  readonly clearsAtStart: readonly ModeName[];
   readonly metrics: ModeMetrics;
   /**
    * The desired state of one family, without asking the kernel (`kproxy diff`, the

@@ -17,6 +17,7 @@ import { ChangeTracker } from './changes.js';
 import { DebugRules } from './debug-rules.js';
 import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
+import { removeLeftovers } from './leftovers.js';
 import { createMetrics, type KproxyMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
 import { nfacctReader } from './nfacct-metrics.js';
@@ -94,6 +95,7 @@ async function openSyncer(
   try {
     if (daemon.dryRun) return undefined;
     await applyNodeSettings(daemon, log);
+    await removeLeftovers(mode, settings.options.ipFamilies, log);
     // No stateDir: the daemon holds what it applied in memory.
     return await mode.open({ settings, log, flavour: daemon.iptablesFlavour, daemon: true });
   } catch (err) {

@@ -202,6 +202,7 @@ export const iptablesMode: ProxyMode<DesiredIptables> = {
   name: 'iptables',
   watchesServiceCIDRs: false,
   defaultNodePortAddresses: [],
+  clearsAtStart: ['nftables'],
   metrics: {
     fullAndPartialHistograms: true,
     countsPartialRestoreFailures: true,

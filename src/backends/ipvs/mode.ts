@@ -145,6 +145,7 @@ export const ipvsMode: ProxyMode<DesiredIpvsState> = {
   name: 'ipvs',
   watchesServiceCIDRs: false,
   defaultNodePortAddresses: [],
+  clearsAtStart: ['nftables'],
   metrics: {
     fullAndPartialHistograms: false,
     countsPartialRestoreFailures: false,

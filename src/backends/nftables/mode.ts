@@ -144,6 +144,7 @@ export const nftablesMode: ProxyMode<DesiredNftables> = {
   name: 'nftables',
   watchesServiceCIDRs: true,
   defaultNodePortAddresses: ['primary'],
+  clearsAtStart: ['iptables', 'ipvs'],
   metrics: {
     fullAndPartialHistograms: true,
     countsPartialRestoreFailures: false,
