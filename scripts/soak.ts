@@ -135,9 +135,11 @@ async function churn(run: Run, minutes: number, intervalMs: number, seed: number
   const rand = prng(seed);
   const end = run.started + minutes * 60_000;
   let nextAudit = run.started + 60_000;
+  let lastOp = 'start';
   while (Date.now() < end && !stopping) {
     if (Date.now() >= nextAudit) {
-      run.stream.phase('audit');
+      // The last op's changes may still be flowing during the audit: name it.
+      run.stream.phase(`audit after ${lastOp}`);
       const a = await audit(run.c);
       run.audits.push(a);
       log(
@@ -147,6 +149,7 @@ async function churn(run: Run, minutes: number, intervalMs: number, seed: number
       continue;
     }
     const op = nextOp(rand, run.world);
+    lastOp = describeOp(op);
     applyOp(run.world, op);
     run.stream.phase(describeOp(op));
     await applyToApi(run.c, run.world, op);
@@ -164,7 +167,8 @@ async function finalReport(run: Run, readiness: { errors: string[] }) {
     (m) => m.body,
     () => '',
   );
-  const requests = streamReport(await outcomes);
+  const all = await outcomes;
+  const requests = streamReport(all);
   const syncs = syncStats(syncRecords(run.agent.logs(), run.logFrom));
   const lag = histogram(metrics, 'kubeproxy_network_programming_duration_seconds');
   const sync = histogram(metrics, 'kubeproxy_sync_proxy_rules_duration_seconds');
@@ -200,6 +204,10 @@ async function finalReport(run: Run, readiness: { errors: string[] }) {
     ...rssFigures(run.samples),
     ops: run.ops,
     failures: requests.failures,
+    failedRequests: all
+      .filter((o) => o.outcome.kind !== 'ok')
+      .slice(0, 50)
+      .map((o) => ({ at: new Date(o.at).toISOString(), phase: o.phase, proto: o.proto, outcome: o.outcome })),
     slowAnswers: requests.slow.slice(0, 20),
     failedAudits: run.audits.filter((a) => !a.ok),
     podNetworkErrors: [...run.c.pods.errors(), ...readiness.errors],
