@@ -80,8 +80,7 @@ ln -sfn /usr/lib/cni "$root/opt/cni/bin"
   /usr/bin/jq 'del(.process.rlimits)' >"$root/etc/containerd/cri-base.json"
 echo "v$K8S_VERSION" >"$root/kind/version"
 cp "$images"/*.tar "$root/kind/images/"
-sed 's/NAME/kproxy-kind-cni/' "$here/node/manifest-note.yaml" >"$root/kind/manifests/default-cni.yaml"
-sed 's/NAME/kproxy-kind-storage/' "$here/node/manifest-note.yaml" >"$root/kind/manifests/default-storage.yaml"
+install -m 0644 "$here/node/default-cni.yaml" "$here/node/default-storage.yaml" "$root/kind/manifests/"
 
 # systemd as kind's base image sets it up: no units a container should not start.
 find "$root/lib/systemd/system/sysinit.target.wants/" -name systemd-tmpfiles-setup.service -delete
