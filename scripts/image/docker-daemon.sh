@@ -11,6 +11,9 @@
 #
 # KPROXY_DOCKER_SOCK overrides the socket (/run/kproxy-docker.sock); the data root is
 # ${KPROXY_CACHE:-/var/cache/kproxy}/docker, so images and build cache survive a stop.
+# For the kind tier (scripts/kind-offline/docker-daemon.sh): KPROXY_DOCKERD_ARGS adds
+# dockerd flags (word-split), KPROXY_DOCKERD_NETNS runs dockerd in that network
+# namespace (/run/netns/NAME, which must exist).
 set -euo pipefail
 
 cache="${KPROXY_CACHE:-/var/cache/kproxy}"
@@ -53,8 +56,11 @@ start() {
     mkdir -p "$data_root" "$exec_root"
     # An empty configuration: the host's /etc/docker/daemon.json is not ours.
     echo '{}' >"$exec_root.json"
+    local in_netns=()
+    [[ -z "${KPROXY_DOCKERD_NETNS:-}" ]] || in_netns=(/usr/bin/nsenter "--net=/run/netns/$KPROXY_DOCKERD_NETNS")
     # setsid: the daemon outlives this script and the test runner's process group.
-    setsid "$dockerd" \
+    # shellcheck disable=SC2086 # KPROXY_DOCKERD_ARGS is a list of flags
+    setsid "${in_netns[@]}" "$dockerd" \
       --config-file "$exec_root.json" \
       --host "unix://$sock" \
       --data-root "$data_root" \
@@ -62,7 +68,7 @@ start() {
       --pidfile "$pidfile" \
       --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
       --bridge=none \
-      --log-level=warn \
+      --log-level=warn ${KPROXY_DOCKERD_ARGS:-} \
       </dev/null >>"$log" 2>&1 &
   fi
   for _ in $(seq 1 120); do

@@ -1,0 +1,3 @@
+module kproxy.test/agnhost
+
+go 1.22
