@@ -24,6 +24,30 @@ async function emptyNetns(t: ExecutionContext): Promise<string> {
   return ns;
 }
 
+/**
+ * The nfacct counters `rules` name, created in network namespace `ns` (counters are
+ * per namespace, and a rule naming a missing one is refused), as a sync creates them.
+ */
+async function nfacctCountersIn(ns: string, rules: string): Promise<void> {
+  const names = [...new Set([...rules.matchAll(/--nfacct-name +(\S+)/g)].map((m) => m[1] as string))];
+  if (names.length === 0) return;
+  const lib = join(process.cwd(), 'src/backends/iptables-lib/nfacct.ts');
+  const script =
+    `const { netlinkNfacct } = await import(${JSON.stringify(lib)}); const c = netlinkNfacct();` +
+    `for (const n of ${JSON.stringify(names)}) await c.ensure(n); c.close();`;
+  await execa('ip', [
+    'netns',
+    'exec',
+    ns,
+    process.execPath,
+    '--import',
+    'tsx',
+    '--input-type=module',
+    '-e',
+    script,
+  ]);
+}
+
 /** A directory for the container's input, mounted read-only at /in. */
 function inputDir(t: ExecutionContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'kpt-image-'));
@@ -113,7 +137,7 @@ function normaliseSave(save: string): string {
 /**
  * `kproxy sync` from the image in the node, then: the ClusterIP reaches both pods,
  * and the image's `diff --against` the kernel's dump (`dump`, run in the node) finds
- * nothing to change. Returns the dump and the image's `diff --output rules`.
+ * nothing to change. Returns the dump and the image's `diff --output rules` for that kernel.
  */
 async function syncThenDiff(
   t: ExecutionContext,
@@ -142,7 +166,16 @@ async function syncThenDiff(
   const against = await kproxyAlone(t, dir, ['diff', ...all, '--against', '/in/kernel.dump']);
   t.is(against.stdout, '', 'diff --against the kernel finds nothing to change');
   t.is(against.exitCode, 0, against.stderr);
-  const promised = await kproxyAlone(t, dir, ['diff', ...all, '--output', 'rules']);
+  // The rules for this node's kernel: its dump says which optional features it has
+  // (upstream's nfacct counters, where the kernel has nfnetlink_acct), as a sync there finds.
+  const promised = await kproxyAlone(t, dir, [
+    'diff',
+    ...all,
+    '--against',
+    '/in/kernel.dump',
+    '--output',
+    'rules',
+  ]);
   t.is(promised.exitCode, 0, promised.stderr);
   // execa drops the output's last newline, which iptables-legacy-restore needs.
   return { node, dir, dump: kernel, promised: `${promised.stdout}\n` };
@@ -163,6 +196,7 @@ for (const flavour of ['legacy', 'nft'] as const) {
       t.regex(dump, /-A KUBE-SERVICES -d 10\.96\.0\.10\/32 -p tcp/);
       // The promise as rules: loaded into an empty namespace, it reads back as the kernel's.
       const empty = await emptyNetns(t);
+      await nfacctCountersIn(empty, promised);
       await execa('ip', ['netns', 'exec', empty, `iptables-${flavour}-restore`, '-w'], { input: promised });
       const loaded = (await execa('ip', ['netns', 'exec', empty, `iptables-${flavour}-save`])).stdout;
       t.is(normaliseSave(dump), normaliseSave(loaded));
