@@ -4,7 +4,8 @@
 // in one process (tests). The helper methods are what the daemon calls, one line
 // per event; they apply upstream's rules of when each metric moves.
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { type ModeMetrics, modeFor } from '../backends/mode.js';
+// The mode's rules come in as data (run.ts reads them from the registry): metrics load no mode.
+import type { ModeMetrics } from '../backends/mode.js';
 import type { IPFamily } from '../util/ip.js';
 import { type NfacctRead, registerNfacctMetrics } from './nfacct-metrics.js';
 
@@ -64,11 +65,8 @@ export interface FailedSync {
 }
 
 export interface MetricsOptions {
-  /**
-   * The proxy mode, whose `metrics` say upstream's per-mode rules (which
-   * histograms, which failure counters). Default iptables.
-   */
-  proxyMode?: 'iptables' | 'ipvs' | 'nftables';
+  /** The proxy mode's `metrics`: upstream's per-mode rules (which histograms, which failure counters). */
+  modeMetrics: ModeMetrics;
   /** prom-client's process_* and nodejs_* metrics (default true). */
   defaultMetrics?: boolean;
   /** Clock in epoch ms for the *_timestamp_seconds gauges. */
@@ -283,12 +281,12 @@ function eventMethods(s: Series, registry: Registry, profile: ModeMetrics, now: 
   return events;
 }
 
-export function createMetrics(opts: MetricsOptions = {}) {
+export function createMetrics(opts: MetricsOptions) {
   const registry = new Registry();
   if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const makers = seriesMakers(registry);
   const series: Series = { ...syncSeries(makers), ...stateSeries(makers) };
-  const profile = modeFor(opts.proxyMode ?? 'iptables').metrics;
+  const profile = opts.modeMetrics;
   if (opts.nfacct && profile.nfacctCounters) registerNfacctMetrics(registry, opts.nfacct);
   return {
     registry,

@@ -165,10 +165,11 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
   const families = proxy.ipFamilies;
   // A bad kubeconfig stops start-up before anything listens or touches the kernel.
   const api = apiFor(daemon);
+  const mode = modeFor(proxy.proxyMode);
   // upstream exports its nfacct counters (iptables mode) when nfnetlink_acct answers.
-  const counted = modeFor(proxy.proxyMode).metrics.nfacctCounters && !daemon.dryRun;
+  const counted = mode.metrics.nfacctCounters && !daemon.dryRun;
   const nfacct = counted ? await nfacctReader(log) : undefined;
-  const metrics = createMetrics({ proxyMode: proxy.proxyMode, ...(nfacct ? { nfacct: nfacct.read } : {}) });
+  const metrics = createMetrics({ modeMetrics: mode.metrics, ...(nfacct ? { nfacct: nfacct.read } : {}) });
   const debug = new DebugRules();
   const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
   const { servers, healthPort, metricsPort } = await startServers(proxy, daemon, log, {
@@ -176,7 +177,6 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     health,
     debug,
   });
-  const mode = modeFor(proxy.proxyMode);
   const settings: ModeSettings = { options: proxy, ipvs: daemon.ipvs };
   const syncer = await openSyncer(mode, settings, daemon, log, servers);
 

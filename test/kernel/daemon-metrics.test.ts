@@ -151,7 +151,7 @@ test.serial(
     const hosts = new Map(families.map((f) => [f, netnsIptablesHost(ns, 'nft', f)] as const));
     const v4 = hosts.get('IPv4') as NetnsIptablesHost;
     const v6 = hosts.get('IPv6') as NetnsIptablesHost;
-    const metrics = createMetrics({ defaultMetrics: false, now, proxyMode: 'iptables' });
+    const metrics = createMetrics({ defaultMetrics: false, now, modeMetrics: iptablesMode.metrics });
     const health = new ProxyHealth({ healthTimeoutMs: 60_000, now, families });
     const changes = new ChangeTracker({ families, metrics, health, now });
     const store = new ClusterStore(log, () => {});

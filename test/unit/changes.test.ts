@@ -3,6 +3,7 @@
 // what counts as a change, for which family, and what is pending when.
 import type { V1EndpointSlice } from '@kubernetes/client-node';
 import test from 'ava';
+import { iptablesMode } from '../../src/backends/iptables/mode.js';
 import { lastChangeTriggerTime } from '../../src/cluster/store.js';
 import { ChangeTracker } from '../../src/daemon/changes.js';
 import { ProxyHealth } from '../../src/daemon/health.js';
@@ -22,7 +23,11 @@ const triggered = (s: V1EndpointSlice, at: number): V1EndpointSlice => ({
 
 function tracker(families: IPFamily[] = ['IPv4', 'IPv6']) {
   const clock = { now: T0 };
-  const metrics = createMetrics({ defaultMetrics: false, now: () => clock.now });
+  const metrics = createMetrics({
+    defaultMetrics: false,
+    now: () => clock.now,
+    modeMetrics: iptablesMode.metrics,
+  });
   const health = new ProxyHealth({ healthTimeoutMs: 1000, now: () => clock.now, families });
   const changes = new ChangeTracker({ families, metrics, health, now: () => clock.now });
   return { changes, metrics, health, clock };

@@ -2,7 +2,10 @@
 // kube-proxy's names, types, labels and buckets (pkg/proxy/metrics/metrics.go), the
 // helpers' rules of when each metric moves, /proxyMode, the debug rules endpoint.
 import test from 'ava';
+import { iptablesMode } from '../../src/backends/iptables/mode.js';
 import { countWrittenRules } from '../../src/backends/iptables-lib/ruleset.js';
+import { ipvsMode } from '../../src/backends/ipvs/mode.js';
+import { nftablesMode } from '../../src/backends/nftables/mode.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
 import { createMetrics, NETWORK_PROGRAMMING_BUCKETS, SYNC_BUCKETS } from '../../src/daemon/metrics.js';
 import { startMetricsServer } from '../../src/daemon/metrics-server.js';
@@ -46,7 +49,7 @@ test('buckets are upstream: 1ms doubling x15; network programming 0, 0.25, 0.5, 
 });
 
 test('observeSync: durations by mode, last timestamp, rules written and owned per table, no local endpoints', async (t) => {
-  const m = createMetrics({ defaultMetrics: false, now: () => T0 });
+  const m = createMetrics({ defaultMetrics: false, now: () => T0, modeMetrics: iptablesMode.metrics });
   m.observeSync(
     {
       mode: 'full',
@@ -90,7 +93,7 @@ test('observeSync: durations by mode, last timestamp, rules written and owned pe
 });
 
 test('syncFailed: timed, restore failures, partial failures (iptables mode only), no last timestamp', async (t) => {
-  const m = createMetrics({ defaultMetrics: false });
+  const m = createMetrics({ defaultMetrics: false, modeMetrics: iptablesMode.metrics });
   m.syncFailed('IPv4', { mode: 'partial', durationMs: 5, restoreFailed: true });
   m.syncFailed('IPv4', { mode: 'full', durationMs: 5, restoreFailed: true });
   m.syncFailed('IPv6', { mode: 'partial', durationMs: 5, restoreFailed: false });
@@ -106,7 +109,7 @@ test('syncFailed: timed, restore failures, partial failures (iptables mode only)
   );
   t.is(await value(m, 'kubeproxy_sync_proxy_rules_last_timestamp_seconds', { ip_family: 'IPv4' }), undefined);
 
-  const nft = createMetrics({ defaultMetrics: false, proxyMode: 'nftables' });
+  const nft = createMetrics({ defaultMetrics: false, modeMetrics: nftablesMode.metrics });
   nft.syncFailed('IPv4', { mode: 'partial', durationMs: 5, restoreFailed: false, transactionFailed: true });
   t.is(await value(nft, pf, { ip_family: 'IPv4' }), undefined, 'nftables mode counts no partial failure');
   const nf = 'kubeproxy_sync_proxy_rules_nftables_sync_failures_total';
@@ -116,7 +119,7 @@ test('syncFailed: timed, restore failures, partial failures (iptables mode only)
     await value(nft, 'kubeproxy_sync_partial_proxy_rules_duration_seconds', { ip_family: 'IPv4' }, '_count'),
     1,
   );
-  const ipvs = createMetrics({ defaultMetrics: false, proxyMode: 'ipvs' });
+  const ipvs = createMetrics({ defaultMetrics: false, modeMetrics: ipvsMode.metrics });
   ipvs.observeSync({ mode: 'full', durationMs: 5 }, 'IPv4');
   t.is(await value(ipvs, 'kubeproxy_sync_proxy_rules_duration_seconds', { ip_family: 'IPv4' }, '_count'), 1);
   t.is(
@@ -127,7 +130,7 @@ test('syncFailed: timed, restore failures, partial failures (iptables mode only)
 });
 
 test('changes, queued time, network programming, no-local-endpoints, probes', async (t) => {
-  const m = createMetrics({ defaultMetrics: false, now: () => T0 + 1500 });
+  const m = createMetrics({ defaultMetrics: false, now: () => T0 + 1500, modeMetrics: iptablesMode.metrics });
   m.serviceChanges(3, 2);
   m.endpointChanges(5, 4);
   m.endpointChanges(1);
@@ -190,15 +193,15 @@ test("countWrittenRules counts appends and inserts into kproxy's chains only", (
 });
 
 test('separate registries: two metric sets in one process', async (t) => {
-  const a = createMetrics({ defaultMetrics: false });
-  const b = createMetrics({ defaultMetrics: false });
+  const a = createMetrics({ defaultMetrics: false, modeMetrics: iptablesMode.metrics });
+  const b = createMetrics({ defaultMetrics: false, modeMetrics: iptablesMode.metrics });
   a.serviceChanges(1);
   t.is(await value(a, 'kubeproxy_sync_proxy_rules_service_changes_total'), 1);
   t.is(await value(b, 'kubeproxy_sync_proxy_rules_service_changes_total'), 0);
 });
 
 test('/metrics: Prometheus text with every kube-proxy metric, its type, help and labels', async (t) => {
-  const metrics = createMetrics();
+  const metrics = createMetrics({ modeMetrics: iptablesMode.metrics });
   metrics.observeSync(
     { mode: 'full', durationMs: 12, rulesWritten: { nat: 1, filter: 0 }, rulesTotal: { nat: 1, filter: 0 } },
     'IPv4',
@@ -241,7 +244,7 @@ test('/metrics: Prometheus text with every kube-proxy metric, its type, help and
 });
 
 test('/proxyMode, /healthz, /debug/kproxy/rules, 404', async (t) => {
-  const metrics = createMetrics({ defaultMetrics: false });
+  const metrics = createMetrics({ defaultMetrics: false, modeMetrics: iptablesMode.metrics });
   const debugRules = new DebugRules(() => T0);
   let mode = 'iptables';
   const srv = await startMetricsServer(
@@ -305,7 +308,7 @@ test('/proxyMode, /healthz, /debug/kproxy/rules, 404', async (t) => {
 });
 
 test('the metrics server stops cleanly with a connection open', async (t) => {
-  const metrics = createMetrics({ defaultMetrics: false });
+  const metrics = createMetrics({ defaultMetrics: false, modeMetrics: iptablesMode.metrics });
   const srv = await startMetricsServer('127.0.0.1:0', {
     metrics,
     proxyMode: 'iptables',

@@ -5,7 +5,7 @@
 import { PassThrough } from 'node:stream';
 import test from 'ava';
 import { desiredIptables } from '../../src/backends/iptables/desired.js';
-import { iptablesSyncer } from '../../src/backends/iptables/mode.js';
+import { iptablesMode, iptablesSyncer } from '../../src/backends/iptables/mode.js';
 import { FakeIptablesHost } from '../../src/backends/iptables-lib/fake.js';
 import {
   assumedKernelFeatures,
@@ -19,6 +19,7 @@ import {
   parseNfacctCounter,
 } from '../../src/backends/iptables-lib/nfacct.js';
 import { rulesetRestoreText } from '../../src/backends/iptables-lib/ruleset.js';
+import { nftablesMode } from '../../src/backends/nftables/mode.js';
 import { defaultOptions } from '../../src/config/options.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
 import { createMetrics } from '../../src/daemon/metrics.js';
@@ -255,7 +256,11 @@ test('the two nfacct metrics over real HTTP: upstream names, counter type, the p
   const { log } = captureLog();
   const reader = await nfacctReader(log, k.client);
   if (!reader) return t.fail('a working nfnetlink_acct gives a reader');
-  const metrics = createMetrics({ defaultMetrics: false, nfacct: reader.read });
+  const metrics = createMetrics({
+    defaultMetrics: false,
+    nfacct: reader.read,
+    modeMetrics: iptablesMode.metrics,
+  });
   const server = await startMetricsServer('127.0.0.1:0', {
     metrics,
     proxyMode: 'iptables',
@@ -294,12 +299,12 @@ test('no nfnetlink_acct, or another mode: the metrics are not there at all', asy
   const { log } = captureLog();
   t.is(await nfacctReader(log, fakeNfacct('EINVAL').client), undefined);
   const read = async () => 1;
-  const nft = createMetrics({ defaultMetrics: false, proxyMode: 'nftables', nfacct: read });
+  const nft = createMetrics({ defaultMetrics: false, nfacct: read, modeMetrics: nftablesMode.metrics });
   t.false((await nft.exposition()).text.includes('nfacct'));
   t.false(
     (await nft.exposition()).text.includes('kubeproxy_iptables_ct_state_invalid_dropped_packets_total'),
   );
-  const without = createMetrics({ defaultMetrics: false });
+  const without = createMetrics({ defaultMetrics: false, modeMetrics: iptablesMode.metrics });
   t.false(
     (await without.exposition()).text.includes(
       'kubeproxy_iptables_localhost_nodeports_accepted_packets_total',

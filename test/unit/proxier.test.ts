@@ -101,7 +101,7 @@ interface Harness {
 function harness(backend: ModeSyncer, store = dualStackStore()): Harness {
   const clock = { now: T0 };
   const now = () => clock.now;
-  const metrics = createMetrics({ defaultMetrics: false, now });
+  const metrics = createMetrics({ defaultMetrics: false, now, modeMetrics: iptablesMode.metrics });
   const debug = new DebugRules(now);
   const health = new ProxyHealth({ healthTimeoutMs: 60_000, now, families: options.ipFamilies });
   const proxier = new Proxier({
@@ -350,7 +350,7 @@ test('nftables mode: a refused transaction counts in nftables_sync_failures_tota
       return real.sync(snapshot, node, family, full);
     },
   };
-  const metrics = createMetrics({ defaultMetrics: false, proxyMode: 'nftables' });
+  const metrics = createMetrics({ defaultMetrics: false, modeMetrics: nftablesMode.metrics });
   const proxier = new Proxier({
     store: dualStackStore(),
     options,
