@@ -90,11 +90,7 @@ coredns_dir="$CACHE/kind/bin/coredns-${coredns_version#v}"
 if [[ ! -x "$coredns_dir/coredns" ]]; then
   # shellcheck source=scripts/test-infra/go-env.sh
   . "$here/../test-infra/go-env.sh"
-  log "building coredns $coredns_version"
-  mkdir -p "$coredns_dir/.bin"
-  GOBIN="$coredns_dir/.bin" nice -n 10 go install -trimpath -ldflags "-s -w" "github.com/coredns/coredns@$coredns_version"
-  mv -f "$coredns_dir/.bin/coredns" "$coredns_dir/coredns"
-  rmdir "$coredns_dir/.bin"
+  go_install_cached "$coredns_dir" "-s -w" "" "github.com/coredns/coredns@$coredns_version"
 fi
 image "$coredns_name" "$coredns_dir/coredns" '["/coredns"]'
 

@@ -25,15 +25,7 @@ fi
 # shellcheck source=scripts/test-infra/go-env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../test-infra/go-env.sh"
 
-start=$SECONDS
-mkdir -p "$OUT"
-echo "[build-kind] building kind v$KIND_VERSION" >&2
 # kind's go.mod has no replace directives: `go install pkg@version` builds it with
 # the dependency versions it was released with.
-tmp="$OUT/.bin"
-rm -rf "$tmp"
-GOBIN="$tmp" nice -n 10 go install -trimpath -ldflags="-s -w" "sigs.k8s.io/kind@v$KIND_VERSION"
-mv -f "$tmp/kind" "$OUT/kind"
-rm -rf "$tmp"
-echo "kind v$KIND_VERSION built in $((SECONDS - start)) s ($(du -h "$OUT/kind" | cut -f1))" >&2
+go_install_cached "$OUT" "-s -w" "" "sigs.k8s.io/kind@v$KIND_VERSION"
 echo "$OUT"

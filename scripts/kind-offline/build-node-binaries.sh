@@ -20,37 +20,14 @@ CONTAINERD_VERSION="${CONTAINERD_VERSION:-2.4.2}"
 CRICTL_VERSION="${CRICTL_VERSION:-1.37.0}"
 CACHE="${KPROXY_CACHE:-/var/cache/kproxy}"
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
-log() { printf '[build-node-binaries] %s\n' "$*" >&2; }
 
 # shellcheck source=scripts/test-infra/go-env.sh
 . "$here/../test-infra/go-env.sh"
 
-# go_install OUTDIR LDFLAGS TAGS PKG@VERSION...: `go install` into OUTDIR, skipped
-# when every binary is there (the packages' last path elements).
-go_install() {
-  local out="$1" ld="$2" tags="$3"
-  shift 3
-  local p missing=0
-  for p in "$@"; do
-    p="${p%@*}"
-    [[ -x "$out/${p##*/}" ]] || missing=1
-  done
-  ((missing)) || return 0
-  local start=$SECONDS tmp="$out/.bin"
-  rm -rf "$tmp"
-  mkdir -p "$tmp"
-  log "building $* (tags: ${tags:-none})"
-  GOBIN="$tmp" nice -n 10 go install -trimpath -tags "$tags" -ldflags "$ld" "$@"
-  mv -f "$tmp"/* "$out/"
-  rm -rf "$tmp"
-  log "built in $((SECONDS - start)) s"
-}
-
 # containerd: no cgo (the btrfs, devmapper and zfs snapshotters need it, and kind
 # uses overlayfs), as kind's base image builds it but without CGO.
 cd_out="$CACHE/kind/bin/containerd-$CONTAINERD_VERSION"
-mkdir -p "$cd_out"
-go_install "$cd_out" \
+go_install_cached "$cd_out" \
   "-s -w -X github.com/containerd/containerd/v2/version.Version=v$CONTAINERD_VERSION" \
   "no_aufs no_zfs no_btrfs no_devmapper" \
   "github.com/containerd/containerd/v2/cmd/containerd@v$CONTAINERD_VERSION" \
@@ -58,8 +35,7 @@ go_install "$cd_out" \
   "github.com/containerd/containerd/v2/cmd/ctr@v$CONTAINERD_VERSION"
 
 crictl_out="$CACHE/kind/bin/cri-tools-$CRICTL_VERSION"
-mkdir -p "$crictl_out"
-go_install "$crictl_out" \
+go_install_cached "$crictl_out" \
   "-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version=v$CRICTL_VERSION" "" \
   "sigs.k8s.io/cri-tools/cmd/crictl@v$CRICTL_VERSION"
 

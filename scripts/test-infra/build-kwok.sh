@@ -25,19 +25,7 @@ fi
 # shellcheck source=scripts/test-infra/go-env.sh
 . "$(dirname "${BASH_SOURCE[0]}")/go-env.sh"
 
-start=$SECONDS
-mkdir -p "$OUT"
-
-echo "[build-kwok] building kwok v$KWOK_VERSION" >&2
 # kwok's go.mod has no replace directives, so `go install pkg@version` builds it
 # with exactly the dependency versions it was released with.
-tmp="$OUT/.bin"
-rm -rf "$tmp"
-GOBIN="$tmp" go install -trimpath \
-  -ldflags="-s -w" \
-  "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
-mv -f "$tmp/kwok" "$OUT/kwok"
-rm -rf "$tmp"
-
-echo "kwok v$KWOK_VERSION built in $((SECONDS - start)) s ($(du -h "$OUT/kwok" | cut -f1))" >&2
+go_install_cached "$OUT" "-s -w" "" "sigs.k8s.io/kwok/cmd/kwok@v$KWOK_VERSION"
 echo "$OUT"
