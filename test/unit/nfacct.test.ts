@@ -11,6 +11,7 @@ import {
   assumedKernelFeatures,
   dumpKernelFeatures,
   readKernelFeatures,
+  removeNfacctCounters,
 } from '../../src/backends/iptables-lib/kernel-features.js';
 import {
   type NfacctClient,
@@ -76,9 +77,13 @@ test("an answer's counter: name, and packets and bytes in network byte order; ot
   t.is(parseNfacctCounter(Buffer.concat([Buffer.alloc(4), attr(2, u64(1n))])), undefined);
 });
 
-/** A kernel's nfnetlink_acct in memory; `refuse` makes every request fail as a kernel without it does. */
+/**
+ * A kernel's nfnetlink_acct in memory; `refuse` makes every request fail as a kernel
+ * without it does. `named`: counters a rule names, which the kernel will not delete.
+ */
 function fakeNfacct(refuse?: string) {
   const counters = new Map<string, bigint>();
+  const named = new Set<string>();
   const calls = { ensured: [] as string[], closed: 0 };
   const client: NfacctClient = {
     async list() {
@@ -90,11 +95,18 @@ function fakeNfacct(refuse?: string) {
       calls.ensured.push(name);
       if (!counters.has(name)) counters.set(name, 0n);
     },
+    async remove(name) {
+      if (refuse) throw new Error(`Request rejected: ${refuse}`);
+      if (!counters.has(name)) return 'absent';
+      if (named.has(name)) return 'busy';
+      counters.delete(name);
+      return 'removed';
+    },
     close() {
       calls.closed++;
     },
   };
-  return { client, counters, calls };
+  return { client, counters, named, calls };
 }
 
 function captureLog() {
@@ -151,6 +163,51 @@ test('no CAP_NET_ADMIN (EPERM): no nfacct and no warning, the iptables call that
   const { log, lines } = captureLog();
   const f = await readKernelFeatures({ log, nfacct: () => fakeNfacct('EPERM').client });
   t.false(f.nfacct);
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(lines, []);
+});
+
+test('cleanup deletes both counters; one a rule still names (EBUSY) stays, said at info, and cleanup goes on', async (t) => {
+  const k = fakeNfacct();
+  k.counters.set('ct_state_invalid_dropped_pkts', 4n);
+  k.counters.set('localhost_nps_accepted_pkts', 2n);
+  k.counters.set('someone_elses', 1n);
+  k.named.add('ct_state_invalid_dropped_pkts');
+  const { log, lines } = captureLog();
+  await removeNfacctCounters({ log, nfacct: () => k.client });
+  t.deepEqual([...k.counters.keys()], ['ct_state_invalid_dropped_pkts', 'someone_elses']);
+  t.is(k.calls.closed, 1);
+  await new Promise((r) => setImmediate(r));
+  const said = lines.map((l) => JSON.parse(l) as { level: string; message: string });
+  t.deepEqual(
+    said.map((l) => l.level),
+    ['info', 'info'],
+  );
+  t.regex(
+    said[0]?.message ?? '',
+    /kept nfacct counter ct_state_invalid_dropped_pkts: a rule still names it \(EBUSY\)/,
+  );
+  t.is(said[1]?.message, 'removed nfacct counter localhost_nps_accepted_pkts');
+  // Run again with nothing left of ours: nothing to say.
+  k.named.clear();
+  k.counters.delete('ct_state_invalid_dropped_pkts');
+  lines.length = 0;
+  await removeNfacctCounters({ log, nfacct: () => k.client });
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(lines, []);
+});
+
+test('cleanup on a kernel without nfnetlink_acct: nothing to delete, no warning, no failure', async (t) => {
+  const { log, lines } = captureLog();
+  const k = fakeNfacct('EINVAL');
+  await removeNfacctCounters({ log, nfacct: () => k.client });
+  await removeNfacctCounters({
+    log,
+    nfacct: () => {
+      throw new Error('socket: Protocol not supported');
+    },
+  });
+  t.is(k.calls.closed, 1);
   await new Promise((r) => setImmediate(r));
   t.deepEqual(lines, []);
 });

@@ -81,6 +81,41 @@ export async function ensureNfacctCounters(probe: KernelProbe): Promise<boolean>
 }
 
 /**
+ * `kproxy cleanup`, once the rules are gone: deletes upstream's two counters. One
+ * that a rule still names (upstream kube-proxy's, in the same namespace) answers
+ * EBUSY and stays, said at info: the other proxy's rules need it, so it is no
+ * failure. A kernel without nfnetlink_acct has none to delete.
+ */
+export async function removeNfacctCounters(probe: {
+  log: Pick<Logger, 'info' | 'warn' | 'verbose'>;
+  nfacct?: () => NfacctClient;
+}): Promise<void> {
+  let client: NfacctClient | undefined;
+  try {
+    client = (probe.nfacct ?? netlinkNfacct)();
+    await client.list();
+  } catch (err) {
+    probe.log.verbose(`no nfacct counters to remove (${nfacctErrno(err)})`);
+    client?.close();
+    return;
+  }
+  try {
+    for (const name of Object.values(nfacctCounters)) {
+      const outcome = await client.remove(name);
+      if (outcome === 'removed') probe.log.info(`removed nfacct counter ${name}`);
+      else if (outcome === 'busy')
+        probe.log.info(
+          `kept nfacct counter ${name}: a rule still names it (EBUSY), such as upstream kube-proxy's in this network namespace`,
+        );
+    }
+  } catch (err) {
+    probe.log.warn(`cannot remove the nfacct counters: ${nfacctErrno(err)}`);
+  } finally {
+    client.close();
+  }
+}
+
+/**
  * The features a dump of a node's rules shows its kernel has (pure): upstream names
  * its nfacct counters only where the kernel has them, so `kproxy diff --against`
  * renders them for such a node as a sync there would.

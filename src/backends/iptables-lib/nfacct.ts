@@ -7,8 +7,8 @@
 import { createNetlink, FlagsGet, FlagsNew, type NetlinkSocket, Protocol, parseAttributes } from 'netlink';
 import { stringAttribute } from '../common/netlink-attr.js';
 
-/** NFNL_SUBSYS_ACCT (linux/netfilter/nfnetlink.h), NFNL_MSG_ACCT_NEW and _GET (nfnetlink_acct.h). */
-const nfnl = { subsysAcct: 7, msgNew: 0, msgGet: 1 } as const;
+/** NFNL_SUBSYS_ACCT (linux/netfilter/nfnetlink.h), NFNL_MSG_ACCT_NEW, _GET and _DEL (nfnetlink_acct.h). */
+const nfnl = { subsysAcct: 7, msgNew: 0, msgGet: 1, msgDel: 3 } as const;
 /** NFACCT_NAME, NFACCT_PKTS, NFACCT_BYTES. */
 const attr = { name: 1, packets: 2, bytes: 3 } as const;
 /** NFACCT_NAME_MAX, the terminating NUL included. */
@@ -27,6 +27,11 @@ export interface NfacctClient {
   list(): Promise<NfacctCounter[]>;
   /** Creates the counter unless it exists; an existing one keeps its count. */
   ensure(name: string): Promise<void>;
+  /**
+   * Deletes the counter: 'absent' when there is none, 'busy' (EBUSY, nothing
+   * deleted) while a rule still names it; any other refusal throws.
+   */
+  remove(name: string): Promise<'removed' | 'absent' | 'busy'>;
   close(): void;
 }
 
@@ -89,6 +94,17 @@ export function netlinkNfacct(): NfacctClient {
         await request(nfnl.msgNew, nfacctPayload(name), FlagsNew.CREATE);
       } catch (err) {
         if (nfacctErrno(err) !== 'EBUSY') throw err;
+      }
+    },
+    async remove(name) {
+      try {
+        await request(nfnl.msgDel, nfacctPayload(name), 0);
+        return 'removed';
+      } catch (err) {
+        const errno = nfacctErrno(err);
+        if (errno === 'ENOENT') return 'absent';
+        if (errno === 'EBUSY') return 'busy';
+        throw err;
       }
     },
     close() {

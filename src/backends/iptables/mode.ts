@@ -26,6 +26,7 @@ import {
   ensureNfacctCounters,
   type KernelFeatures,
   readKernelFeatures,
+  removeNfacctCounters,
 } from '../iptables-lib/kernel-features.js';
 import { type Listing, listingFromDesired, listingFromDump, listingText } from '../iptables-lib/listing.js';
 import { parseIptablesDump } from '../iptables-lib/parse.js';
@@ -230,6 +231,8 @@ export const iptablesMode: ProxyMode<DesiredIptables> = {
         log.info(`${family} (${f}): removed ${r.chainsDeleted} chains and ${r.jumpsDeleted} jump rules`);
       }
     }
+    // Per namespace, not per family or flavour: deletable only once no rule names them.
+    await removeNfacctCounters({ log });
   },
   tracer: iptablesTracer,
   fakeKernel,
