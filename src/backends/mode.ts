@@ -28,7 +28,8 @@ export interface ModeSettings {
   deferChainDeletes?: boolean;
   /**
    * iptables: kernel features to render for in place of those assumed without a
-   * kernel (`kproxy diff --against DUMP`: the ones the dump shows, see `dumpKernel`).
+   * kernel: `kproxy diff --against DUMP`, the ones the dump shows (`dumpKernel`);
+   * `kproxy diff` and the dry run, this namespace's kernel's (`peekKernel`).
    */
   kernel?: Partial<KernelFeatures>;
 }
@@ -175,6 +176,12 @@ export interface ProxyMode<D extends ModeDesired = ModeDesired> {
   dumpListing?(dump: string, family: IPFamily, source: string): string;
   /** The kernel features a dump shows its node has (iptables: nfacct), for `ModeSettings.kernel`. */
   dumpKernel?(dump: string): Partial<KernelFeatures>;
+  /**
+   * The kernel features of this namespace, asked without changing anything (iptables:
+   * whether nfnetlink_acct answers; no counter is created), for `ModeSettings.kernel`:
+   * so that `kproxy diff` and the dry run render what `open` would sync here.
+   */
+  peekKernel?(log: Logger): Promise<Partial<KernelFeatures>>;
   /** Checks the kernel and tools (start-up stops with what is missing) and returns the syncer. */
   open(ctx: OpenContext): Promise<ModeSyncer>;
   /** Removes everything the mode owns, and nothing else; says what went through the log. */

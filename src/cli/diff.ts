@@ -6,6 +6,7 @@ import { quote } from '../backends/iptables-lib/ruleset.js';
 import { type ModeSettings, modeFor } from '../backends/mode.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import { unifiedDiff } from '../diff/unified.js';
+import type { Logger } from '../log.js';
 import type { NodeContext } from '../model/types.js';
 import { UsageError } from './errors.js';
 
@@ -19,6 +20,23 @@ export interface DiffRequest {
   /** Path of a dump to compare against (iptables-save, or nft list); empty kernel when undefined. */
   against?: string;
   color: boolean;
+  log: Logger;
+}
+
+/**
+ * The kernel a sync would render for: the dump's node's (what the dump shows:
+ * upstream's nfacct counters), else this namespace's, asked read-only, so that the
+ * diff is what `kproxy sync` here would apply.
+ */
+async function kernelFor(req: DiffRequest, dump: string | undefined): Promise<ModeSettings> {
+  const mode = modeFor(req.settings.options.proxyMode);
+  if (dump !== undefined)
+    return mode.dumpKernel ? { ...req.settings, kernel: mode.dumpKernel(dump) } : req.settings;
+  // Only the diff: the JSON model does not depend on the kernel, and `--output rules`
+  // (without a dump) must program an empty namespace through iptables-restore alone,
+  // which cannot create the nfacct counters a sync creates first.
+  if (req.output !== 'diff' || !mode.peekKernel) return req.settings;
+  return { ...req.settings, kernel: await mode.peekKernel(req.log) };
 }
 
 export interface DiffResult {
@@ -47,9 +65,7 @@ export async function runDiff(req: DiffRequest): Promise<DiffResult> {
     throw new UsageError('--against compares with one dump: choose one family with --ip-family');
   }
   const dump = req.against ? await readAgainst(req.against) : undefined;
-  // What the dump shows of its node's kernel (upstream's nfacct counters) is what a sync there would find.
-  const settings =
-    dump !== undefined && mode.dumpKernel ? { ...req.settings, kernel: mode.dumpKernel(dump) } : req.settings;
+  const settings = await kernelFor(req, dump);
   const desired = options.ipFamilies.map((family) => mode.desired(req.snapshot, req.node, family, settings));
   if (req.output === 'json') {
     const models = desired.map((d) => d.model);

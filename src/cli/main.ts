@@ -194,6 +194,7 @@ async function diffCommand(args: string[], io: CliIO): Promise<number> {
     node,
     output: output as DiffOutput,
     color: io.stdout.isTTY === true && !process.env.NO_COLOR,
+    log,
     ...(values.against ? { against: values.against as string } : {}),
   });
   io.stdout.write(result.text);

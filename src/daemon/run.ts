@@ -81,6 +81,21 @@ async function startServers(
 }
 
 /**
+ * What shapes the mode's rules. The dry run renders for this namespace's kernel as
+ * a sync would (iptables: nfacct where nfnetlink_acct answers), asking it without
+ * changing anything, so that the diffs it logs are what a sync would apply.
+ */
+export async function agentSettings(
+  mode: Pick<ProxyMode, 'peekKernel'>,
+  proxy: ProxyOptions,
+  daemon: Pick<DaemonOptions, 'dryRun' | 'ipvs'>,
+  log: Logger,
+): Promise<ModeSettings> {
+  const kernel = daemon.dryRun ? await mode.peekKernel?.(log) : undefined;
+  return { options: proxy, ipvs: daemon.ipvs, ...(kernel ? { kernel } : {}) };
+}
+
+/**
  * The node's sysctls and OOM score, then the mode's syncer. IPVS mode checks the
  * kernel and tools first and stops start-up with what is missing; it never falls
  * back to iptables. A dry run touches no kernel.
@@ -177,7 +192,7 @@ export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log
     health,
     debug,
   });
-  const settings: ModeSettings = { options: proxy, ipvs: daemon.ipvs };
+  const settings = await agentSettings(mode, proxy, daemon, log);
   const syncer = await openSyncer(mode, settings, daemon, log, servers);
 
   // --dry-run programs nothing, so it opens no health-check node port either: a load

@@ -2,7 +2,7 @@
 // operator would: objects go into a file, `kproxy sync` programs the namespace.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { V1EndpointSlice, V1Service, V1ServiceCIDR } from '@kubernetes/client-node';
 import { builtCli } from './built-cli.js';
 import type { ExecResult, Topology } from './netns.js';
@@ -79,4 +79,14 @@ export function kproxyOn(topo: Topology, flavour: Flavour, teardown?: (fn: () =>
       return topo.exec(topo.node.ns, [`iptables-${flavour}`, '-w', ...args], { reject: false });
     },
   };
+}
+
+/** The nfacct counters of the topology's node namespace, read over netlink by the built client inside it. */
+export async function nfacctCountersIn(topo: Topology): Promise<string[]> {
+  const client = join(dirname(builtCli()), 'backends/iptables-lib/nfacct.js');
+  const script =
+    `const { netlinkNfacct } = await import(${JSON.stringify(client)}); const c = netlinkNfacct(); ` +
+    'console.log(JSON.stringify((await c.list()).map((x) => x.name).sort())); c.close();';
+  const r = await topo.exec(topo.node.ns, [process.execPath, '--input-type=module', '-e', script]);
+  return JSON.parse(r.stdout) as string[];
 }

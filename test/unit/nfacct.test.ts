@@ -10,6 +10,7 @@ import { FakeIptablesHost } from '../../src/backends/iptables-lib/fake.js';
 import {
   assumedKernelFeatures,
   dumpKernelFeatures,
+  peekKernelFeatures,
   readKernelFeatures,
   removeNfacctCounters,
 } from '../../src/backends/iptables-lib/kernel-features.js';
@@ -21,11 +22,15 @@ import {
 } from '../../src/backends/iptables-lib/nfacct.js';
 import { rulesetRestoreText } from '../../src/backends/iptables-lib/ruleset.js';
 import { nftablesMode } from '../../src/backends/nftables/mode.js';
+import { ClusterStore } from '../../src/cluster/store.js';
+import { defaultDaemonOptions } from '../../src/config/daemon-options.js';
 import { defaultOptions } from '../../src/config/options.js';
 import { DebugRules } from '../../src/daemon/debug-rules.js';
 import { createMetrics } from '../../src/daemon/metrics.js';
 import { startMetricsServer } from '../../src/daemon/metrics-server.js';
 import { nfacctReader } from '../../src/daemon/nfacct-metrics.js';
+import { Proxier } from '../../src/daemon/proxier.js';
+import { agentSettings } from '../../src/daemon/run.js';
 import { createLogger } from '../../src/log.js';
 import { endpoint, node, service, slice, slicePort, snapshot, svcPort } from '../helpers/builders.js';
 import { runCli } from '../helpers/cli.js';
@@ -212,6 +217,24 @@ test('cleanup on a kernel without nfnetlink_acct: nothing to delete, no warning,
   t.deepEqual(lines, []);
 });
 
+test('diff and dry run ask read-only: nfacct when nfnetlink_acct answers, no counter created; EPERM said at info', async (t) => {
+  const k = fakeNfacct();
+  const { log, lines } = captureLog();
+  t.true((await peekKernelFeatures({ log, nfacct: () => k.client })).nfacct);
+  t.deepEqual(k.calls.ensured, [], 'no counter created');
+  t.deepEqual([...k.counters], []);
+  t.is(k.calls.closed, 1);
+  t.false((await peekKernelFeatures({ log, nfacct: () => fakeNfacct('EINVAL').client })).nfacct);
+  await new Promise((r) => setImmediate(r));
+  t.deepEqual(lines, [], 'a kernel without nfnetlink_acct: the sync would go without it too, nothing to say');
+  t.false((await peekKernelFeatures({ log, nfacct: () => fakeNfacct('EPERM').client })).nfacct);
+  await new Promise((r) => setImmediate(r));
+  t.is(lines.length, 1);
+  const line = JSON.parse(lines[0] as string);
+  t.is(line.level, 'info');
+  t.regex(line.message, /EPERM: needs CAP_NET_ADMIN/);
+});
+
 const cluster = snapshot(
   [
     service('ns/np', {
@@ -222,6 +245,40 @@ const cluster = snapshot(
   ],
   [slice('ns/np', [endpoint('10.244.1.5')], { ports: [slicePort('http', 8080)] })],
 );
+
+test("the daemon's dry run renders for the kernel it peeked at (nfacct here), a real run never peeks", async (t) => {
+  let peeks = 0;
+  const mode = {
+    ...iptablesMode,
+    peekKernel: async () => {
+      peeks++;
+      return { nfacct: true };
+    },
+  };
+  const { ipvs } = defaultDaemonOptions();
+  const options = { ...defaultOptions(), hostnameOverride: 'node-a', nodeIPs: ['192.168.0.2'] };
+  const { log, lines } = captureLog();
+  t.deepEqual(await agentSettings(mode, options, { dryRun: false, ipvs }, log), { options, ipvs });
+  t.is(peeks, 0);
+  const settings = await agentSettings(mode, options, { dryRun: true, ipvs }, log);
+  t.is(peeks, 1);
+  t.deepEqual(settings.kernel, { nfacct: true });
+  const store = new ClusterStore(log, () => {});
+  store.replaceServices([...cluster.services]);
+  store.replaceSlices([...cluster.endpointSlices]);
+  await new Proxier({ store, options, log, mode, settings }).sync('change');
+  await new Promise((r) => setImmediate(r));
+  const said = lines.map((l) => (JSON.parse(l) as { message: string }).message).join('\n');
+  t.regex(said, /dry run: IPv4 rule changes/);
+  t.regex(
+    said,
+    /\+-A KUBE-FORWARD -m conntrack --ctstate INVALID -m nfacct --nfacct-name {2}ct_state_invalid_dropped_pkts -j DROP/,
+  );
+  t.regex(
+    said,
+    /\+-A KUBE-NODEPORTS .*--dport 30080 -m nfacct --nfacct-name {2}localhost_nps_accepted_pkts /,
+  );
+});
 
 test('rules: with nfacct the INVALID drop and the localhost NodePort rule name the counters; without, neither does', (t) => {
   const text = (nfacct: boolean, family: 'IPv4' | 'IPv6' = 'IPv4') =>

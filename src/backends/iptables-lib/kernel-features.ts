@@ -13,7 +13,7 @@ export interface KernelFeatures {
   conntrackTCPLiberal: boolean;
 }
 
-/** Without a kernel to ask (kproxy diff, dry run): what most kernels have. */
+/** Without a kernel to ask (`kproxy diff --against` a dump that shows none, trace): what most kernels have. */
 export const assumedKernelFeatures: KernelFeatures = {
   nfacct: false,
   randomFully: true,
@@ -43,13 +43,52 @@ export interface KernelProbe {
  * rules go without the match; it never stops kproxy.
  */
 export async function readKernelFeatures(probe: KernelProbe): Promise<KernelFeatures> {
-  let liberal = false;
+  const liberal = await conntrackLiberal();
+  const nfacct = await ensureNfacctCounters(probe);
+  return { nfacct, randomFully: true, conntrackTCPLiberal: liberal };
+}
+
+async function conntrackLiberal(): Promise<boolean> {
   try {
-    liberal = (await readFile(beLiberal, 'utf8')).trim() !== '0';
+    return (await readFile(beLiberal, 'utf8')).trim() !== '0';
   } catch {
     // No conntrack module loaded yet: the default (not liberal) applies.
+    return false;
   }
-  const nfacct = await ensureNfacctCounters(probe);
+}
+
+/**
+ * readKernelFeatures without changing the kernel (`kproxy diff`, the dry run), so
+ * that what they print is what a sync here would write: nfacct when nfnetlink_acct
+ * answers the same dump, since a sync would then create the counters and name them.
+ * No counter is created. Without CAP_NET_ADMIN the kernel cannot be asked: the
+ * rules go without nfacct, and the log says a sync (as root) may differ.
+ */
+export async function peekKernelFeatures(probe: {
+  log: Pick<Logger, 'info' | 'verbose'>;
+  nfacct?: () => NfacctClient;
+}): Promise<KernelFeatures> {
+  const liberal = await conntrackLiberal();
+  let client: NfacctClient | undefined;
+  let nfacct = false;
+  try {
+    client = (probe.nfacct ?? netlinkNfacct)();
+    await client.list();
+    nfacct = true;
+  } catch (err) {
+    const errno = nfacctErrno(err);
+    if (errno === 'EPERM')
+      probe.log.info(
+        'cannot ask the kernel for nfnetlink_acct (EPERM: needs CAP_NET_ADMIN): rules shown without ' +
+          '"-m nfacct", which a sync as root writes where the kernel has it',
+      );
+    else
+      probe.log.verbose(
+        `no nfnetlink_acct (${errno}): rules shown without "-m nfacct", as a sync here writes them`,
+      );
+  } finally {
+    client?.close();
+  }
   return { nfacct, randomFully: true, conntrackTCPLiberal: liberal };
 }
 

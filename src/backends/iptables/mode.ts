@@ -25,6 +25,7 @@ import {
   enableRouteLocalnet,
   ensureNfacctCounters,
   type KernelFeatures,
+  peekKernelFeatures,
   readKernelFeatures,
   removeNfacctCounters,
 } from '../iptables-lib/kernel-features.js';
@@ -223,6 +224,7 @@ export const iptablesMode: ProxyMode<DesiredIptables> = {
   dumpListing: (dump, _family, source) =>
     listingText(withoutCanaries(listingFromDump(parseIptablesDump(dump, source)))),
   dumpKernel: dumpKernelFeatures,
+  peekKernel: (log) => peekKernelFeatures({ log }),
   open,
   async cleanup({ families, flavour, log }) {
     for (const family of families) {
