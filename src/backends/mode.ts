@@ -43,6 +43,13 @@ export interface ModeSyncReport {
   mode: 'full' | 'partial';
   /** Why the sync was full. */
   reason?: string;
+  /**
+   * When the family's last full sync started (this one's start when it was full):
+   * the time in the mode's record, by which common/sync-policy.ts decides the hourly
+   * full resync, and which the daemon's Proxier follows. Absent in modes that keep
+   * no record (IPVS compares with the kernel at every sync).
+   */
+  lastFullSyncMs?: number;
   durationMs: number;
   /** Of durationMs, the time spent waiting on the kernel's tools (iptables and nftables modes). */
   kernelMs?: number;

@@ -10,9 +10,11 @@
 // so one endpoint change costs what changed. Every take's changes reach every
 // family's cache before any family syncs (in dry run and when a sync fails too,
 // or a cache would miss them for good); at start, after a family's failure and
-// every hour the cache rebuilds everything.
+// every hour the cache rebuilds everything. The hour is the sync policy's
+// (common/sync-policy.ts): the last full sync in the mode's record, as each sync
+// reports it; the Proxier keeps no clock of its own.
 import { SyncFailure } from '../backends/common/sync-failure.js';
-import { fullSyncPeriodMs } from '../backends/common/sync-policy.js';
+import { periodicResyncDue } from '../backends/common/sync-policy.js';
 import type { ModeSettings, ModeSyncer, ModeSyncReport, ProxyMode } from '../backends/mode.js';
 import type { ClusterSnapshot } from '../cluster/snapshot.js';
 import type { ClusterStore } from '../cluster/store.js';
@@ -81,8 +83,12 @@ const round = (ms: number): number => Math.round(ms * 10) / 10;
 export class Proxier {
   /** Each family's model between syncs. */
   private readonly caches = new Map<IPFamily, ModelCache>();
-  /** When the caches last rebuilt everything (the hourly recomputation). */
-  private lastRebuildMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Each family's last full sync as its mode's record has it (ModeSyncReport's
+   * lastFullSyncMs), for the hourly recomputation: none in modes without a record
+   * (IPVS), in the dry run, or after the family's failure.
+   */
+  private readonly lastFullSyncMs = new Map<IPFamily, number>();
   /** Families whose next sync compares with the kernel: all at start, then each after its own failure. */
   private readonly needFull: Set<IPFamily>;
   /** Dry run: what the previous sync would have left, per family. */
@@ -143,8 +149,9 @@ export class Proxier {
    */
   private updateModels(node: NodeContext, changed: ChangedServices): Map<IPFamily, FamilyModel> {
     const now = (this.d.now ?? Date.now)();
-    const hourly = now - this.lastRebuildMs >= fullSyncPeriodMs;
-    if (hourly) this.lastRebuildMs = now;
+    // One event for every family, as when the clock was the daemon's: a family
+    // whose record moved on (an extra full sync) comes along with the first one due.
+    const hourly = [...this.lastFullSyncMs.values()].some((ms) => periodicResyncDue(ms, now));
     this.hourly = hourly;
     const index = this.d.store.index();
     const out = new Map<IPFamily, FamilyModel>();
@@ -187,6 +194,8 @@ export class Proxier {
         durationMs: round(synced.durationMs + modelMs),
       };
       this.needFull.delete(family);
+      if (synced.lastFullSyncMs !== undefined) this.lastFullSyncMs.set(family, synced.lastFullSyncMs);
+      else this.lastFullSyncMs.delete(family);
       if (model) this.lastSynced.set(family, { model, report });
       else this.lastSynced.delete(family);
       metrics?.observeSync(report, family);
@@ -211,6 +220,8 @@ export class Proxier {
     } catch (err) {
       this.needFull.add(family);
       this.lastSynced.delete(family);
+      // The mode dropped its record: the next sync is full anyway.
+      this.lastFullSyncMs.delete(family);
       const refused = err instanceof SyncFailure ? err : undefined;
       metrics?.syncFailed(family, {
         mode: refused?.mode ?? (full ? 'full' : 'partial'),

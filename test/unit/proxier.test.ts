@@ -266,6 +266,10 @@ function recordingNftSyncer(label: (family: IPFamily, r: ModeSyncReport) => stri
   return { clock, now, hosts, syncer, taken };
 }
 
+/** A dual-stack Proxier in nftables mode over `syncer`, on the clock `now`. */
+const nftProxier = (syncer: ModeSyncer, now: () => number) =>
+  new Proxier({ store: dualStackStore(), options, log, mode: nftablesMode, settings, syncer, now });
+
 test('periodic syncs are partial against the record held in memory; a full one comes hourly', async (t) => {
   const {
     clock,
@@ -276,15 +280,7 @@ test('periodic syncs are partial against the record held in memory; a full one c
   } = recordingNftSyncer((_f, r) => (r.reason ? `${r.mode} (${r.reason})` : r.mode));
   // Without rulesIntact: every periodic sync runs, so the mode's own decisions show.
   const syncer: ModeSyncer = { close() {}, sync: recording.sync };
-  const proxier = new Proxier({
-    store: dualStackStore(),
-    options,
-    log,
-    mode: nftablesMode,
-    settings,
-    syncer,
-    now,
-  });
+  const proxier = nftProxier(syncer, now);
   await proxier.sync('change');
   t.deepEqual(modes(), ['full (requested)', 'full (requested)'], 'start-up');
   for (const step of [30_000, 30_000, fullSyncPeriodMs - 120_000]) {
@@ -305,6 +301,46 @@ test('periodic syncs are partial against the record held in memory; a full one c
   clock.now += 30_000;
   await proxier.sync('periodic');
   t.deepEqual(modes(), ['partial', "full (kproxy's table was deleted)"]);
+});
+
+test("the hourly full sync runs by the mode's record of the last full sync: one clock, one full sync an hour", async (t) => {
+  const {
+    clock,
+    now,
+    syncer: recording,
+    taken,
+  } = recordingNftSyncer(
+    (f, r) => `${(clock.now - T0) / 60_000}min ${f}:${r.mode}${r.reason ? ` (${r.reason})` : ''}`,
+  );
+  let refuse = true;
+  const syncer: ModeSyncer = {
+    close() {},
+    sync: (...args) => {
+      if (refuse) throw new SyncFailure('full', '', new Error('refused'));
+      return recording.sync(...args);
+    },
+  };
+  const proxier = nftProxier(syncer, now);
+  // The first sync fails: no full sync has happened, so no hour has started yet.
+  await t.throwsAsync(proxier.sync('change'), { instanceOf: FamilySyncError });
+  refuse = false;
+  clock.now += 10 * 60_000;
+  await proxier.sync('retry');
+  t.deepEqual(taken(), ['10min IPv4:full (requested)', '10min IPv6:full (requested)']);
+  const fulls: string[] = [];
+  for (let i = 0; i < 240; i++) {
+    clock.now += 30_000;
+    await proxier.sync('periodic');
+    fulls.push(...taken().filter((s) => !s.endsWith(':partial')));
+  }
+  // Two hours of periodic syncs: a full one an hour after the last, never a second
+  // one from the mode's own check of the same record.
+  t.deepEqual(fulls, [
+    '70min IPv4:full (requested)',
+    '70min IPv6:full (requested)',
+    '130min IPv4:full (requested)',
+    '130min IPv6:full (requested)',
+  ]);
 });
 
 test('an idle periodic sync renders nothing when the rules are in place; a flushed table or a change still syncs', async (t) => {

@@ -8,6 +8,15 @@ import type { AppliedState } from './applied-state.js';
 /** Upstream resyncs everything at least this often, to repair drift it cannot see. */
 export const fullSyncPeriodMs = 60 * 60 * 1000;
 
+/**
+ * The one hourly clock: a full sync is due once the last one is fullSyncPeriodMs
+ * old. Its time is the mode's record (`AppliedRecord.lastFullSyncMs`), which each
+ * sync reports; the daemon's hourly recomputation reads the same (daemon/proxier.ts).
+ */
+export function periodicResyncDue(lastFullSyncMs: number, now: number): boolean {
+  return now - lastFullSyncMs >= fullSyncPeriodMs;
+}
+
 /** The part of a mode's applied state the decision reads. */
 export interface AppliedRecord {
   /** Hash of the rendering settings and node labels (settingsHash). */
@@ -40,7 +49,7 @@ export function decideSync(i: SyncDecisionInput): SyncDecision {
   if (i.requested) reason = 'requested';
   else if (!i.applied) reason = 'no record of a previous sync';
   else if (i.applied.settingsHash !== i.settingsHash) reason = 'settings or node labels changed';
-  else if (i.now - i.applied.lastFullSyncMs >= fullSyncPeriodMs) reason = 'periodic full resync';
+  else if (periodicResyncDue(i.applied.lastFullSyncMs, i.now)) reason = 'periodic full resync';
   else if (!i.intact) reason = i.goneReason;
   return reason === undefined ? { full: false } : { full: true, reason };
 }

@@ -36,6 +36,8 @@ export interface SyncReport {
   mode: 'full' | 'partial';
   /** Why the sync was full. */
   reason?: string;
+  /** When the last full sync started, this one included: the record's, for the hourly clock. */
+  lastFullSyncMs: number;
   /** What was sent to iptables-restore, per table ('' when the table was unchanged). */
   restoreInput: { nat: string; filter: string };
   chainsWritten: number;
@@ -145,6 +147,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   const report: SyncReport = {
     mode: full ? 'full' : 'partial',
     ...(reason ? { reason } : {}),
+    lastFullSyncMs: full ? started : (state as IptablesApplied).lastFullSyncMs,
     restoreInput: { nat: '', filter: '' },
     chainsWritten: 0,
     chainsDeleted: 0,
@@ -177,7 +180,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     family: desired.model.family,
     flavour: host.flavour,
     settingsHash: hash,
-    lastFullSyncMs: full ? started : (state as IptablesApplied).lastFullSyncMs,
+    lastFullSyncMs: report.lastFullSyncMs,
     tables: { nat: desired.ruleset.nat, filter: desired.ruleset.filter },
     ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
   });

@@ -79,6 +79,7 @@ export function nftablesSyncer(d: NftablesSyncerDeps): ModeSyncer {
       return {
         mode: report.mode,
         ...(report.reason ? { reason: report.reason } : {}),
+        lastFullSyncMs: report.lastFullSyncMs,
         // The whole sync, render included (as upstream's sync latency); the kernel's share apart.
         durationMs: round(performance.now() - started),
         kernelMs: round(clock.ms),

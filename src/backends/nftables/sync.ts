@@ -37,6 +37,8 @@ export interface NftSyncReport {
   mode: 'full' | 'partial';
   /** Why the sync was full. */
   reason?: string;
+  /** When the last full sync started, this one included: the record's, for the hourly clock. */
+  lastFullSyncMs: number;
   /** The transaction sent to `nft -f` ('' when nothing changed). */
   transaction: string;
   /** The same, shaped like the iptables report for the daemon's dry-run and debug endpoints. */
@@ -146,6 +148,7 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
   const report: NftSyncReport = {
     mode: full ? 'full' : 'partial',
     ...(reason ? { reason } : {}),
+    lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
     transaction: text,
     restoreInput: { nat: '', filter: text },
     chainsWritten: plan.chainsWritten,
@@ -183,7 +186,7 @@ export async function syncNftables(desired: DesiredNftables, ctx: NftSyncContext
   await ctx.state.save({
     family,
     settingsHash: hash,
-    lastFullSyncMs: full ? started : (state as NonNullable<typeof state>).lastFullSyncMs,
+    lastFullSyncMs: report.lastFullSyncMs,
     table: desired.table,
     tableVersion: desired.version,
     ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
