@@ -4,6 +4,16 @@
 // function of its inputs: the memo only skips recomputing what it would give.
 import type { ServicePort } from './types.js';
 
+/** What one `fragmentsOf` changed (ServicePortMemo.lastChange). */
+export interface FragmentChange<F> {
+  removed: readonly F[];
+  added: readonly F[];
+  /** Positions whose port is not the one there before (added ports' and moved ports' too). */
+  at: readonly number[];
+  before: readonly F[];
+  after: readonly F[];
+}
+
 export class ServicePortMemo<F> {
   private fragments = new WeakMap<ServicePort, F>();
   private context: string | undefined;
@@ -16,8 +26,10 @@ export class ServicePortMemo<F> {
    * Of the last `fragmentsOf`: the fragments of the previous call it no longer has,
    * and those it has that the previous call did not (in model order). Found from
    * the ports not at their previous position: O(changes) when no port moved.
+   * `at`: those positions; `before` / `after`: the previous call's fragments and
+   * this call's, in model order (a patch that must keep model order reads them).
    */
-  lastChange: { removed: readonly F[]; added: readonly F[] } = { removed: [], added: [] };
+  lastChange: FragmentChange<F> = { removed: [], added: [], at: [], before: [], after: [] };
 
   /**
    * Starts a render. `context` fingerprints everything else the fragments depend
@@ -63,6 +75,7 @@ export class ServicePortMemo<F> {
     const kept = this.lastFragments;
     const gone = new Set<F>();
     const came: F[] = [];
+    const at: number[] = [];
     for (let i = 0; i < ports.length; i++) {
       const sp = ports[i] as ServicePort;
       if (before[i] === sp) {
@@ -70,6 +83,7 @@ export class ServicePortMemo<F> {
         this.stats.reused++;
         continue;
       }
+      at.push(i);
       out[i] = this.fragment(sp, render);
       came.push(out[i] as F);
       if (i < kept.length) gone.add(kept[i] as F);
@@ -80,9 +94,28 @@ export class ServicePortMemo<F> {
     this.lastChange = {
       removed: [...gone].filter((f) => !stays.has(f)),
       added: came.filter((f) => !gone.has(f)),
+      at,
+      before: kept,
+      after: out,
     };
     this.lastPorts = ports;
     this.lastFragments = out;
     return out;
+  }
+}
+
+/**
+ * A memo that also keeps the last output its fragments were merged into (a
+ * backend's keeper, which the next render may patch), forgotten with them.
+ */
+export class KeepingMemo<F, K extends { clear(): void }> extends ServicePortMemo<F> {
+  constructor(readonly keeper: K) {
+    super();
+  }
+
+  override begin(context: string): boolean {
+    const dropped = super.begin(context);
+    if (dropped) this.keeper.clear();
+    return dropped;
   }
 }

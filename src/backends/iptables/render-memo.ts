@@ -3,7 +3,8 @@
 // shared chains (KUBE-SERVICES, KUBE-NODEPORTS...) are appended, its own chains
 // are added by reference, in the order the fragment first touched them, which is
 // the order a render straight into the tables would give. Pure.
-import { ServicePortMemo } from '../../model/render-memo.js';
+import { KeepingMemo } from '../../model/render-memo.js';
+import { RulesetKeeper } from './render-patch.js';
 
 /** A rule as in ruleset.ts: the arguments after `-A CHAIN`. */
 type Rule = string;
@@ -17,10 +18,11 @@ export interface IptablesFragment {
   owned: readonly string[];
 }
 
-export type IptablesRenderMemo = ServicePortMemo<IptablesFragment>;
+/** The fragments, and the last ruleset they were merged into (render-patch.ts). */
+export type IptablesRenderMemo = KeepingMemo<IptablesFragment, RulesetKeeper>;
 
 export function iptablesRenderMemo(): IptablesRenderMemo {
-  return new ServicePortMemo<IptablesFragment>();
+  return new KeepingMemo<IptablesFragment, RulesetKeeper>(new RulesetKeeper());
 }
 
 /**
