@@ -3,6 +3,7 @@
 // shared chains (KUBE-SERVICES, KUBE-NODEPORTS...) are appended, its own chains
 // are added by reference, in the order the fragment first touched them, which is
 // the order a render straight into the tables would give. Pure.
+import { PortSum } from '../../model/port-tally.js';
 import { KeepingMemo } from '../../model/render-memo.js';
 import { RulesetKeeper } from './render-patch.js';
 
@@ -18,11 +19,19 @@ export interface IptablesFragment {
   owned: readonly string[];
 }
 
-/** The fragments, and the last ruleset they were merged into (render-patch.ts). */
-export type IptablesRenderMemo = KeepingMemo<IptablesFragment, RulesetKeeper>;
+/**
+ * The fragments, the last ruleset they were merged into (render-patch.ts), and
+ * the model's endpoint count (it decides the large-cluster rule form).
+ */
+export class IptablesRenderMemo extends KeepingMemo<IptablesFragment, RulesetKeeper> {
+  readonly endpoints = new PortSum((sp) => sp.endpoints.all.length);
+  constructor() {
+    super(new RulesetKeeper());
+  }
+}
 
 export function iptablesRenderMemo(): IptablesRenderMemo {
-  return new KeepingMemo<IptablesFragment, RulesetKeeper>(new RulesetKeeper());
+  return new IptablesRenderMemo();
 }
 
 /**

@@ -92,13 +92,6 @@ function writeSharedHead(
   }
 }
 
-/** Whether the endpoint count makes this a large cluster (shorter SEP rules, as upstream). */
-function isLargeCluster(model: ProxyModel, cfg: IptablesConfig): boolean {
-  let totalEndpoints = 0;
-  for (const sp of model.servicePorts) totalEndpoints += sp.endpoints.all.length;
-  return totalEndpoints > cfg.largeClusterEndpointsThreshold;
-}
-
 /** Every port's fragment, rendered or taken from the memo, in model order. */
 function portFragments(
   model: ProxyModel,
@@ -106,7 +99,8 @@ function portFragments(
   localhostNodePorts: boolean,
   memo: IptablesRenderMemo,
 ): IptablesFragment[] {
-  const largeCluster = isLargeCluster(model, cfg);
+  // Above this many endpoints, SEP rules go without comments (as upstream).
+  const largeCluster = memo.endpoints.update(model.servicePorts) > cfg.largeClusterEndpointsThreshold;
   memo.begin(JSON.stringify([cfg, largeCluster, localhostNodePorts]));
   const fragment = (sp: ServicePort): IptablesFragment => {
     const f = { filter: new TableBuilder(), nat: new TableBuilder() };
