@@ -6,6 +6,7 @@
 // no root needed:
 //
 //   node --import tsx scripts/iptables-change-cpu.ts [--services 10000] [--changes 30] [--before]
+//     [--whole-slice]
 //
 // --before replays what a sync did before renders patched the last ruleset: the
 // memo's kept ruleset is dropped before each render (so every memoized fragment is
@@ -32,6 +33,7 @@ const arg = (name: string, dflt: string): string => {
 const services = Number(arg('services', '10000'));
 const changes = Number(arg('changes', '30'));
 const before = process.argv.includes('--before');
+const wholeSlice = process.argv.includes('--whole-slice');
 
 const cpuMs = (): number => {
   const u = process.cpuUsage();
@@ -90,11 +92,12 @@ function sync(): void {
 }
 
 function change(i: number): void {
-  // Flips one endpoint of a different Service each time between ready and not ready.
+  // Flips one endpoint of a different Service each time between ready and not ready
+  // (--whole-slice: all of them, so the Service loses or regains every endpoint).
   const at = (i * 7919) % services;
   const sl = slices[at] as V1EndpointSlice;
   const eps = (sl.endpoints ?? []).map((e, j) =>
-    j === 0 ? { ...e, conditions: { ready: !e.conditions?.ready } } : e,
+    j === 0 || wholeSlice ? { ...e, conditions: { ready: !e.conditions?.ready } } : e,
   );
   const next = {
     ...sl,
@@ -120,6 +123,7 @@ const rows = [...cpu].map(([k, v]) => [k, median(v)] as const);
 const total =
   [...cpu.values()][0]?.map((_, i) => [...cpu.values()].reduce((s, v) => s + (v[i] ?? 0), 0)) ?? [];
 console.log(
-  `${services} Services, median CPU ms of ${changes} one-endpoint changes (${before ? 'before' : 'after'}): ` +
+  `${services} Services, median CPU ms of ${changes} ${wholeSlice ? 'whole-slice' : 'one-endpoint'} changes ` +
+    `(${before ? 'before' : 'after'}): ` +
     `${rows.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}, total ${median(total).toFixed(2)}`,
 );
