@@ -75,3 +75,38 @@ for (const flavour of ['legacy', 'nft'] as const) {
     t.true(delta > 400, `plans by what they compared: ${JSON.stringify([...from])}`);
   });
 }
+
+test('a sync after a render that was not applied is full, and leaves the kernel as a fresh full sync does', async (t) => {
+  const o = { ...options(2), ipFamilies: ['IPv4' as const] };
+  let failing = false;
+  const host = new FakeIptablesHost('IPv4', 'legacy');
+  const syncer = iptablesSyncer({
+    options: o,
+    log,
+    hostFor: async () => host,
+    // Runs after the render, before the kernel is written: a failure here leaves the
+    // render's patch unapplied while the record still holds the same (patched) tables.
+    beforeLocalhostNodePorts: async () => {
+      if (failing) throw new Error('route_localnet could not be set');
+    },
+  });
+  const full = fakeKernel(o, 'legacy');
+  const cache = new ModelCache('IPv4');
+  const modes: string[] = [];
+  for (const { step, store, snapshot, changes, node } of randomStory(11, 12)) {
+    const model = cache.update(store.index(), node, changes.services);
+    failing = step % 4 === 2;
+    const sync = syncer.sync(snapshot, node, 'IPv4', step === 0, model);
+    if (failing) {
+      await t.throwsAsync(sync);
+      continue;
+    }
+    const report = await sync;
+    modes.push(`${report.mode}:${report.details.plannedFrom}`);
+    if (step % 4 === 3) t.is(report.reason, 'the record is of a render that was not applied');
+    await full.syncer.sync(snapshot, node, 'IPv4', true);
+    const holds = listingText(listingFromDump(parseIptablesDump(await host.save(), 'IPv4')));
+    t.is(holds, await full.listing('IPv4'), `step ${step}`);
+  }
+  t.true(modes.includes('partial:render delta'), modes.join(' '));
+});
