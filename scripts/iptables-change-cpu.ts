@@ -6,7 +6,11 @@
 // no root needed:
 //
 //   node --import tsx scripts/iptables-change-cpu.ts [--services 10000] [--changes 30] [--before]
-//     [--whole-slice]
+//     [--whole-slice | --service-goes]
+//
+// --whole-slice flips every endpoint of the slice (the Service loses or regains all
+// of them: its rules in the shared chains change); --service-goes deletes a Service
+// on one change and creates it again on the next (the model's ports move).
 //
 // --before replays what a sync did before renders patched the last ruleset: the
 // memo's kept ruleset is dropped before each render (so every memoized fragment is
@@ -34,6 +38,7 @@ const services = Number(arg('services', '10000'));
 const changes = Number(arg('changes', '30'));
 const before = process.argv.includes('--before');
 const wholeSlice = process.argv.includes('--whole-slice');
+const serviceGoes = process.argv.includes('--service-goes');
 
 const cpuMs = (): number => {
   const u = process.cpuUsage();
@@ -92,6 +97,11 @@ function sync(): void {
 }
 
 function change(i: number): void {
+  if (serviceGoes) {
+    const svc = cluster.services[((i >> 1) * 7919) % services];
+    if (svc) store.serviceEvent(i % 2 === 0 ? 'DELETED' : 'ADDED', svc);
+    return;
+  }
   // Flips one endpoint of a different Service each time between ready and not ready
   // (--whole-slice: all of them, so the Service loses or regains every endpoint).
   const at = (i * 7919) % services;
@@ -123,7 +133,7 @@ const rows = [...cpu].map(([k, v]) => [k, median(v)] as const);
 const total =
   [...cpu.values()][0]?.map((_, i) => [...cpu.values()].reduce((s, v) => s + (v[i] ?? 0), 0)) ?? [];
 console.log(
-  `${services} Services, median CPU ms of ${changes} ${wholeSlice ? 'whole-slice' : 'one-endpoint'} changes ` +
+  `${services} Services, median CPU ms of ${changes} ${serviceGoes ? 'service delete/create' : wholeSlice ? 'whole-slice' : 'one-endpoint'} changes ` +
     `(${before ? 'before' : 'after'}): ` +
     `${rows.map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}, total ${median(total).toFixed(2)}`,
 );

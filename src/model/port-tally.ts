@@ -10,22 +10,43 @@ const keyHash = (key: string): bigint => createHash('sha256').update(key).digest
 const mask = (1n << 64n) - 1n;
 
 /**
+ * How many entries at the start and at the end of two lists are the same
+ * objects: a model that changed a few Services keeps every other port object,
+ * at its position before the first change and at its distance from the end after
+ * the last (ModelCache puts a Service's ports in or takes them out in the middle),
+ * so what changed lies between the two.
+ */
+export function alignment<T>(before: readonly T[], after: readonly T[]): { prefix: number; suffix: number } {
+  const n = Math.min(before.length, after.length);
+  let prefix = 0;
+  while (prefix < n && before[prefix] === after[prefix]) prefix++;
+  let suffix = 0;
+  while (suffix < n - prefix && before[before.length - 1 - suffix] === after[after.length - 1 - suffix])
+    suffix++;
+  return { prefix, suffix };
+}
+
+/**
  * The ports of `before` not in `after` and those of `after` not in `before`,
- * found from the positions whose port differs: O(changes) when no port moved.
+ * found between the ports both keep at the start and at the end (alignment) and,
+ * when the lists are as long, at the positions whose port differs: O(changes)
+ * when a Service came or went or ports changed in place.
  */
 export function portChange(
   before: readonly ServicePort[],
   after: readonly ServicePort[],
 ): { gone: ServicePort[]; came: ServicePort[] } {
+  const { prefix, suffix } = alignment(before, after);
+  const inPlace = before.length === after.length;
   const gone = new Set<ServicePort>();
   const came: ServicePort[] = [];
-  for (let i = 0; i < after.length; i++) {
+  for (let i = prefix; i < after.length - suffix; i++) {
     const sp = after[i] as ServicePort;
-    if (before[i] === sp) continue;
+    if (inPlace && before[i] === sp) continue;
     came.push(sp);
-    if (i < before.length) gone.add(before[i] as ServicePort);
+    if (inPlace) gone.add(before[i] as ServicePort);
   }
-  for (let i = after.length; i < before.length; i++) gone.add(before[i] as ServicePort);
+  if (!inPlace) for (let i = prefix; i < before.length - suffix; i++) gone.add(before[i] as ServicePort);
   // A port that only moved is in both.
   const stays = new Set(came);
   return { gone: [...gone].filter((sp) => !stays.has(sp)), came: came.filter((sp) => !gone.has(sp)) };

@@ -177,9 +177,10 @@ export class RulesetKeeper {
   }
 
   /**
-   * The shared chains a changed fragment writes: unchanged when every changed
-   * position's fragment writes the same rules there as the one before it (same
-   * number of ports); otherwise written again from every fragment in model order.
+   * The shared chains a changed fragment writes: the rules of the fragments
+   * between those the change kept at the start and at the end (alignment) are
+   * put in place of theirs before, found by counting the kept rules on the
+   * shorter side. Unchanged when they are the same rules.
    */
   private patchSharedChains(
     ruleset: Ruleset,
@@ -190,34 +191,31 @@ export class RulesetKeeper {
     const touched = new Set<string>();
     for (const f of [...change.removed, ...change.added])
       for (const name of f[t].keys()) if (this.shared[t].has(name)) touched.add(name);
-    if (touched.size === 0) return;
-    const inPlace = change.before.length === change.after.length;
+    const { prefix, suffix, before, after } = change;
+    const rulesOf = (fs: readonly IptablesFragment[], from: number, to: number, name: string) => {
+      const out: Rule[] = [];
+      for (let i = from; i < to; i++) for (const r of fs[i]?.[t].get(name) ?? []) out.push(r);
+      return out;
+    };
     for (const name of touched) {
-      const same =
-        inPlace &&
-        change.at.every((i) => sameRules(change.before[i]?.[t].get(name), change.after[i]?.[t].get(name)));
-      if (same) continue;
+      const was = rulesOf(before, prefix, before.length - suffix, name);
+      const is = rulesOf(after, prefix, after.length - suffix, name);
+      if (sameRules(was, is)) continue;
       const chains = ruleset[t].chains;
-      const was = chains.get(name) ?? [];
-      chains.set(name, this.sharedChain(t, name, change.after));
-      if (!editableChains.has(name)) {
-        if (!delta.chains[t].has(name)) delta.chains[t].set(name, was);
-        continue;
-      }
-      const part = (fs: readonly IptablesFragment[]) => fs.flatMap((f) => f[t].get(name) ?? []);
-      delta.rules[t].set(name, { before: part(change.removed), after: part(change.added) });
+      const chain = chains.get(name) ?? [];
+      const own = this.shared[t].get(name) ?? { head: [], tail: [] };
+      const at =
+        prefix <= suffix
+          ? own.head.length + rulesOf(after, 0, prefix, name).length
+          : chain.length -
+            own.tail.length -
+            rulesOf(after, after.length - suffix, after.length, name).length -
+            was.length;
+      const next = chain.slice();
+      next.splice(at, was.length, ...is);
+      chains.set(name, next);
+      if (editableChains.has(name)) delta.rules[t].set(name, { before: was, after: is });
+      else if (!delta.chains[t].has(name)) delta.chains[t].set(name, chain);
     }
-  }
-
-  /** A shared chain as a full merge writes it: its own head, every fragment's rules in order, its tail. */
-  private sharedChain(t: PatchedTable, name: string, fragments: readonly IptablesFragment[]): Rule[] {
-    const own = this.shared[t].get(name) ?? { head: [], tail: [] };
-    const out = [...own.head];
-    for (const f of fragments) {
-      const rules = f[t].get(name);
-      if (rules !== undefined) for (const r of rules) out.push(r);
-    }
-    for (const r of own.tail) out.push(r);
-    return out;
   }
 }
