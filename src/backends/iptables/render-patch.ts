@@ -38,8 +38,8 @@ export interface KeptRuleset {
   chainsByServicePort: Map<string, string[]>;
 }
 
-/** Per shared chain, the rules the render writes before the ports' and after them. */
-export type SharedChains = Record<PatchedTable, Map<string, { head: Rule[]; tail: Rule[] }>>;
+/** Per shared chain, how many rules the render writes before the ports' and after them. */
+export type SharedChains = Record<PatchedTable, Map<string, { head: number; tail: number }>>;
 
 const bump = <K>(m: Map<K, number>, k: K, by: number): void => {
   const n = (m.get(k) ?? 0) + by;
@@ -203,12 +203,12 @@ export class RulesetKeeper {
       if (sameRules(was, is)) continue;
       const chains = ruleset[t].chains;
       const chain = chains.get(name) ?? [];
-      const own = this.shared[t].get(name) ?? { head: [], tail: [] };
+      const own = this.shared[t].get(name) ?? { head: 0, tail: 0 };
       const at =
         prefix <= suffix
-          ? own.head.length + rulesOf(after, 0, prefix, name).length
+          ? own.head + rulesOf(after, 0, prefix, name).length
           : chain.length -
-            own.tail.length -
+            own.tail -
             rulesOf(after, after.length - suffix, after.length, name).length -
             was.length;
       const next = chain.slice();

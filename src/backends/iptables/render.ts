@@ -182,7 +182,7 @@ function writeForward(filter: TableBuilder, cfg: IptablesConfig) {
 const lengths = (t: TableBuilder, names: Iterable<string> = t.chains.keys()) =>
   new Map([...names].map((name) => [name, t.chains.get(name)?.length ?? 0]));
 
-/** The shared chains' own rules: those before `before` (lengths after the head) and after `merged`. */
+/** How many of the shared chains' rules are their own: before the ports' (`head`) and after them (`merged` on). */
 function sharedChains(
   tables: { filter: TableBuilder; nat: TableBuilder },
   head: { filter: Map<string, number>; nat: Map<string, number> },
@@ -192,7 +192,7 @@ function sharedChains(
     new Map(
       [...head[t]].map(([name, n]) => {
         const rules = tables[t].chains.get(name) ?? [];
-        return [name, { head: rules.slice(0, n), tail: rules.slice(merged[t].get(name) ?? n) }];
+        return [name, { head: n, tail: rules.length - (merged[t].get(name) ?? n) }];
       }),
     );
   return { filter: of('filter'), nat: of('nat') };
