@@ -1,8 +1,8 @@
 // The ruleset the last render built, kept and patched by the next render when
 // only a few ports changed: the chains of the ports that went are taken out,
-// those of the ports that came put in, and the shared chains (KUBE-SERVICES,
-// KUBE-NODEPORTS, the filter verdict chains) written again from every port's
-// rules in model order when a changed port's part of them differs. The render
+// those of the ports that came put in, and in the shared chains (KUBE-SERVICES,
+// KUBE-NODEPORTS, the filter verdict chains) the changed ports' rules spliced in
+// place of theirs before, so that model order holds. The render
 // returns the change (RulesetDelta), so that a partial sync plans from it alone
 // instead of comparing whole tables. The patched ruleset holds what a full merge
 // gives, chain for chain and rule for rule; only the order of the tables' Map
