@@ -23,13 +23,15 @@ const seeds = Array.from({ length: 20 }, (_, i) => i + 1);
 
 /** Everything a render gives, Maps in their order: equal text means equal output. */
 const mapsInOrder = (_: string, v: unknown) => (v instanceof Map || v instanceof Set ? [...v] : v);
-const iptablesText = (r: RenderedIptables) => JSON.stringify(r, mapsInOrder);
 /**
- * A memoized nftables render may patch the last table in place, where entries go
- * last: compared as content (chains, sets and elements by name or key; rules in order).
+ * A memoized render may patch the last table (nftables) or ruleset (iptables) in
+ * place, where entries go last: compared as content (chains, sets and elements by
+ * name or key; rules in order).
  */
 const byName = (_: string, v: unknown) =>
   v instanceof Map ? [...v].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)) : v;
+const iptablesText = (r: RenderedIptables) =>
+  JSON.stringify({ ruleset: r.ruleset, jumps: r.jumps, chainsByServicePort: r.chainsByServicePort }, byName);
 const nftText = (r: RenderedNftables) =>
   JSON.stringify({ table: r.table, chainsByServicePort: r.chainsByServicePort }, byName);
 const ipvsText = (r: DesiredIpvs) => JSON.stringify(r, mapsInOrder);
@@ -88,7 +90,7 @@ const ipvsInput = (model: ProxyModel, config: IpvsConfig) => ({
 
 test('rendering with the memo gives exactly the full render after every random change', (t) => {
   let reused = 0;
-  const patched = { flat: 0, upstream: 0 };
+  const patched = { flat: 0, upstream: 0, iptables: 0 };
   for (const seed of seeds) {
     const caches = new Map(families.map((f) => [f, new ModelCache(f)]));
     const iptMemos = new Map(families.map((f) => [f, iptablesRenderMemo()]));
@@ -102,6 +104,7 @@ test('rendering with the memo gives exactly the full render after every random c
         const full = buildProxyModel(snapshot, node, family);
         const iptMemo = iptablesRenderMemo();
         const fromMemo = renderIptables(model, ipt, iptMemos.get(family));
+        if (fromMemo.delta) patched.iptables++;
         t.is(iptablesText(fromMemo), iptablesText(renderIptables(full, ipt, iptMemo)), `iptables, ${at}`);
         t.is(iptMemo.stats.reused, 0);
         const nftMemo = nftMemos.get(family);
@@ -118,8 +121,11 @@ test('rendering with the memo gives exactly the full render after every random c
     }
   }
   t.true(reused > 1000, `fragments reused: ${reused}`);
-  // Most nftables renders patched the last table rather than merging every fragment.
-  t.true(patched.flat > 300 && patched.upstream > 300, `patched renders: ${JSON.stringify(patched)}`);
+  // Most renders patched the last table (ruleset) rather than merging every fragment.
+  t.true(
+    patched.flat > 300 && patched.upstream > 300 && patched.iptables > 1000,
+    `patched renders: ${JSON.stringify(patched)}`,
+  );
 });
 
 test('only the ports whose model entry changed are rendered again', (t) => {

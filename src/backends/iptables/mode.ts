@@ -145,6 +145,7 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
           renderMs: round(renderMs),
           // Ports rendered anew: with the daemon's model, only those whose entry changed.
           portsRendered: memo ? memo.stats.rendered : desired.model.servicePorts.length,
+          plannedFrom: report.plannedFrom,
           chainsWritten: report.chainsWritten,
           chainsDeleted: report.chainsDeleted,
           rulesAdded: report.rulesAdded,

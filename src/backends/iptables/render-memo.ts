@@ -3,7 +3,9 @@
 // shared chains (KUBE-SERVICES, KUBE-NODEPORTS...) are appended, its own chains
 // are added by reference, in the order the fragment first touched them, which is
 // the order a render straight into the tables would give. Pure.
-import { ServicePortMemo } from '../../model/render-memo.js';
+import { PortSum } from '../../model/port-tally.js';
+import { KeepingMemo } from '../../model/render-memo.js';
+import { RulesetKeeper } from './render-patch.js';
 
 /** A rule as in ruleset.ts: the arguments after `-A CHAIN`. */
 type Rule = string;
@@ -17,10 +19,19 @@ export interface IptablesFragment {
   owned: readonly string[];
 }
 
-export type IptablesRenderMemo = ServicePortMemo<IptablesFragment>;
+/**
+ * The fragments, the last ruleset they were merged into (render-patch.ts), and
+ * the model's endpoint count (it decides the large-cluster rule form).
+ */
+export class IptablesRenderMemo extends KeepingMemo<IptablesFragment, RulesetKeeper> {
+  readonly endpoints = new PortSum((sp) => sp.endpoints.all.length);
+  constructor() {
+    super(new RulesetKeeper());
+  }
+}
 
 export function iptablesRenderMemo(): IptablesRenderMemo {
-  return new ServicePortMemo<IptablesFragment>();
+  return new IptablesRenderMemo();
 }
 
 /**

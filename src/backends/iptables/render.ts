@@ -30,6 +30,7 @@ import {
   type IptablesRenderMemo,
   iptablesRenderMemo,
 } from './render-memo.js';
+import type { RulesetDelta, SharedChains } from './render-patch.js';
 import { renderServicePort } from './render-port.js';
 
 /** The rendered rules, plus which per-service chains belong to which service port. */
@@ -39,6 +40,13 @@ export interface RenderedIptables {
   jumps: JumpRule[];
   /** service port id + protocol -> the nat chains it owns (for partial syncs). */
   chainsByServicePort: Map<string, string[]>;
+  /** The memo's count of renders: the applied record names the version it holds. */
+  version: number;
+  /**
+   * Set when the memo's last ruleset was patched rather than merged anew: the
+   * ruleset is that same object, changed, and this says how (render-patch.ts).
+   */
+  delta?: RulesetDelta;
 }
 
 /** The chains every node has, and their fixed rules: the masquerade mark, the localnet guard. */
@@ -84,27 +92,33 @@ function writeSharedHead(
   }
 }
 
-/** Every port's fragment (rendered, or taken from the memo) merged in model order; their owned chains. */
-function mergePorts(
+/** Every port's fragment, rendered or taken from the memo, in model order. */
+function portFragments(
   model: ProxyModel,
   cfg: IptablesConfig,
-  tables: { filter: TableBuilder; nat: TableBuilder },
   localhostNodePorts: boolean,
   memo: IptablesRenderMemo,
-): Map<string, string[]> {
-  let totalEndpoints = 0;
-  for (const sp of model.servicePorts) totalEndpoints += sp.endpoints.all.length;
-  const largeCluster = totalEndpoints > cfg.largeClusterEndpointsThreshold;
-  const chainsByServicePort = new Map<string, string[]>();
+): IptablesFragment[] {
+  // Above this many endpoints, SEP rules go without comments (as upstream).
+  const largeCluster = memo.endpoints.update(model.servicePorts) > cfg.largeClusterEndpointsThreshold;
   memo.begin(JSON.stringify([cfg, largeCluster, localhostNodePorts]));
   const fragment = (sp: ServicePort): IptablesFragment => {
     const f = { filter: new TableBuilder(), nat: new TableBuilder() };
     const owned = renderServicePort(sp, { cfg, ...f, largeCluster, localhostNodePorts });
     return { filter: f.filter.chains, nat: f.nat.chains, key: servicePortKey(sp), owned };
   };
+  return memo.fragmentsOf(model.servicePorts, fragment);
+}
+
+/** The fragments merged into the tables in model order; their owned chains. */
+function mergePorts(
+  fragments: readonly IptablesFragment[],
+  tables: { filter: TableBuilder; nat: TableBuilder },
+): Map<string, string[]> {
+  const chainsByServicePort = new Map<string, string[]>();
   const toFilter = new ChainMerger(tables.filter.chains);
   const toNat = new ChainMerger(tables.nat.chains);
-  for (const f of memo.fragmentsOf(model.servicePorts, fragment)) {
+  for (const f of fragments) {
     if (f.filter.size > 0) toFilter.add(f.filter);
     toNat.add(f.nat);
     chainsByServicePort.set(f.key, f.owned as string[]);
@@ -164,27 +178,59 @@ function writeForward(filter: TableBuilder, cfg: IptablesConfig) {
   );
 }
 
-/** `memo` keeps ports' rules between calls (same model object: not rendered again); same result without. */
+/** How many rules each of `names` (default: every chain, i.e. the head's) holds now. */
+const lengths = (t: TableBuilder, names: Iterable<string> = t.chains.keys()) =>
+  new Map([...names].map((name) => [name, t.chains.get(name)?.length ?? 0]));
+
+/** How many of the shared chains' rules are their own: before the ports' (`head`) and after them (`merged` on). */
+function sharedChains(
+  tables: { filter: TableBuilder; nat: TableBuilder },
+  head: { filter: Map<string, number>; nat: Map<string, number> },
+  merged: { filter: Map<string, number>; nat: Map<string, number> },
+): SharedChains {
+  const of = (t: 'filter' | 'nat') =>
+    new Map(
+      [...head[t]].map(([name, n]) => {
+        const rules = tables[t].chains.get(name) ?? [];
+        return [name, { head: n, tail: rules.length - (merged[t].get(name) ?? n) }];
+      }),
+    );
+  return { filter: of('filter'), nat: of('nat') };
+}
+
+/**
+ * `memo` keeps ports' rules between calls (same model object: not rendered
+ * again) and the last ruleset: when few ports changed, that ruleset is patched
+ * in place and the result says what changed (`delta`). Same rules without a
+ * memo; with one, only the order of chains in the tables' Maps may differ.
+ */
 export function renderIptables(
   model: ProxyModel,
   cfg: IptablesConfig,
-  memo: IptablesRenderMemo = iptablesRenderMemo(),
+  given?: IptablesRenderMemo,
 ): RenderedIptables {
-  const filter = new TableBuilder();
-  const nat = new TableBuilder();
+  const memo = given ?? iptablesRenderMemo();
   const ipv6 = model.family === 'IPv6';
   const localhostNodePorts = cfg.localhostNodePorts && !ipv6;
+  const jumps = jumpRules(localhostNodePorts);
+  const fragments = portFragments(model, cfg, localhostNodePorts, memo);
+  const patched = memo.keeper.patch(memo.lastChange);
+  if (patched) return { ...patched, jumps, version: memo.keeper.version };
+  const filter = new TableBuilder();
+  const nat = new TableBuilder();
+  const tables = { filter, nat };
   writeSharedHead(filter, nat, cfg, localhostNodePorts);
-  // Each port is rendered on its own (or taken from the memo), then merged in model order.
-  const chainsByServicePort = mergePorts(model, cfg, { filter, nat }, localhostNodePorts, memo);
+  const head = { filter: lengths(filter), nat: lengths(nat) };
+  // Each port was rendered on its own (or taken from the memo); merged in model order.
+  const chainsByServicePort = mergePorts(fragments, tables);
+  const merged = { filter: lengths(filter, head.filter.keys()), nat: lengths(nat, head.nat.keys()) };
   // Below, only shared chains declared above are written to, never a port's own (ChainMerger).
   writeNodePortDispatch(nat, cfg, ipv6, localhostNodePorts);
   writeForward(filter, cfg);
-  return {
-    ruleset: { filter: filter.build(), nat: nat.build() },
-    jumps: jumpRules(localhostNodePorts),
-    chainsByServicePort,
-  };
+  const rendered = { ruleset: { filter: filter.build(), nat: nat.build() }, chainsByServicePort };
+  // What the next render patches: only a memo that outlives this call needs it.
+  if (given) memo.keeper.keep(rendered, sharedChains(tables, head, merged), fragments);
+  return { ...rendered, jumps, version: ++memo.keeper.version };
 }
 
 export function servicePortKey(sp: Pick<ServicePort, 'id' | 'protocol'>): string {

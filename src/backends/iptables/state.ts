@@ -14,13 +14,18 @@ export interface IptablesApplied {
   /** Hash of the rendering settings and node labels: a change forces a full sync. */
   settingsHash: string;
   lastFullSyncMs: number;
-  /** The render's own tables, held by reference (a render builds new ones; nothing writes to them). */
+  /**
+   * The tables applied. The daemon holds the render's own objects, which the next
+   * render may patch in place (render-patch.ts): `tablesVersion` says which render
+   * of them was applied, so that a partial sync plans from that render's delta.
+   */
   tables: { filter: Table; nat: Table };
+  tablesVersion?: number;
   /** The UDP frontends the last conntrack clean-up left the table clean for (conntrack/clear.ts). */
   udpCleanFor?: string;
 }
 
-type IptablesAppliedFile = Omit<IptablesApplied, 'tables'> & {
+type IptablesAppliedFile = Omit<IptablesApplied, 'tables' | 'tablesVersion'> & {
   tables: { filter: Record<string, Rule[]>; nat: Record<string, Rule[]> };
 };
 
@@ -40,7 +45,7 @@ export function iptablesStateFile(dir: string, family: IPFamily): AppliedState<I
       const s = await file.load();
       return s && { ...s, tables: { nat: asTable(s.tables.nat), filter: asTable(s.tables.filter) } };
     },
-    save: (s) =>
+    save: ({ tablesVersion: _, ...s }) =>
       file.save({ ...s, tables: { nat: asRecord(s.tables.nat), filter: asRecord(s.tables.filter) } }),
     clear: () => file.clear(),
   };

@@ -16,6 +16,7 @@ import { parseIptablesDump } from '../iptables-lib/parse.js';
 import { type PlanInput, planTable, restoreText } from '../iptables-lib/plan.js';
 import type { DesiredIptables } from './desired.js';
 import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
+import { touchedTables } from './plan-delta.js';
 import { type Planned, restoreInputs, type TableName } from './restore-order.js';
 import type { IptablesApplied } from './state.js';
 
@@ -40,6 +41,8 @@ export interface SyncReport {
   lastFullSyncMs: number;
   /** What was sent to iptables-restore, per table ('' when the table was unchanged). */
   restoreInput: { nat: string; filter: string };
+  /** What the plan compared the desired rules with: the kernel's tables, the applied ones, or the render's patch. */
+  plannedFrom: PlannedFrom;
   chainsWritten: number;
   chainsDeleted: number;
   rulesAdded: number;
@@ -89,29 +92,76 @@ async function decide(desired: DesiredIptables, ctx: SyncContext, now: number) {
   return { ...decision, hash, state: decision.applied };
 }
 
-/** Partial: compare with what was applied last. Full (`applied` undefined): with what the kernel holds. */
+export type PlannedFrom = 'kernel' | 'applied tables' | 'render delta';
+
+/** A table's plan input, what it compares with, and the size of the table it edits (restoreCalls' cost model). */
+type TableInput = PlanInput & { tableChains: number; from: PlannedFrom };
+
+/**
+ * Partial: compare with what was applied last; when that is the render's own
+ * table before the render's patch (render-patch.ts), only the part the patch
+ * touched (plan-delta.ts). Undefined: the record is the render's own table,
+ * patched by renders it did not apply, so only the kernel can say what is there
+ * (the sync turns full). Full (`applied` undefined): with what the kernel holds.
+ */
 async function planInput(
   table: 'nat' | 'filter',
   desired: DesiredIptables,
   host: IptablesHost,
   applied: IptablesApplied | undefined,
-): Promise<PlanInput> {
+): Promise<TableInput | undefined> {
+  const want = desired.ruleset[table];
   if (applied) {
-    return {
-      desired: desired.ruleset[table],
-      current: applied.tables[table],
-      normalize: (r) => r,
-      deleteStale: true,
-    };
+    const same = { normalize: (r: string) => r, deleteStale: true };
+    const record = applied.tables[table];
+    if (record !== want) {
+      return {
+        desired: want,
+        current: record,
+        ...same,
+        tableChains: record.chains.size,
+        from: 'applied tables',
+      };
+    }
+    const { delta } = desired;
+    if (!delta || delta.from !== applied.tablesVersion) return undefined;
+    const touched = touchedTables(desired.ruleset, delta, table);
+    const from = 'render delta';
+    return { desired: touched.after, current: touched.before, ...same, tableChains: want.chains.size, from };
   }
   // Compare with what the kernel really holds: this is what repairs drift.
   const dump = parseIptablesDump(await host.save(table), `${table} table`);
+  const current = { chains: listingFromDump(dump).get(table) ?? new Map() };
   return {
-    desired: desired.ruleset[table],
-    current: { chains: listingFromDump(dump).get(table) ?? new Map() },
+    desired: want,
+    current,
     jumps: desired.jumps.filter((j) => j.table === table),
     normalize: (r) => canonicalRule(r, desired.model.family),
     deleteStale: true,
+    tableChains: current.chains.size,
+    from: 'kernel',
+  };
+}
+
+/** Both tables' plan inputs; a record of a render that was not applied makes the sync full. */
+async function planInputs(
+  desired: DesiredIptables,
+  host: IptablesHost,
+  decision: { full: boolean; reason?: string; state: IptablesApplied | undefined },
+) {
+  const inputs = async (applied: IptablesApplied | undefined) => [
+    await planInput('nat', desired, host, applied),
+    await planInput('filter', desired, host, applied),
+  ];
+  if (!decision.full) {
+    const [nat, filter] = await inputs(decision.state);
+    if (nat && filter) return { full: false, inputs: { nat, filter } };
+  }
+  const [nat, filter] = (await inputs(undefined)) as TableInput[];
+  return {
+    full: true,
+    reason: decision.full ? decision.reason : 'the record is of a render that was not applied',
+    inputs: { nat: nat as TableInput, filter: filter as TableInput },
   };
 }
 
@@ -143,12 +193,15 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
   const now = ctx.now ?? Date.now;
   const started = now();
   const { host } = ctx;
-  const { full, reason, hash, state } = await decide(desired, ctx, started);
+  const decision = await decide(desired, ctx, started);
+  const { hash, state } = decision;
+  const { full, reason, inputs } = await planInputs(desired, host, decision);
   const report: SyncReport = {
     mode: full ? 'full' : 'partial',
     ...(reason ? { reason } : {}),
     lastFullSyncMs: full ? started : (state as IptablesApplied).lastFullSyncMs,
     restoreInput: { nat: '', filter: '' },
+    plannedFrom: inputs.nat.from,
     chainsWritten: 0,
     chainsDeleted: 0,
     rulesAdded: 0,
@@ -159,10 +212,10 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
 
   const planned: Planned[] = [];
   for (const table of ['nat', 'filter'] as const) {
-    const input = await planInput(table, desired, host, full ? undefined : state);
+    const input = inputs[table];
     const plan = planTable(input);
     report.restoreInput[table] = restoreText(table, plan);
-    planned.push({ table, plan, tableChains: input.current.chains.size });
+    planned.push({ table, plan, tableChains: input.tableChains });
     report.chainsWritten += plan.chainsWritten;
     report.chainsDeleted += plan.chainsDeleted;
     report.rulesAdded += plan.rulesAdded;
@@ -182,6 +235,7 @@ export async function syncIptables(desired: DesiredIptables, ctx: SyncContext): 
     settingsHash: hash,
     lastFullSyncMs: report.lastFullSyncMs,
     tables: { nat: desired.ruleset.nat, filter: desired.ruleset.filter },
+    tablesVersion: desired.version,
     ...(udp.cleanFor ? { udpCleanFor: udp.cleanFor } : {}),
   });
   report.durationMs = now() - started;

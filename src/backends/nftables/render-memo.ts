@@ -3,7 +3,7 @@
 // go into the shared sets and maps in the order it wrote them, its own chains
 // and sets are added by reference in first-touch order, which is what a render
 // straight into the table would give. Pure.
-import { ServicePortMemo } from '../../model/render-memo.js';
+import { KeepingMemo } from '../../model/render-memo.js';
 import { TableKeeper } from './render-patch.js';
 import type { NftChain, NftElement, NftSet, NftTable } from './table.js';
 
@@ -21,17 +21,10 @@ export interface NftFragment {
 }
 
 /** The fragments, and the last table they were merged into (render-patch.ts). */
-export class NftRenderMemo extends ServicePortMemo<NftFragment> {
-  readonly keeper = new TableKeeper();
-  override begin(context: string): boolean {
-    const dropped = super.begin(context);
-    if (dropped) this.keeper.clear();
-    return dropped;
-  }
-}
+export type NftRenderMemo = KeepingMemo<NftFragment, TableKeeper>;
 
 export function nftRenderMemo(): NftRenderMemo {
-  return new NftRenderMemo();
+  return new KeepingMemo<NftFragment, TableKeeper>(new TableKeeper());
 }
 
 /**
