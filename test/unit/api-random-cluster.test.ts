@@ -30,6 +30,17 @@ function features(c: ApiCluster): Set<string> {
     if (spec.loadBalancerSourceRanges?.length) f.add('sourceRanges');
     if (spec.allocateLoadBalancerNodePorts === false) f.add('no-lb-nodeports');
     if (spec.ipFamilyPolicy === 'PreferDualStack') f.add('dual-stack-preferred');
+    if (spec.ipFamilyPolicy === 'RequireDualStack')
+      f.add(`dual-stack-required-${spec.ipFamilies?.[0]}-first`);
+    if (spec.ipFamilyPolicy === 'SingleStack' && spec.ipFamilies?.[0] === 'IPv6')
+      f.add(spec.clusterIP === 'None' ? 'ipv6-only-headless' : `ipv6-only-${spec.type}`);
+    const nodePorts =
+      spec.type === 'NodePort' ||
+      (spec.type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
+    if (nodePorts && spec.ipFamilies?.includes('IPv6'))
+      f.add(`nodeports-IPv6-etp-${spec.externalTrafficPolicy}`);
+    if (spec.ipFamilies?.includes('IPv6') && spec.externalIPs?.some((ip) => ip.includes(':')))
+      f.add('externalIP-IPv6-served');
     for (const p of spec.ports ?? []) {
       f.add(`proto-${p.protocol}`);
       if (typeof p.targetPort === 'string') f.add('named-target-port');
@@ -40,8 +51,15 @@ function features(c: ApiCluster): Set<string> {
       f.add(ing.hostname ? 'lb-hostname' : ing.ipMode === 'Proxy' ? 'lb-proxy-mode' : 'lb-ip');
     }
   }
+  const v6Lb = new Set(
+    c.services.filter((s) => s.spec?.ipFamilies?.includes('IPv6')).map((s) => s.metadata?.name),
+  );
+  for (const s of c.statuses)
+    if (v6Lb.has(s.metadata?.name) && s.status?.loadBalancer?.ingress?.some((i) => i.ip?.includes(':')))
+      f.add('lb-ip-IPv6-served');
   for (const s of c.slices) {
     if (s.metadata?.name?.startsWith('bad-')) f.add(s.metadata.name);
+    else if (s.addressType === 'IPv6') f.add('slice-IPv6');
     for (const ep of s.endpoints ?? []) {
       const c = ep.conditions ?? {};
       f.add(c.terminating ? (c.serving ? 'terminating-serving' : 'terminating') : 'not-terminating');
@@ -73,6 +91,15 @@ test('the CI seeds together use every feature the model handles', (t) => {
     'sourceRanges',
     'no-lb-nodeports',
     'dual-stack-preferred',
+    'dual-stack-required-IPv4-first',
+    'dual-stack-required-IPv6-first',
+    'ipv6-only-ClusterIP',
+    'ipv6-only-LoadBalancer',
+    'nodeports-IPv6-etp-Local',
+    'nodeports-IPv6-etp-Cluster',
+    'externalIP-IPv6-served',
+    'lb-ip-IPv6-served',
+    'slice-IPv6',
     'proto-TCP',
     'proto-UDP',
     'proto-SCTP',
