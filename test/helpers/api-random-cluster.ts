@@ -297,7 +297,8 @@ function conditions(g: Gen): Endpoint['conditions'] {
 /** Pod addresses of `family` in clusterCidrs; as many draws for either family. */
 function podAddress(g: Gen, family: Family): string {
   const [net, host] = [g.int(3), 1 + g.int(30)];
-  return family === 'IPv4' ? `10.244.${net}.${host}` : `fd00:10:244:${net}::${host.toString(16)}`;
+  // IPv6 in canonical form (the API server refuses others): no zero group before the `::`.
+  return family === 'IPv4' ? `10.244.${net}.${host}` : `fd00:10:244:${net + 1}::${host.toString(16)}`;
 }
 
 function randomSlice(

@@ -87,8 +87,10 @@ export async function startDifferential(mode: DifferentialMode, t: Teardown): Pr
   t.teardown(() => api.stop());
   const k = kube(api);
   const fixed = fixedObjects();
-  for (const o of [...fixed.namespaces, ...fixed.nodes]) await k.apply(o);
-  for (const n of fixed.nodes) await k.applyStatus(n);
+  for (const o of fixed.namespaces) await k.apply(o);
+  // Created, not applied: server-side apply keys Node addresses by type and refuses two
+  // InternalIPs; a Node's create keeps its status.
+  for (const n of fixed.nodes) await k.create(n);
   // ipv6: an IPv6 address and default route, so that both proxies find both families.
   const topo = await createTopology({ pods: [], ipv6: true }, t);
   t.teardown(await bridgeLoopbackPort(topo, topo.node.ns, Number(new URL(api.url).port)));

@@ -73,6 +73,9 @@ function writeSharedHead(
   );
   nat.append(KUBE_MARK_MASQ, '-j', 'MARK', '--or-mark', mark);
 
+  // kubelet's chain: upstream ensures it and its INPUT/OUTPUT jumps in every family
+  // (an empty chain in IPv6 and without localhost NodePorts).
+  filter.declare(KUBE_FIREWALL);
   if (localhostNodePorts) {
     // route_localnet (needed for localhost NodePorts) would let remote hosts reach
     // 127.0.0.0/8 services; this rule, shared with kubelet, closes that hole.
@@ -182,7 +185,7 @@ export function renderIptables(
   writeForward(filter, cfg);
   return {
     ruleset: { filter: filter.build(), nat: nat.build() },
-    jumps: jumpRules(localhostNodePorts),
+    jumps: jumpRules(true),
     chainsByServicePort,
   };
 }
