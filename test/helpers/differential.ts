@@ -39,6 +39,8 @@ export type DifferentialMode = 'iptables' | 'nftables';
 const standIn = process.env.KPROXY_DIFFERENTIAL_UPSTREAM === 'kproxy';
 const clusterCidr = clusterCidrs.join(',');
 const families = ['IPv4', 'IPv6'] as const;
+/** How the IPv6 service range's addresses begin (fd00:10:96::/112: "fd00:10:96::"). */
+const ipv6ServicePrefix = (serviceCidrs[1] ?? '').replace(/::\/\d+$/, '::');
 type Family = (typeof families)[number];
 
 export interface SeedOutcome {
@@ -49,6 +51,8 @@ export interface SeedOutcome {
   failures: string[];
   /** How many of upstream's rules name an nfacct counter (kproxy must write the same). */
   nfacctRules: number;
+  /** How many of upstream's lines name an IPv6 ClusterIP (else IPv6 was compared only in its absence). */
+  ipv6ClusterIpLines: number;
   /** Upstream's dumps, as compared, by file suffix: `iptables` and `ip6tables`, or `nft`. */
   dumps: Record<string, string>;
 }
@@ -126,15 +130,14 @@ export async function startDifferential(mode: DifferentialMode, t: Teardown): Pr
         writeFileSync(files[suffix], text);
       }
       const failures = await compare(mode, api, files);
+      const all = Object.values(dumps).join('\n');
       return {
         seed,
         services: cluster.services.length,
         slices: cluster.slices.length,
         failures,
-        nfacctRules:
-          Object.values(dumps)
-            .join('')
-            .match(/ -m nfacct --nfacct-name /g)?.length ?? 0,
+        nfacctRules: all.match(/ -m nfacct --nfacct-name /g)?.length ?? 0,
+        ipv6ClusterIpLines: all.split('\n').filter((l) => l.includes(ipv6ServicePrefix)).length,
         dumps,
       };
     },
