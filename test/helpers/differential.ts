@@ -214,16 +214,18 @@ async function syncTimes(topo: Topology): Promise<SyncTimes> {
 }
 
 /**
- * Caught up: a change of this seed was queued in some family (a change of one
- * family's objects only queues that family's sync), and each family synced all it queued.
+ * Caught up: a change of this seed was queued in some family (not always in both:
+ * a seed whose IPv6 Services are all headless changes nothing upstream's IPv6 proxier
+ * keeps, seeds 4 and 43 say), and each family synced all it queued.
  */
 function caughtUp(t: SyncTimes, since: number): boolean {
   return families.some((f) => t[f].queued >= since) && families.every((f) => t[f].synced >= t[f].queued);
 }
 
 /**
- * Upstream's dumps once it has caught up (caughtUp, after `since`), and the dumps held for three
- * polls 0.5 s apart (the last writes may make no change upstream queues a sync for).
+ * Upstream's dumps once it has caught up (caughtUp, after `since`) and the dumps held
+ * for three polls 0.5 s apart (the last writes may make no change upstream queues a
+ * sync for).
  */
 async function waitForUpstream(
   topo: Topology,
