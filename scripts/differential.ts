@@ -8,8 +8,9 @@
 // kube-proxy; every seed's cluster (test/helpers/api-random-cluster.ts) replaces the
 // previous one, and kproxy's rules are compared with upstream's as in
 // test/e2e/differential.test.ts (which runs the CI seeds). A seed that differs is
-// printed with its exact lines; with --keep its upstream dump and failures are
-// written to DIR. Exit 0 when every seed agrees, 1 otherwise.
+// printed with its exact lines; with --keep its upstream dumps (iptables and
+// ip6tables, or nft) and failures are written to DIR. Exit 0 when every seed agrees,
+// 1 otherwise.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -48,7 +49,8 @@ async function runMode(mode: DifferentialMode, seeds: number[], keep: string | u
       console.log(r.failures.join('\n'));
       if (keep) {
         mkdirSync(keep, { recursive: true });
-        writeFileSync(join(keep, `${mode}-${seed}.upstream`), r.dump);
+        for (const [suffix, text] of Object.entries(r.dumps))
+          writeFileSync(join(keep, `${mode}-${seed}.upstream.${suffix}`), text);
         writeFileSync(join(keep, `${mode}-${seed}.failures`), r.failures.join('\n'));
       }
     }

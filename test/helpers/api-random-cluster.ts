@@ -3,25 +3,35 @@
 // scripts/differential.ts). Unlike random-cluster.ts (watch events for a store, some
 // objects invalid on purpose) every object here passes the API server's validation;
 // ClusterIPs, NodePorts and health check ports are left to the API server to allocate
-// (its single-stack 10.96.0.0/16 range, scripts/test-infra/start-apiserver.sh), so
-// no seed collides with what an earlier seed left allocated. The "bad" objects are
-// ones the API server stores but a proxy must ignore (wrong family, no owner label,
-// FQDN slices, unknown port names, hostname-only load balancers, ipMode Proxy).
+// (its dual-stack range, serviceCidrs below), so no seed collides with what an earlier
+// seed left allocated. The "bad" objects are ones the API server stores but a proxy
+// must ignore (wrong family, no owner label, FQDN slices, unknown port names,
+// hostname-only load balancers, ipMode Proxy). Dual stack comes from a second random
+// stream (dualStack below), so the objects drawn before it came stay as they were.
 import type { V1EndpointSlice, V1Namespace, V1Node, V1Service } from '@kubernetes/client-node';
 import { seededRandom } from './random-cluster.js';
 
 /** The node both proxies serve, and its InternalIP (on the node namespace's uplink). */
 export const servedNode = 'dn-node';
 export const servedNodeIp = '172.18.0.3';
+export const servedNodeIp6 = 'fd00:172:18::3';
+/** The API server's service ranges and the pod ranges (netns.ts's) given to both proxies. */
+export const serviceCidrs = ['10.96.0.0/16', 'fd00:10:96::/112'];
+export const clusterCidrs = ['10.244.0.0/16', 'fd00:10:244::/56'];
 export const differentialNamespaces = ['da', 'db'];
 
 /** Objects that stay for every seed: the nodes (the proxies read theirs at start) and namespaces. */
 export function fixedObjects(): { namespaces: V1Namespace[]; nodes: V1Node[] } {
-  const node = (name: string, zone: string, ip: string): V1Node => ({
+  const node = (name: string, zone: string, ip: string, ip6: string): V1Node => ({
     apiVersion: 'v1',
     kind: 'Node',
     metadata: { name, labels: { 'topology.kubernetes.io/zone': zone, 'kubernetes.io/hostname': name } },
-    status: { addresses: [{ type: 'InternalIP', address: ip }] },
+    status: {
+      addresses: [
+        { type: 'InternalIP', address: ip },
+        { type: 'InternalIP', address: ip6 },
+      ],
+    },
   });
   return {
     namespaces: differentialNamespaces.map((name) => ({
@@ -30,9 +40,9 @@ export function fixedObjects(): { namespaces: V1Namespace[]; nodes: V1Node[] } {
       metadata: { name },
     })),
     nodes: [
-      node(servedNode, 'z1', servedNodeIp),
-      node('dn-other', 'z1', '172.18.0.4'),
-      node('dn-far', 'z2', '172.18.0.5'),
+      node(servedNode, 'z1', servedNodeIp, servedNodeIp6),
+      node('dn-other', 'z1', '172.18.0.4', 'fd00:172:18::4'),
+      node('dn-far', 'z2', '172.18.0.5', 'fd00:172:18::5'),
     ],
   };
 }
@@ -71,10 +81,25 @@ class Gen {
   }
 }
 
-/** A cluster for `seed`: 6 to 13 Services of every kind, their slices, and a few bad objects. */
+/** What a Service's slices need: where it is, its ports, and the families it has. */
+interface Placed {
+  ns: string;
+  index: number;
+  ports: PortSpec[];
+  families: Family[];
+}
+
+type Family = 'IPv4' | 'IPv6';
+
+/**
+ * A cluster for `seed`: 6 to 13 Services of every kind, their slices, and a few bad
+ * objects; then (dualStack) IPv6 slices for the PreferDualStack ones and 1 to 3
+ * Services that are dual-stack or IPv6-only.
+ */
 export function apiRandomCluster(seed: number): ApiCluster {
   const g = new Gen(seed);
   const out: ApiCluster = { seed, services: [], statuses: [], slices: [] };
+  const placed: Placed[] = [];
   const count = 6 + g.int(8);
   for (let i = 0; i < count; i++) {
     const ns = g.pick(differentialNamespaces);
@@ -83,10 +108,62 @@ export function apiRandomCluster(seed: number): ApiCluster {
     if (status) out.statuses.push(status);
     if (service.spec?.type === 'ExternalName') continue;
     const sliceCount = g.chance(0.15) ? 0 : 1 + g.int(2);
-    for (let k = 0; k < sliceCount; k++) out.slices.push(randomSlice(g, ns, `s${i}`, k, ports));
+    for (let k = 0; k < sliceCount; k++)
+      out.slices.push(randomSlice(g, ns, `s${i}`, `s${i}-${k}`, ports, 'IPv4'));
+    if (service.spec?.ipFamilyPolicy === 'PreferDualStack')
+      placed.push({ ns, index: i, ports, families: ['IPv6'] });
   }
-  out.slices.push(...badSlices(g, out.services));
+  const bad = badSlices(g, out.services);
+  dualStack(new Gen(seed ^ 0x9e3779b9), count, placed, out);
+  out.slices.push(...bad);
   return out;
+}
+
+/**
+ * The dual-stack part, from its own stream `g`: IPv6 slices for the `placed`
+ * Services, and 1 to 3 more Services (indexes from `next`) that are RequireDualStack
+ * (either family first), PreferDualStack or IPv6-only, with slices of their families
+ * and IPv6 externalIPs and LB IPs of their own.
+ */
+function dualStack(g: Gen, next: number, placed: Placed[], out: ApiCluster): void {
+  const extra = 1 + g.int(3);
+  for (let i = next; i < next + extra; i++) {
+    const ns = g.pick(differentialNamespaces);
+    const kind = g.pick([
+      'ClusterIP',
+      'ClusterIP',
+      'Headless',
+      'NodePort',
+      'LoadBalancer',
+      'LoadBalancer',
+    ] as const);
+    const { service, status, ports } = randomService(g, ns, i, kind);
+    const spec = service.spec as NonNullable<V1Service['spec']>;
+    const families = g.pick([['IPv4', 'IPv6'], ['IPv6', 'IPv4'], ['IPv6'], ['IPv6']] as Family[][]);
+    spec.ipFamilies = families;
+    spec.ipFamilyPolicy =
+      families.length === 1 ? 'SingleStack' : g.chance(0.7) ? 'RequireDualStack' : 'PreferDualStack';
+    if (kind !== 'Headless' && g.chance(0.4))
+      spec.externalIPs = [
+        ...(spec.externalIPs ?? []),
+        `2001:db8:3::${(100 * i + 1 + g.int(99)).toString(16)}`,
+      ];
+    if (status && g.chance(0.6))
+      status.status?.loadBalancer?.ingress?.push({
+        ip: `2001:db8:4::${(100 * i + 1 + g.int(99)).toString(16)}`,
+      });
+    out.services.push(service);
+    if (status) out.statuses.push(status);
+    placed.push({ ns, index: i, ports, families });
+  }
+  for (const p of placed) {
+    for (const family of p.families) {
+      const sliceCount = g.chance(0.15) ? 0 : 1 + g.int(2);
+      const prefix = family === 'IPv4' ? `s${p.index}` : `s${p.index}-v6`;
+      for (let k = 0; k < sliceCount; k++)
+        out.slices.push(randomSlice(g, p.ns, `s${p.index}`, `${prefix}-${k}`, p.ports, family));
+    }
+  }
 }
 
 function randomPorts(g: Gen): PortSpec[] {
@@ -106,23 +183,25 @@ function randomPorts(g: Gen): PortSpec[] {
 
 type Kind = 'ClusterIP' | 'Headless' | 'NodePort' | 'LoadBalancer' | 'ExternalName';
 
+const kinds: Kind[] = [
+  'ClusterIP',
+  'ClusterIP',
+  'ClusterIP',
+  'Headless',
+  'NodePort',
+  'NodePort',
+  'LoadBalancer',
+  'LoadBalancer',
+  'ExternalName',
+];
+
 function randomService(
   g: Gen,
   namespace: string,
   index: number,
+  kind: Kind = g.pick(kinds),
 ): { service: V1Service; status?: V1Service; ports: PortSpec[] } {
   const name = `s${index}`;
-  const kind: Kind = g.pick([
-    'ClusterIP',
-    'ClusterIP',
-    'ClusterIP',
-    'Headless',
-    'NodePort',
-    'NodePort',
-    'LoadBalancer',
-    'LoadBalancer',
-    'ExternalName',
-  ]);
   const ports = randomPorts(g);
   const metadata = { namespace, name };
   if (kind === 'ExternalName') {
@@ -215,13 +294,27 @@ function conditions(g: Gen): Endpoint['conditions'] {
   return { ready: false, serving: false, terminating: true };
 }
 
-function randomSlice(g: Gen, namespace: string, svc: string, k: number, ports: PortSpec[]): V1EndpointSlice {
+/** Pod addresses of `family` in clusterCidrs; as many draws for either family. */
+function podAddress(g: Gen, family: Family): string {
+  const [net, host] = [g.int(3), 1 + g.int(30)];
+  // IPv6 in canonical form (the API server refuses others): no zero group before the `::`.
+  return family === 'IPv4' ? `10.244.${net}.${host}` : `fd00:10:244:${net + 1}::${host.toString(16)}`;
+}
+
+function randomSlice(
+  g: Gen,
+  namespace: string,
+  svc: string,
+  name: string,
+  ports: PortSpec[],
+  family: Family,
+): V1EndpointSlice {
   const hinted = g.chance(0.35);
   const endpoints: Endpoint[] = Array.from({ length: g.int(6) }, () => {
     const nodeName = g.pick(nodeNames);
     return {
       // A small address space, so addresses repeat across a Service's slices.
-      addresses: [`10.244.${g.int(3)}.${1 + g.int(30)}`],
+      addresses: [podAddress(g, family)],
       conditions: conditions(g),
       ...(nodeName ? { nodeName } : {}),
       ...(g.chance(0.7) ? { zone: g.pick(zones) } : {}),
@@ -243,8 +336,8 @@ function randomSlice(g: Gen, namespace: string, svc: string, k: number, ports: P
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
-    addressType: 'IPv4',
-    metadata: { namespace, name: `${svc}-${k}`, labels: { 'kubernetes.io/service-name': svc } },
+    addressType: family,
+    metadata: { namespace, name, labels: { 'kubernetes.io/service-name': svc } },
     endpoints,
     ports: slicePorts,
   };

@@ -8,6 +8,9 @@ import { type ApiCluster, apiRandomCluster } from '../helpers/api-random-cluster
 import { beyondOrdering } from '../helpers/differential.js';
 import { ciSeeds } from '../helpers/differential-seeds.js';
 
+/** An IP address as the API server wants it written (IPv6 compressed, lower case). */
+const canonical = (ip: string) => (ip.includes(':') ? new URL(`http://[${ip}]`).hostname.slice(1, -1) : ip);
+
 const dnsLabel = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 test('a seed always gives the same cluster, and another seed another', (t) => {
@@ -30,6 +33,17 @@ function features(c: ApiCluster): Set<string> {
     if (spec.loadBalancerSourceRanges?.length) f.add('sourceRanges');
     if (spec.allocateLoadBalancerNodePorts === false) f.add('no-lb-nodeports');
     if (spec.ipFamilyPolicy === 'PreferDualStack') f.add('dual-stack-preferred');
+    if (spec.ipFamilyPolicy === 'RequireDualStack')
+      f.add(`dual-stack-required-${spec.ipFamilies?.[0]}-first`);
+    if (spec.ipFamilyPolicy === 'SingleStack' && spec.ipFamilies?.[0] === 'IPv6')
+      f.add(spec.clusterIP === 'None' ? 'ipv6-only-headless' : `ipv6-only-${spec.type}`);
+    const nodePorts =
+      spec.type === 'NodePort' ||
+      (spec.type === 'LoadBalancer' && spec.allocateLoadBalancerNodePorts !== false);
+    if (nodePorts && spec.ipFamilies?.includes('IPv6'))
+      f.add(`nodeports-IPv6-etp-${spec.externalTrafficPolicy}`);
+    if (spec.ipFamilies?.includes('IPv6') && spec.externalIPs?.some((ip) => ip.includes(':')))
+      f.add('externalIP-IPv6-served');
     for (const p of spec.ports ?? []) {
       f.add(`proto-${p.protocol}`);
       if (typeof p.targetPort === 'string') f.add('named-target-port');
@@ -40,8 +54,15 @@ function features(c: ApiCluster): Set<string> {
       f.add(ing.hostname ? 'lb-hostname' : ing.ipMode === 'Proxy' ? 'lb-proxy-mode' : 'lb-ip');
     }
   }
+  const v6Lb = new Set(
+    c.services.filter((s) => s.spec?.ipFamilies?.includes('IPv6')).map((s) => s.metadata?.name),
+  );
+  for (const s of c.statuses)
+    if (v6Lb.has(s.metadata?.name) && s.status?.loadBalancer?.ingress?.some((i) => i.ip?.includes(':')))
+      f.add('lb-ip-IPv6-served');
   for (const s of c.slices) {
     if (s.metadata?.name?.startsWith('bad-')) f.add(s.metadata.name);
+    else if (s.addressType === 'IPv6') f.add('slice-IPv6');
     for (const ep of s.endpoints ?? []) {
       const c = ep.conditions ?? {};
       f.add(c.terminating ? (c.serving ? 'terminating-serving' : 'terminating') : 'not-terminating');
@@ -73,6 +94,15 @@ test('the CI seeds together use every feature the model handles', (t) => {
     'sourceRanges',
     'no-lb-nodeports',
     'dual-stack-preferred',
+    'dual-stack-required-IPv4-first',
+    'dual-stack-required-IPv6-first',
+    'ipv6-only-ClusterIP',
+    'ipv6-only-LoadBalancer',
+    'nodeports-IPv6-etp-Local',
+    'nodeports-IPv6-etp-Cluster',
+    'externalIP-IPv6-served',
+    'lb-ip-IPv6-served',
+    'slice-IPv6',
     'proto-TCP',
     'proto-UDP',
     'proto-SCTP',
@@ -129,6 +159,16 @@ test('objects keep the rules the API server validates', (t) => {
         t.is(spec.type, 'LoadBalancer', where);
       for (const p of ports)
         if (typeof p.targetPort === 'string') t.regex(p.targetPort, /^(?=.*[a-z])[a-z0-9-]{1,15}$/, where);
+      // Families: one for SingleStack, both (distinct) for the dual-stack policies; none on ExternalName.
+      const fams = spec.ipFamilies ?? [];
+      if (spec.type === 'ExternalName') t.is(spec.ipFamilyPolicy ?? fams[0], undefined, where);
+      if (fams.length > 0)
+        t.is(
+          fams.length === 1,
+          spec.ipFamilyPolicy === 'SingleStack',
+          `${where}: ${spec.ipFamilyPolicy} ${fams}`,
+        );
+      t.is(new Set(fams).size, fams.length, where);
     }
     // No two Services share an address: that conflict is resolved by upstream's map order.
     const owner = new Map<string, string>();
@@ -140,6 +180,7 @@ test('objects keep the rules the API server validates', (t) => {
     ];
     for (const s of c.services) {
       for (const ip of addressesOf(s).filter(Boolean)) {
+        t.is(canonical(ip), ip, `seed ${seed}: ${ip} not canonical`);
         t.is(owner.get(ip) ?? s.metadata?.name, s.metadata?.name, `seed ${seed}: ${ip} held by two Services`);
         owner.set(ip, s.metadata?.name ?? '');
       }
@@ -149,6 +190,11 @@ test('objects keep the rules the API server validates', (t) => {
       const key = `${s.metadata?.namespace}/${s.metadata?.name}`;
       t.false(slices.has(key), `seed ${seed} slice ${key}: duplicate`);
       slices.add(key);
+      const family =
+        s.addressType === 'IPv6' ? /^[0-9a-f:]+$/ : s.addressType === 'IPv4' ? /^[0-9.]+$/ : /[a-z]/;
+      for (const ep of s.endpoints ?? []) t.regex(ep.addresses[0] ?? '', family, `seed ${seed} slice ${key}`);
+      for (const a of s.addressType === 'IPv6' ? (s.endpoints ?? []).map((e) => e.addresses[0] ?? '') : [])
+        t.is(canonical(a), a, `seed ${seed} slice ${key}: not canonical`);
       const portNames = (s.ports ?? []).map((p) => p.name);
       t.is(new Set(portNames).size, portNames.length, `seed ${seed} slice ${key}: port names`);
     }

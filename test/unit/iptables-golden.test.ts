@@ -35,3 +35,27 @@ test('renders exactly the rules of upstream TestOverallIPTablesRules', (t) => {
   });
   t.deepEqual(normalized(rulesetRestoreText(ruleset)), normalized(fixture('overall.expected.iptables')));
 });
+
+// Upstream ensures kubelet's KUBE-FIREWALL and its jumps on every full sync, in both
+// families; the localnet guard goes in only for IPv4 localhost NodePorts (seen in
+// ip6tables-nft-save of upstream v1.37.2, the differential test's dual-stack node).
+for (const [family, localhostNodePorts] of [
+  ['IPv6', true],
+  ['IPv4', false],
+] as const) {
+  test(`${family}${localhostNodePorts ? '' : ' without localhost NodePorts'}: KUBE-FIREWALL is there, empty, with its INPUT and OUTPUT jumps`, (t) => {
+    const { snapshot } = loadObjects(fixture('overall.yaml'));
+    const model = buildProxyModel(snapshot, nodeContext('test-node', snapshot.nodes[0]), family);
+    const r = renderIptables(model, {
+      ...defaultIptablesConfig,
+      localDetector: clusterCidrDetector(family === 'IPv4' ? '10.0.0.0/8' : 'fd00::/8'),
+      nodeIP: family === 'IPv4' ? '192.168.0.2' : 'fd00::2',
+      localhostNodePorts,
+    });
+    t.deepEqual(r.ruleset.filter.chains.get('KUBE-FIREWALL'), []);
+    t.deepEqual(
+      r.jumps.filter((j) => j.rule === '-j KUBE-FIREWALL').map((j) => `${j.table} ${j.chain}`),
+      ['filter INPUT', 'filter OUTPUT'],
+    );
+  });
+}

@@ -139,3 +139,12 @@ test('a built-in chain with policy DROP drops what no rule accepts', (t) => {
   const ok = traceIptables(dump, packet('203.0.113.2', '172.30.0.41', 80), { localAddresses: nodeIPs }, 'd');
   t.is(ok.outcomes[0]?.verdict, 'delivered');
 });
+
+test('a recent match prints the default mask of its family, as iptables-save and ip6tables-save do', (t) => {
+  const rule = '-m recent --name KUBE-SEP-X --rcheck --seconds 10800 --reap -j KUBE-SEP-X';
+  const saved = (mask: string) =>
+    `-m recent --rcheck --seconds 10800 --reap --name KUBE-SEP-X --mask ${mask} --rsource -j KUBE-SEP-X`;
+  t.is(canonicalRule(rule, 'IPv4'), saved('255.255.255.255'));
+  // ip6tables-nft-save's line for upstream's IPv6 affinity (the differential, seed 3).
+  t.is(canonicalRule(rule, 'IPv6'), saved('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff'));
+});

@@ -48,7 +48,9 @@ function withPrefix(addr: string, family: IPFamily): string {
   return addr.includes('/') ? addr : `${addr}/${family === 'IPv4' ? 32 : 128}`;
 }
 
-function printMatch(m: Match): string {
+const hostMask6 = Array(8).fill('ffff').join(':');
+
+function printMatch(m: Match, family: IPFamily): string {
   const parts = ['-m', m.module];
   const opts = [...m.options];
   if (m.module === 'recent') {
@@ -68,7 +70,9 @@ function printMatch(m: Match): string {
       else parts.push(quote(o.value));
     }
   }
-  if (m.module === 'recent') parts.push('--mask', '255.255.255.255', '--rsource');
+  // The default mask is the family's full host mask.
+  if (m.module === 'recent')
+    parts.push('--mask', family === 'IPv4' ? '255.255.255.255' : hostMask6, '--rsource');
   return parts.join(' ');
 }
 
@@ -130,7 +134,7 @@ export function canonicalRule(rule: string, family: IPFamily): string {
     const g = generic[flag];
     if (g) out.push(`${g.neg ? '! ' : ''}${flag} ${g.value}`);
   }
-  for (const m of matches) out.push(printMatch(m));
+  for (const m of matches) out.push(printMatch(m, family));
   if (target !== undefined) out.push(printTarget(target, targetArgs, family));
   return out.join(' ');
 }

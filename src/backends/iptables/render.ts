@@ -81,6 +81,9 @@ function writeSharedHead(
   );
   nat.append(KUBE_MARK_MASQ, '-j', 'MARK', '--or-mark', mark);
 
+  // kubelet's chain: upstream ensures it and its INPUT/OUTPUT jumps in every family
+  // (an empty chain in IPv6 and without localhost NodePorts).
+  filter.declare(KUBE_FIREWALL);
   if (localhostNodePorts) {
     // route_localnet (needed for localhost NodePorts) would let remote hosts reach
     // 127.0.0.0/8 services; this rule, shared with kubelet, closes that hole.
@@ -212,7 +215,8 @@ export function renderIptables(
   const memo = given ?? iptablesRenderMemo();
   const ipv6 = model.family === 'IPv6';
   const localhostNodePorts = cfg.localhostNodePorts && !ipv6;
-  const jumps = jumpRules(localhostNodePorts);
+  // kubelet's KUBE-FIREWALL jumps in every family, as upstream (see writeSharedHead).
+  const jumps = jumpRules(true);
   const fragments = portFragments(model, cfg, localhostNodePorts, memo);
   const patched = memo.keeper.patch(memo.lastChange);
   if (patched) return { ...patched, jumps, version: memo.keeper.version };
