@@ -80,6 +80,42 @@ test('diff against a dump that already holds the desired rules is empty and exit
   t.is(r.code, 0);
 });
 
+test('rules of KUBE-SERVICES in another order are no difference, unless the last rule moved', async (t) => {
+  // A partial sync inserts at the top of the editable chains, so the kernel's order is
+  // not the render's; only the last rule's place matters (it matches every local address).
+  const listing = (await runCli(...base)).stdout
+    .split('\n')
+    .filter((l) => l.startsWith('+') && !l.startsWith('+++'))
+    .map((l) => l.slice(1));
+  const dumpWith = (reorder: (rules: string[]) => string[]) => {
+    const tables = { filter: [] as string[], nat: [] as string[] };
+    let table: 'filter' | 'nat' = 'filter';
+    const services: string[] = [];
+    for (const l of listing) {
+      if (l === '*nat') table = 'nat';
+      else if (table === 'nat' && l.startsWith('-A KUBE-SERVICES ')) services.push(l);
+      else if (l.startsWith('-A ')) tables[table].push(l);
+      else if (l.startsWith(':')) tables[table].push(`${l} - [0:0]`);
+    }
+    t.true(services.length > 3, 'the example has several nat KUBE-SERVICES rules');
+    const file = join(tmp, `reordered-${Math.random()}.dump`);
+    const nat = [...tables.nat, ...reorder(services)];
+    writeFileSync(file, `*filter\n${tables.filter.join('\n')}\nCOMMIT\n*nat\n${nat.join('\n')}\nCOMMIT\n`);
+    return file;
+  };
+  const reversedButLast = (rules: string[]) => [...rules.slice(0, -1).reverse(), ...rules.slice(-1)];
+  const same = await runCli(...base, '--against', dumpWith(reversedButLast));
+  t.is(same.stdout, '');
+  t.is(same.code, 0);
+  const lastMoved = await runCli(
+    ...base,
+    '--against',
+    dumpWith((rules) => [...rules].reverse()),
+  );
+  t.is(lastMoved.code, 1);
+  t.regex(lastMoved.stdout, /must be the last rule/);
+});
+
 test('the canary chains a sync adds are not reported as removed', async (t) => {
   const dump = join(tmp, 'canary.dump');
   writeFileSync(

@@ -27,6 +27,19 @@ export const KUBE_PROXY_CANARY = 'KUBE-PROXY-CANARY';
 /** kubelet's anti-martian chain; kube-proxy keeps a copy of its one rule. */
 export const KUBE_FIREWALL = 'KUBE-FIREWALL';
 
+/**
+ * Chains whose rules' order does not matter but for the last one (each rule matches
+ * its own destination and port): partial syncs edit them rule by rule, inserting at
+ * the top (plan.ts), so the kernel's order is not the render's, and listings compare
+ * them as sets with the last rule last.
+ */
+export const editableChains: ReadonlySet<string> = new Set([
+  KUBE_SERVICES,
+  KUBE_NODEPORTS,
+  KUBE_EXTERNAL_SERVICES,
+  KUBE_PROXY_FIREWALL,
+]);
+
 /** upstream's nfacct counters (objects of nfnetlink_acct that rules name, see nfacct.ts). */
 export const nfacctCounters = {
   /** On the conntrack INVALID drop in KUBE-FORWARD. */

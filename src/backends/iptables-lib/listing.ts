@@ -4,7 +4,7 @@
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { canonicalRule } from './canonical.js';
-import { isServiceChain, KUBE_FIREWALL, KUBE_PROXY_CANARY } from './chains.js';
+import { editableChains, isServiceChain, KUBE_FIREWALL, KUBE_PROXY_CANARY } from './chains.js';
 import type { ParsedDump } from './parse.js';
 import type { JumpRule, Ruleset, TableName } from './ruleset.js';
 
@@ -72,6 +72,18 @@ export function listingFromDesired(
   return out;
 }
 
+/**
+ * A chain's rules in the order that is compared: jumps in built-in chains as a set
+ * (other programs' rules sit between them); the editable chains as a set with their
+ * last rule last, the same equivalence the planner uses (a partial sync inserts at
+ * the top, so the kernel's order is not the render's); every other chain as it is.
+ */
+function comparable(chain: string, rules: readonly string[]): readonly string[] {
+  if (builtinChains.has(chain)) return [...rules].sort();
+  if (!editableChains.has(chain) || rules.length < 2) return rules;
+  return [...rules.slice(0, -1).sort(), rules[rules.length - 1] as string];
+}
+
 /** Text for diffing: tables in a fixed order, built-in chains first, then owned chains by name. */
 export function listingText(l: Listing): string {
   const lines: string[] = [];
@@ -86,9 +98,7 @@ export function listingText(l: Listing): string {
     });
     for (const name of names) {
       if (!builtinChains.has(name)) lines.push(`:${name}`);
-      // Jumps in built-in chains are compared as a set: other programs' rules sit between them.
-      const rules = builtinChains.has(name) ? [...(chains.get(name) ?? [])].sort() : (chains.get(name) ?? []);
-      for (const r of rules) lines.push(`-A ${name} ${r}`);
+      for (const r of comparable(name, chains.get(name) ?? [])) lines.push(`-A ${name} ${r}`);
     }
   }
   return lines.length ? `${lines.join('\n')}\n` : '';

@@ -4,17 +4,10 @@
 // the kernel (a full sync: drift is found and repaired). Unchanged chains are not
 // written at all, so a one-endpoint change stays a few lines whatever the cluster size.
 
-import { isServiceChain } from './chains.js';
+import { editableChains, isServiceChain } from './chains.js';
 import { isOwnedChain } from './listing.js';
 import type { JumpRule, Rule } from './ruleset.js';
 
-/** Chains whose rules' order does not matter; they are edited rule by rule instead of rewritten. */
-export const editableChains: ReadonlySet<string> = new Set([
-  'KUBE-SERVICES',
-  'KUBE-NODEPORTS',
-  'KUBE-EXTERNAL-SERVICES',
-  'KUBE-PROXY-FIREWALL',
-]);
 /** The rule that must stay last in nat KUBE-SERVICES (it matches every local destination). */
 const lastRuleComment = 'NOTE: this must be the last rule in this chain';
 

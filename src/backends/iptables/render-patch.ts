@@ -10,7 +10,7 @@
 // writer among the ports (two ports with one name), `patch` declines and the
 // render merges everything. Pure but for the ruleset it owns.
 import type { FragmentChange } from '../../model/render-memo.js';
-import { editableChains } from '../iptables-lib/plan.js';
+import { editableChains } from '../iptables-lib/chains.js';
 import type { Rule, Ruleset } from '../iptables-lib/ruleset.js';
 import type { IptablesFragment } from './render-memo.js';
 

@@ -9,8 +9,10 @@
 // its first endpoint has neither rule between the two commits; a TCP SYN meeting that
 // gap leaves a conntrack entry without NAT that its retransmissions follow, and the
 // connection times out (docs/testing-cluster.md, restore-window.ts).
+
+import { editableChains } from '../iptables-lib/chains.js';
 import type { Flavour } from '../iptables-lib/host.js';
-import { editableChains, restoreText, type TablePlan } from '../iptables-lib/plan.js';
+import { restoreText, type TablePlan } from '../iptables-lib/plan.js';
 import { restoreCalls } from '../iptables-lib/split.js';
 
 export type TableName = 'nat' | 'filter';
