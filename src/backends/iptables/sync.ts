@@ -62,8 +62,10 @@ export function intactCheckInput(mark: string): string {
 
 /**
  * kproxy's canary chains and its masquerade mark rule are still in the kernel. One
- * iptables-restore for the three: each process costs more CPU than its check (three
- * `iptables` processes took 17-19 ms of the daemon's CPU per check, one restore 6).
+ * iptables-restore for the three: each process costs the daemon more CPU than its
+ * check (three `iptables` processes took 17-24 ms of the daemon's CPU per check, one
+ * restore 6-9, scripts/canary-check-cpu.ts). With iptables-legacy the nat check still
+ * reads the whole nat table (~290 ms of iptables CPU at 10,000 Services).
  */
 export async function rulesIntact(host: IptablesHost, mark: string): Promise<boolean> {
   return host.check(intactCheckInput(mark));
