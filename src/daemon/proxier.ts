@@ -12,7 +12,8 @@
 // or a cache would miss them for good); at start, after a family's failure and
 // every hour the cache rebuilds everything. The hour is the sync policy's
 // (common/sync-policy.ts): the last full sync in the mode's record, as each sync
-// reports it; the Proxier keeps no clock of its own.
+// reports it. Only for a family whose mode keeps no record (IPVS) and in the dry
+// run does the hour start at the Proxier's own last rebuild of that family.
 import { SyncFailure } from '../backends/common/sync-failure.js';
 import { periodicResyncDue } from '../backends/common/sync-policy.js';
 import type { ModeSettings, ModeSyncer, ModeSyncReport, ProxyMode } from '../backends/mode.js';
@@ -84,11 +85,14 @@ export class Proxier {
   /** Each family's model between syncs. */
   private readonly caches = new Map<IPFamily, ModelCache>();
   /**
-   * Each family's last full sync as its mode's record has it (ModeSyncReport's
-   * lastFullSyncMs), for the hourly recomputation: none in modes without a record
-   * (IPVS), in the dry run, or after the family's failure.
+   * When each family's hour started, for the hourly recomputation: its last full
+   * sync as its mode's record has it (ModeSyncReport's lastFullSyncMs); in modes
+   * without a record (IPVS) and in the dry run, its cache's last rebuild. None
+   * after the family's failure (its next sync is full anyway).
    */
   private readonly lastFullSyncMs = new Map<IPFamily, number>();
+  /** When each family's cache last rebuilt everything: the hour's start where the mode keeps no record. */
+  private readonly rebuiltMs = new Map<IPFamily, number>();
   /** Families whose next sync compares with the kernel: all at start, then each after its own failure. */
   private readonly needFull: Set<IPFamily>;
   /** Dry run: what the previous sync would have left, per family. */
@@ -132,6 +136,9 @@ export class Proxier {
           mode.listing(mode.desired(snapshot, node, family, settings, fm.model)),
           node.name,
         );
+        // The start-up rebuild is done: from now on the cache follows the changes, hourly all.
+        this.needFull.delete(family);
+        this.hourStarted(family, undefined);
         this.d.health?.updated(family);
         continue;
       }
@@ -158,8 +165,10 @@ export class Proxier {
     for (const [family, cache] of this.caches) {
       const started = performance.now();
       let model: ProxyModel | undefined;
+      const all = hourly || this.needFull.has(family);
       try {
-        model = cache.update(index, node, hourly || this.needFull.has(family) ? 'all' : changed);
+        model = cache.update(index, node, all ? 'all' : changed);
+        if (all) this.rebuiltMs.set(family, now);
       } catch (err) {
         // The cache starts again from nothing at its next update; this sync builds the model itself.
         this.d.log.error(`updating the ${family} model failed`, { error: (err as Error).message });
@@ -194,8 +203,7 @@ export class Proxier {
         durationMs: round(synced.durationMs + modelMs),
       };
       this.needFull.delete(family);
-      if (synced.lastFullSyncMs !== undefined) this.lastFullSyncMs.set(family, synced.lastFullSyncMs);
-      else this.lastFullSyncMs.delete(family);
+      this.hourStarted(family, synced.lastFullSyncMs);
       if (model) this.lastSynced.set(family, { model, report });
       else this.lastSynced.delete(family);
       metrics?.observeSync(report, family);
@@ -238,6 +246,13 @@ export class Proxier {
     }
     await this.d.afterSync?.(family, snapshot, node, model);
     return undefined;
+  }
+
+  /** After a family's sync: its hour starts at the mode's last full sync, or without one at the last rebuild. */
+  private hourStarted(family: IPFamily, lastFullSyncMs: number | undefined): void {
+    const started = lastFullSyncMs ?? this.rebuiltMs.get(family);
+    if (started !== undefined) this.lastFullSyncMs.set(family, started);
+    else this.lastFullSyncMs.delete(family);
   }
 
   /**

@@ -48,6 +48,9 @@ export function netnsIptablesHost(ns: string, flavour: Flavour, family: IPFamily
       if (r.exitCode !== 0)
         throw new RestoreError(`iptables-restore in ${ns}: ${r.stderr}`, undefined, input);
     },
+    async check(input) {
+      return (await inNs('-restore', ['--noflush', '-w', '5'], input)).exitCode === 0;
+    },
     async run(args) {
       const r = await inNs('', ['-w', '5', ...args]);
       return { exitCode: r.exitCode ?? -1, stdout: r.stdout, stderr: r.stderr };

@@ -73,3 +73,18 @@ test('iptables -S, -N, -C and -D as the canary checks and cleanup run them', asy
   host.flushAll();
   t.is((await host.run(['-t', 'mangle', '-S', 'KUBE-PROXY-CANARY'])).exitCode, 1);
 });
+
+test('check: -S and -C in several tables, committing nothing; false when any fails', async (t) => {
+  const host = new FakeIptablesHost();
+  await restore(host, 'nat', [':KUBE-MARK-MASQ - [0:0]', '-A KUBE-MARK-MASQ -j MARK --or-mark 0x4000']);
+  t.is((await host.run(['-t', 'mangle', '-N', 'KUBE-PROXY-CANARY'])).exitCode, 0);
+  const both =
+    '*mangle\n-S KUBE-PROXY-CANARY\nCOMMIT\n*nat\n-C KUBE-MARK-MASQ -j MARK --or-mark 0x4000\nCOMMIT\n';
+  t.true(await host.check(both));
+  t.false(await host.check('*filter\n-S KUBE-PROXY-CANARY\nCOMMIT\n'));
+  t.false(await host.check('*nat\n-C KUBE-MARK-MASQ -j MARK --or-mark 0x8000\nCOMMIT\n'));
+  // A check that would change something commits nothing.
+  t.false(await host.check('*nat\n-F KUBE-MARK-MASQ\nCOMMIT\n*nat\n-S NONE\nCOMMIT\n'));
+  t.true(await host.check(both));
+  t.is(host.restores.length, 1, 'checks are not restores');
+});

@@ -98,3 +98,20 @@ test('the big chains are compared as sets: rules inserted at the top by a partia
     0,
   );
 });
+
+test('a shared chain edited rule by rule inserts an added rule once, even when its text is already in the chain', (t) => {
+  const last = '-m comment --comment "NOTE: this must be the last rule in this chain" -j KUBE-NODEPORTS';
+  const drop = '-d 10.0.0.9/32 -p tcp -m tcp --dport 80 -j DROP';
+  const svc = '-d 10.0.0.1/32 -p tcp -m tcp --dport 80 -j KUBE-SVC-A';
+  // One more copy of `drop` wanted: one insert, not one per copy in the chain.
+  const current = { chains: new Map([['KUBE-SERVICES', [drop, svc, last]]]) };
+  const desired = { chains: new Map([['KUBE-SERVICES', [drop, svc, drop, last]]]) };
+  const plan = planTable({ desired, current, normalize: (r) => r, deleteStale: false });
+  t.deepEqual(plan.lines, [`-I KUBE-SERVICES 1 ${drop}`]);
+  t.is(plan.rulesAdded, 1);
+  // Two copies wanted where there were none: two inserts.
+  const none = { chains: new Map([['KUBE-SERVICES', [svc, last]]]) };
+  const two = planTable({ desired, current: none, normalize: (r) => r, deleteStale: false });
+  t.deepEqual(two.lines, [`-I KUBE-SERVICES 1 ${drop}`, `-I KUBE-SERVICES 1 ${drop}`]);
+  t.is(two.rulesAdded, 2);
+});

@@ -88,6 +88,25 @@ test('a flush (canary gone) makes the next sync full, and it puts everything bac
   t.is((await sync(s)).mode, 'partial', 'the canaries are back');
 });
 
+test('one check per sync; any one canary gone, or the mark rule, makes the next sync full', async (t) => {
+  const { host, sync } = env();
+  const s = webAndDns(['10.0.1.1'], ['10.0.1.3']);
+  await sync(s);
+  const gone: [string, string[]][] = [
+    ['mangle canary', ['-t', 'mangle', '-X', 'KUBE-PROXY-CANARY']],
+    ['filter canary', ['-t', 'filter', '-X', 'KUBE-PROXY-CANARY']],
+    ['nat mark rule', ['-t', 'nat', '-F', 'KUBE-MARK-MASQ']],
+  ];
+  for (const [what, args] of gone) {
+    const checks = host.checks.length;
+    t.is((await sync(s)).mode, 'partial', `before the ${what} went`);
+    t.is(host.checks.length, checks + 1, 'one check, so one process');
+    t.is((await host.run(args)).exitCode, 0);
+    t.like(await sync(s), { mode: 'full', reason: "kproxy's rules were flushed (canary missing)" }, what);
+  }
+  t.is((await sync(s)).mode, 'partial', 'all back');
+});
+
 test('a refused restore changes nothing, throws SyncFailure and drops the record: the next sync is full', async (t) => {
   const { host, state, sync, kernel, wanted } = env();
   const before = webAndDns(['10.0.1.1'], []);

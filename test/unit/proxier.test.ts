@@ -408,3 +408,82 @@ test('nftables mode: a refused transaction counts in nftables_sync_failures_tota
   await proxier.sync('retry');
   t.deepEqual(fulls, ['IPv4:full', 'IPv6:full', 'IPv4:full', 'IPv6:partial']);
 });
+
+test('modes without a record of their last full sync (IPVS, the dry run) still rebuild their models hourly', async (t) => {
+  const clock = { now: T0 };
+  const now = () => clock.now;
+  // What each family's sync (or dry run) was given: a rebuilt model is a new object.
+  const seen: string[] = [];
+  const models = new Map<IPFamily, unknown>();
+  const saw = (family: IPFamily, model: unknown, how: string) => {
+    seen.push(`${family}:${how}${models.get(family) !== model ? 'rebuilt' : 'same'}`);
+    models.set(family, model);
+  };
+  // An IPVS-like syncer: its reports carry no lastFullSyncMs.
+  const syncer: ModeSyncer = {
+    close() {},
+    async sync(_s, _n, family, full, model) {
+      saw(family, model, full ? 'full,' : 'partial,');
+      const mode = full ? 'full' : 'partial';
+      return {
+        mode,
+        durationMs: 1,
+        restoreInput: { nat: '', filter: '' },
+        details: {},
+        tool: 'fake',
+        summary: '',
+      };
+    },
+  };
+  // The dry run: no syncer; the mode renders the model it is given.
+  const desired: typeof iptablesMode.desired = (...args) => {
+    saw(args[2], args[4], '');
+    return iptablesMode.desired(...args);
+  };
+  const runs = [
+    {
+      name: 'IPVS-like',
+      mode: iptablesMode,
+      syncer,
+      how: (hourly: boolean) => (hourly ? 'full,' : 'partial,'),
+    },
+    { name: 'dry run', mode: { ...iptablesMode, desired }, how: () => '' },
+  ];
+  for (const { name, how, ...deps } of runs) {
+    clock.now = T0;
+    models.clear();
+    const proxier = new Proxier({ store: dualStackStore(), options, log, settings, now, ...deps });
+    const want = (hourly: boolean) =>
+      (['IPv4', 'IPv6'] as const).map((f) => `${f}:${how(hourly)}${hourly ? 'rebuilt' : 'same'}`);
+    await proxier.sync('change');
+    t.deepEqual(seen.splice(0), want(true), `${name}: start-up`);
+    // Two and a half hours of periodic syncs, every 10 minutes: a rebuild at 60 and 120.
+    for (let min = 10; min <= 150; min += 10) {
+      clock.now = T0 + min * 60_000;
+      await proxier.sync('periodic');
+      t.deepEqual(seen.splice(0), want(min % 60 === 0), `${name} at ${min} min`);
+    }
+  }
+});
+
+test('the dry run follows each change between its hourly rebuilds', async (t) => {
+  let text = '';
+  const out = new PassThrough().on('data', (d: Buffer) => {
+    text += d;
+  });
+  const dryLog = createLogger({ stream: out, json: false });
+  const store = dualStackStore();
+  const proxier = new Proxier({ store, options, log: dryLog, mode: iptablesMode, settings, now: () => T0 });
+  await proxier.sync('change');
+  store.replaceSlices([
+    slice('ns/web', [endpoint('10.0.1.2', { node: 'node-a' })]),
+    slice('ns/web', [endpoint('fd00:10::1', { node: 'node-a' })], { name: 'web-6', addressType: 'IPv6' }),
+  ]);
+  text = '';
+  await proxier.sync('change');
+  await new Promise((r) => setImmediate(r));
+  t.regex(text, /dry run: IPv4 rule changes/);
+  t.regex(text, /\+.*10\.0\.1\.2/);
+  t.regex(text, /-.*10\.0\.1\.1/);
+  t.regex(text, /dry run: no change to IPv6 rules/);
+});

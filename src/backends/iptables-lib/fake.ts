@@ -56,6 +56,8 @@ export class FakeIptablesHost implements IptablesHost {
   readonly tables = new Map<string, Chains>();
   /** Every restore input applied, in order (refused ones too). */
   readonly restores: string[] = [];
+  /** Every check input (`check`), in order. */
+  readonly checks: string[] = [];
   /** When set, the next restore is refused at its first line of this table (an injected failure). */
   refuseNext: string | undefined;
 
@@ -87,6 +89,22 @@ export class FakeIptablesHost implements IptablesHost {
 
   async restore(input: string): Promise<void> {
     this.restores.push(input);
+    this.apply(input, true);
+  }
+
+  async check(input: string): Promise<boolean> {
+    this.checks.push(input);
+    try {
+      this.apply(input, false);
+      return true;
+    } catch (err) {
+      if (err instanceof RestoreError) return false;
+      throw err;
+    }
+  }
+
+  /** Runs a restore input; commits each table block only when `commit`. */
+  private apply(input: string, commit: boolean): void {
     const lines = input.split('\n');
     let name: string | undefined;
     let work: Chains | undefined;
@@ -97,14 +115,14 @@ export class FakeIptablesHost implements IptablesHost {
         if (line.startsWith('*')) {
           name = line.slice(1);
           work = copy(this.table(name));
-          if (this.refuseNext === name) {
+          if (commit && this.refuseNext === name) {
             this.refuseNext = undefined;
             throw new Refused('refused (injected)');
           }
         } else if (line === 'COMMIT') {
           if (!name || !work) throw new Refused('COMMIT outside a table');
           checkJumps(work);
-          this.tables.set(name, work);
+          if (commit) this.tables.set(name, work);
           name = undefined;
           work = undefined;
         } else {
@@ -130,7 +148,14 @@ export class FakeIptablesHost implements IptablesHost {
 
   /** One command (`-A`, `-I`, `-D`, `-N`, `-F`, `-X`, `-S`) against a working copy of a table. */
   private edit(t: Chains, op: string, chain: string, args: string[]): void {
-    if (op === '-S') return; // prints; changes nothing
+    // -S prints, -C checks: neither changes anything.
+    if (op === '-S' && chain === '') return;
+    if (op === '-S' || op === '-C') {
+      if (!t.has(chain)) throw new Refused(`no chain ${chain}`);
+      if (op === '-C' && !t.get(chain)?.includes(this.canonical(ruleText(args))))
+        throw new Refused(`no such rule in ${chain}`);
+      return;
+    }
     if (op === '-N') {
       if (t.has(chain)) throw new Refused(`chain ${chain} already exists`);
       t.set(chain, []);

@@ -20,6 +20,12 @@ export interface IptablesHost {
   save(table?: TableName): Promise<string>;
   /** iptables-restore --noflush -w: one atomic transaction per table block, committed in input order. */
   restore(input: string): Promise<void>;
+  /**
+   * Commands that change nothing (`-S CHAIN`, `-C CHAIN rule`), in `*table` blocks,
+   * through one iptables-restore --noflush -w: checks in several tables cost one
+   * process. Resolves true when every command succeeded.
+   */
+  check(input: string): Promise<boolean>;
   /** Runs `iptables -w args...`; resolves with the exit code (no throw on failure). */
   run(args: readonly string[]): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
@@ -54,6 +60,12 @@ export function execIptablesHost(flavour: Flavour, family: IPFamily): IptablesHo
           input,
         );
       }
+    },
+    async check(input) {
+      // Not --test: iptables-nft-restore then evaluates nothing and always succeeds.
+      // Without it a block that changed nothing commits nothing, in either flavour.
+      const r = await runTool(restoreBin, ['--noflush', '-w', '5'], { input, ignoreStdout: true });
+      return r.exitCode === 0;
     },
     run: (args) => runTool(bin, ['-w', '5', ...args]),
   };

@@ -39,16 +39,24 @@ function sameRules(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((r, i) => r === b[i]);
 }
 
+function counted(xs: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const x of xs) counts.set(x, (counts.get(x) ?? 0) + 1);
+  return counts;
+}
+
+/** Takes one `x` from `counts`; false when none is left. */
+function take(counts: Map<string, number>, x: string): boolean {
+  const n = counts.get(x) ?? 0;
+  if (n === 0) return false;
+  counts.set(x, n - 1);
+  return true;
+}
+
 /** Multiset difference: the entries of `a` not matched one-for-one in `b`. */
 function minus(a: readonly string[], b: readonly string[]): string[] {
-  const counts = new Map<string, number>();
-  for (const x of b) counts.set(x, (counts.get(x) ?? 0) + 1);
-  return a.filter((x) => {
-    const n = counts.get(x) ?? 0;
-    if (n === 0) return true;
-    counts.set(x, n - 1);
-    return false;
-  });
+  const counts = counted(b);
+  return a.filter((x) => !take(counts, x));
 }
 
 export function planTable(input: PlanInput): TablePlan {
@@ -79,7 +87,9 @@ export function planTable(input: PlanInput): TablePlan {
       const added = minus(want, have);
       for (const r of removed) edits.push(`-D ${chain} ${r}`);
       // Inserted one by one at position 1, so insert in reverse to keep their relative order.
-      const addedRaw = rules.filter((r) => added.includes(normalize(r)));
+      // One for one: a rule whose text the chain already holds is added only as often as it is missing.
+      const toAdd = counted(added);
+      const addedRaw = rules.filter((r) => take(toAdd, normalize(r)));
       for (const r of [...addedRaw].reverse()) edits.push(`-I ${chain} 1 ${r}`);
       plan.rulesDeleted += removed.length;
       plan.rulesAdded += added.length;

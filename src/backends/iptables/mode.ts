@@ -97,7 +97,7 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
   return {
     async sync(snapshot: ClusterSnapshot, node: NodeContext, family: IPFamily, full: boolean, model) {
       const h = await getOrInsert(hosts, family, async () =>
-        timedHost(await d.hostFor(family), ['save', 'restore', 'run'], clock),
+        timedHost(await d.hostFor(family), ['save', 'restore', 'check', 'run'], clock),
       );
       const started = performance.now();
       clock.reset();
