@@ -28,10 +28,10 @@ export const KUBE_PROXY_CANARY = 'KUBE-PROXY-CANARY';
 export const KUBE_FIREWALL = 'KUBE-FIREWALL';
 
 /**
- * Chains whose rules' order does not matter but for the last one (each rule matches
- * its own destination and port): partial syncs edit them rule by rule, inserting at
- * the top (plan.ts), so the kernel's order is not the render's, and listings compare
- * them as sets with the last rule last.
+ * Chains whose rules' order does not matter (each rule matches its own destination
+ * and port) but for a rule that must stay last (mustBeLast): partial syncs edit them
+ * rule by rule, inserting at the top (plan.ts), so the kernel's order is not the
+ * render's, and listings compare them as sets with that rule last.
  */
 export const editableChains: ReadonlySet<string> = new Set([
   KUBE_SERVICES,
@@ -47,3 +47,17 @@ export const nfacctCounters = {
   /** On NodePorts reached through 127.0.0.0/8. */
   localhostNodePorts: 'localhost_nps_accepted_pkts',
 } as const;
+
+/** The comment of the rule that must stay last in nat KUBE-SERVICES (it matches every local destination). */
+const lastRuleComment = 'NOTE: this must be the last rule in this chain';
+
+/** Whether this is the rule that must stay last in its chain. */
+export function mustStayLast(rule: string): boolean {
+  return rule.includes(lastRuleComment);
+}
+
+/** The chain's last rule when it is one that must stay last, else undefined. */
+export function mustBeLast(rules: readonly string[]): string | undefined {
+  const r = rules[rules.length - 1];
+  return r !== undefined && mustStayLast(r) ? r : undefined;
+}

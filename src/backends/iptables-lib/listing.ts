@@ -4,7 +4,14 @@
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { canonicalRule } from './canonical.js';
-import { editableChains, isServiceChain, KUBE_FIREWALL, KUBE_PROXY_CANARY } from './chains.js';
+import {
+  editableChains,
+  isServiceChain,
+  KUBE_FIREWALL,
+  KUBE_PROXY_CANARY,
+  mustBeLast,
+  mustStayLast,
+} from './chains.js';
 import type { ParsedDump } from './parse.js';
 import type { JumpRule, Ruleset, TableName } from './ruleset.js';
 
@@ -74,14 +81,17 @@ export function listingFromDesired(
 
 /**
  * A chain's rules in the order that is compared: jumps in built-in chains as a set
- * (other programs' rules sit between them); the editable chains as a set with their
- * last rule last, the same equivalence the planner uses (a partial sync inserts at
- * the top, so the kernel's order is not the render's); every other chain as it is.
+ * (other programs' rules sit between them); the editable chains as a set with a rule
+ * that must stay last kept last, the planner's equivalence (a partial sync inserts
+ * at the top, so the kernel's order is not the render's); other chains as they are.
  */
 function comparable(chain: string, rules: readonly string[]): readonly string[] {
   if (builtinChains.has(chain)) return [...rules].sort();
-  if (!editableChains.has(chain) || rules.length < 2) return rules;
-  return [...rules.slice(0, -1).sort(), rules[rules.length - 1] as string];
+  if (!editableChains.has(chain)) return rules;
+  const last = mustBeLast(rules);
+  if (last !== undefined) return [...rules.slice(0, -1).sort(), last];
+  // Out of its place: shown as it is, so that it differs from where it belongs.
+  return rules.some(mustStayLast) ? rules : [...rules].sort();
 }
 
 /** Text for diffing: tables in a fixed order, built-in chains first, then owned chains by name. */

@@ -4,12 +4,9 @@
 // the kernel (a full sync: drift is found and repaired). Unchanged chains are not
 // written at all, so a one-endpoint change stays a few lines whatever the cluster size.
 
-import { editableChains, isServiceChain } from './chains.js';
+import { editableChains, isServiceChain, mustBeLast as last } from './chains.js';
 import { isOwnedChain } from './listing.js';
 import type { JumpRule, Rule } from './ruleset.js';
-
-/** The rule that must stay last in nat KUBE-SERVICES (it matches every local destination). */
-const lastRuleComment = 'NOTE: this must be the last rule in this chain';
 
 export interface TableState {
   chains: ReadonlyMap<string, readonly Rule[]>;
@@ -121,11 +118,6 @@ export function planTable(input: PlanInput): TablePlan {
   }
   plan.lines = [...declare, ...edits, ...deletes];
   return plan;
-}
-
-function last(rules: readonly string[]): string | undefined {
-  const r = rules[rules.length - 1];
-  return r?.includes(lastRuleComment) ? r : undefined;
 }
 
 export function restoreText(table: string, plan: Pick<TablePlan, 'lines'>): string {
