@@ -40,7 +40,9 @@ Flags (kube-proxy's names and defaults):
   --iptables-localhost-nodeports true|false   NodePorts on 127.0.0.1 (default true)
   --detect-local-mode MODE      ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix
   --node-ip IP[,IP]             the node's addresses when the file has no Node object for it
-  --ip-family F[,F]             IPv4 (default), IPv6, or IPv4,IPv6
+  --ip-family F[,F]             (kproxy's own) IPv4, IPv6, or IPv4,IPv6: exactly these families.
+                                Default: run proxies both where the node can (as kube-proxy), the
+                                other commands IPv4
   --service-cidrs CIDR[,CIDR]   (kproxy's own) service CIDRs besides the cluster's ServiceCIDR objects;
                                 nftables mode drops traffic to their addresses no Service holds
   --nftables-layout flat|upstream   (kproxy's own) flat (default): shared chains and map elements,
