@@ -115,7 +115,7 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
 
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { log, options, flavour } = parseCommand(args, kernelFlags, io);
-  await runCleanup(options.proxyMode, options.ipFamilies, flavour, log);
+  await runCleanup(options.proxyMode, options.ipFamiliesGiven ? options.ipFamilies : undefined, flavour, log);
   return 0;
 }
 
@@ -146,7 +146,12 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   const log = createLogger({ verbosity: daemon.logging.verbosity, stream: io.stderr, json });
   for (const w of warnings) log.warn(w);
   if (daemon.cleanup) {
-    await runCleanup(proxy.proxyMode, proxy.ipFamilies, daemon.iptablesFlavour, log);
+    await runCleanup(
+      proxy.proxyMode,
+      proxy.ipFamiliesGiven ? proxy.ipFamilies : undefined,
+      daemon.iptablesFlavour,
+      log,
+    );
     return 0;
   }
   // Loaded here only: the agent's API client is a large module tree that one-shot commands never need.

@@ -11,9 +11,10 @@ export interface FamilyInputs {
   bindAddress: string;
   /**
    * The node's addresses, primary first (--node-ip, else the Node object's
-   * InternalIP then ExternalIP addresses); undefined when there is no Node object.
+   * InternalIP then ExternalIP addresses); undefined when there is no Node object;
+   * 'unread' when the Node was not read because it could not change the choice (nodeMatters).
    */
-  nodeAddresses: readonly string[] | undefined;
+  nodeAddresses: readonly string[] | undefined | 'unread';
   /** Where nodeAddresses came from, for the reason ("--node-ip", "Node n1"). */
   nodeSource: string;
   /** Per family: undefined when the mode can program it here, else why not. */
@@ -25,8 +26,9 @@ export interface FamilyInputs {
 export interface FamilyChoice {
   /** In kproxy's family order (IPv4 before IPv6), as --ip-family IPv4,IPv6 gives them. */
   families: IPFamily[];
-  primary: IPFamily;
-  /** Why `primary` is the primary family. */
+  /** Undefined when both families are proxied and nothing said which is primary (the Node unread). */
+  primary?: IPFamily;
+  /** Why `primary` is the primary family (or why both are proxied without one). */
   reason: string;
   /** The other family, when the mode cannot program it here, and why. */
   secondaryUnsupported?: { family: IPFamily; why: string };
@@ -45,8 +47,26 @@ export function specificBindIP(bindAddress: string): string | undefined {
   return bind === '0.0.0.0' || bind === '::' ? undefined : bind;
 }
 
+/**
+ * Whether the Node's addresses can change the choice, so that the daemon reads it
+ * (and waits for an API server that does not answer): only when the bind address
+ * and --node-ip say nothing and exactly one family can be programmed here. With
+ * both, both are proxied whatever the primary; with none, start-up stops anyway.
+ */
+export function nodeMatters(
+  i: Pick<FamilyInputs, 'bindAddress' | 'unsupported'>,
+  nodeIPsGiven: boolean,
+): boolean {
+  const usable = (['IPv4', 'IPv6'] as const).filter((f) => i.unsupported[f] === undefined).length;
+  return !nodeIPsGiven && specificBindIP(i.bindAddress) === undefined && usable === 1;
+}
+
 /** The primary family and why, in upstream's order of precedence. */
-export function primaryFamily(i: Pick<FamilyInputs, 'bindAddress' | 'nodeAddresses' | 'nodeSource'>): {
+export function primaryFamily(
+  i: Pick<FamilyInputs, 'bindAddress' | 'nodeSource'> & {
+    nodeAddresses: readonly string[] | undefined;
+  },
+): {
   primary: IPFamily;
   reason: string;
 } {
@@ -66,11 +86,21 @@ export function primaryFamily(i: Pick<FamilyInputs, 'bindAddress' | 'nodeAddress
  * cannot be programmed (upstream: "no support for primary IP family").
  */
 export function chooseIPFamilies(i: FamilyInputs): FamilyChoice {
-  const { primary, reason } = primaryFamily(i);
+  const { IPv4: why4, IPv6: why6 } = i.unsupported;
+  if (why4 !== undefined && why6 !== undefined) {
+    throw new FamilyUnsupportedError(`no ${i.mode} support for IPv4 (${why4}) nor for IPv6 (${why6})`);
+  }
+  const both = why4 === undefined && why6 === undefined;
+  const { nodeAddresses } = i;
+  if (nodeAddresses === 'unread' && both && specificBindIP(i.bindAddress) === undefined) {
+    return { families: ['IPv4', 'IPv6'], reason: `${i.mode} can program both families here` };
+  }
+  const known = nodeAddresses === 'unread' ? undefined : nodeAddresses;
+  const { primary, reason } = primaryFamily({ ...i, nodeAddresses: known });
   const whyNot = i.unsupported[primary];
   if (whyNot !== undefined) {
     throw new FamilyUnsupportedError(
-      `no ${i.mode} support for the primary IP family ${primary} (${reason}): ${whyNot}; ` +
+      `no ${i.mode} support for the primary IP family ${primary}, ${reason}: ${whyNot}; ` +
         'give --ip-family to choose the families yourself',
     );
   }
@@ -90,5 +120,6 @@ export function chooseIPFamilies(i: FamilyInputs): FamilyChoice {
 /** The start-up line: the families chosen and why. */
 export function describeChoice(c: FamilyChoice): string {
   const stack = c.families.length === 2 ? 'dual-stack' : 'single-stack';
+  if (c.primary === undefined) return `proxying ${c.families.join(' and ')} (${stack}): ${c.reason}`;
   return `proxying ${c.families.join(' and ')} (${stack}), primary family ${c.primary} ${c.reason}`;
 }

@@ -6,7 +6,7 @@ import type { V1Node } from '@kubernetes/client-node';
 import type { ProxyMode } from '../backends/mode.js';
 import type { ApiClient } from '../cluster/api.js';
 import type { DaemonOptions } from '../config/daemon-options.js';
-import { chooseIPFamilies, describeChoice, specificBindIP } from '../config/ip-families.js';
+import { chooseIPFamilies, describeChoice, nodeMatters } from '../config/ip-families.js';
 import type { ProxyOptions } from '../config/options.js';
 import type { Logger } from '../log.js';
 import { nodeContext } from '../model/node.js';
@@ -67,15 +67,13 @@ export async function daemonFamilies(
     IPv6: await mode.familyUnsupported('IPv6', daemon.iptablesFlavour),
   };
   const fromFlag = proxy.nodeIPs.length > 0;
-  // A specific bind address decides alone: the Node is not needed then.
-  const ask = !fromFlag && specificBindIP(daemon.bindAddress) === undefined;
+  // The API server is asked (and waited for) only when the Node can change the choice.
+  const ask = nodeMatters({ bindAddress: daemon.bindAddress, unsupported }, fromFlag);
   const node = ask ? await readOwnNode(api, proxy.hostnameOverride, log, parts.lookup) : undefined;
+  const addresses = () => nodeContext(proxy.hostnameOverride, node, { addresses: proxy.nodeIPs }).addresses;
   const choice = chooseIPFamilies({
     bindAddress: daemon.bindAddress,
-    nodeAddresses:
-      fromFlag || node
-        ? nodeContext(proxy.hostnameOverride, node, { addresses: proxy.nodeIPs }).addresses
-        : undefined,
+    nodeAddresses: fromFlag || node ? addresses() : ask ? undefined : 'unread',
     nodeSource: fromFlag ? '--node-ip' : `Node ${proxy.hostnameOverride}`,
     unsupported,
     mode: mode.name,

@@ -11,6 +11,7 @@ import {
   describeChoice,
   type FamilyInputs,
   FamilyUnsupportedError,
+  nodeMatters,
 } from '../../src/config/ip-families.js';
 import { defaultOptions, type ProxyOptions } from '../../src/config/options.js';
 import { daemonFamilies } from '../../src/daemon/ip-families-probe.js';
@@ -30,7 +31,7 @@ const inputs = (o: Partial<FamilyInputs>): FamilyInputs => ({
   ...o,
 });
 
-const rows: [string, Partial<FamilyInputs>, IPFamily, IPFamily[], RegExp][] = [
+const rows: [string, Partial<FamilyInputs>, IPFamily | undefined, IPFamily[], RegExp][] = [
   ['no node, bind unspecified', {}, 'IPv4', ['IPv4', 'IPv6'], /by default \(no Node n1/],
   ['bind :: is unspecified too', { bindAddress: '::' }, 'IPv4', ['IPv4', 'IPv6'], /by default/],
   ['node with no address', { nodeAddresses: [] }, 'IPv4', ['IPv4', 'IPv6'], /Node n1 has no address/],
@@ -80,6 +81,27 @@ const rows: [string, Partial<FamilyInputs>, IPFamily, IPFamily[], RegExp][] = [
   ],
   ['IPv6 node, no iptables', { nodeAddresses: ['fd00::5'], unsupported: noV4 }, 'IPv6', ['IPv6'], /fd00::5/],
   ['no node, no ip6tables', { unsupported: noV6 }, 'IPv4', ['IPv4'], /by default/],
+  [
+    'Node unread, both usable: no primary',
+    { nodeAddresses: 'unread' },
+    undefined,
+    ['IPv4', 'IPv6'],
+    /iptables can program both families here/,
+  ],
+  [
+    'Node unread, bind IPv6',
+    { nodeAddresses: 'unread', bindAddress: 'fd00::9' },
+    'IPv6',
+    ['IPv4', 'IPv6'],
+    /bind address fd00::9/,
+  ],
+  [
+    'Node unread, no ip6tables',
+    { nodeAddresses: 'unread', unsupported: noV6 },
+    'IPv4',
+    ['IPv4'],
+    /by default/,
+  ],
 ];
 
 for (const [name, o, primary, families, reason] of rows) {
@@ -109,14 +131,36 @@ test('families: the start-up line of a dual-stack node', (t) => {
   );
 });
 
+test('families: the Node is read only when it can change the choice', (t) => {
+  t.false(nodeMatters({ bindAddress: '0.0.0.0', unsupported: both }, false), 'both usable: both proxied');
+  t.true(nodeMatters({ bindAddress: '0.0.0.0', unsupported: noV6 }, false));
+  t.true(nodeMatters({ bindAddress: '::', unsupported: noV4 }, false));
+  t.false(
+    nodeMatters({ bindAddress: '10.0.0.9', unsupported: noV6 }, false),
+    'a specific bind address decides',
+  );
+  t.false(nodeMatters({ bindAddress: '0.0.0.0', unsupported: noV6 }, true), '--node-ip decides');
+  t.false(
+    nodeMatters({ bindAddress: '0.0.0.0', unsupported: { IPv4: 'x', IPv6: 'y' } }, false),
+    'none: stops anyway',
+  );
+});
+
 test('families: an unsupported primary family stops start-up, as upstream', (t) => {
   const err = t.throws(() => chooseIPFamilies(inputs({ nodeAddresses: ['fd00::5'], unsupported: noV6 })), {
     instanceOf: FamilyUnsupportedError,
   });
-  t.regex(err?.message ?? '', /no iptables support for the primary IP family IPv6 .*ip6tables: exit code 3/);
-  t.throws(() => chooseIPFamilies(inputs({ unsupported: { IPv4: 'x', IPv6: 'y' } })), {
-    instanceOf: FamilyUnsupportedError,
-  });
+  t.regex(
+    err?.message ?? '',
+    /^no iptables support for the primary IP family IPv6, from Node n1's address fd00::5: ip6tables: exit code 3;/,
+  );
+  t.throws(
+    () => chooseIPFamilies(inputs({ nodeAddresses: 'unread', unsupported: { IPv4: 'x', IPv6: 'y' } })),
+    {
+      instanceOf: FamilyUnsupportedError,
+      message: 'no iptables support for IPv4 (x) nor for IPv6 (y)',
+    },
+  );
   // A specific bind address of the unsupported family decides even against the node.
   t.throws(() =>
     chooseIPFamilies(inputs({ bindAddress: '10.0.0.9', nodeAddresses: ['fd00::5'], unsupported: noV4 })),
@@ -184,7 +228,17 @@ test('daemon families: an IPv6 Node on a kernel without the ip6 family stops sta
   });
 });
 
-test('daemon families: the Node read once; InternalIP before ExternalIP; both families probed', async (t) => {
+test('daemon families: both families usable: dual-stack without asking the API server', async (t) => {
+  const w = world({ nodes: [node([['InternalIP', 'fd00::5']])] });
+  const { log, messages } = logged();
+  const p = await daemonFamilies(proxy(), { ...w, daemon: daemon(), log });
+  t.deepEqual(p.ipFamilies, ['IPv4', 'IPv6']);
+  t.is(w.calls.list, 0, 'the primary family would change nothing');
+  t.deepEqual(w.calls.probe, ['IPv4', 'IPv6']);
+  t.deepEqual(messages(), ['proxying IPv4 and IPv6 (dual-stack): nftables can program both families here']);
+});
+
+test('daemon families: one family usable: the Node read once, InternalIP before ExternalIP', async (t) => {
   const w = world({
     nodes: [
       node([
@@ -192,14 +246,15 @@ test('daemon families: the Node read once; InternalIP before ExternalIP; both fa
         ['InternalIP', 'fd00::5'],
       ]),
     ],
+    unsupported: noV4,
   });
   const { log, messages } = logged();
   const p = await daemonFamilies(proxy(), { ...w, daemon: daemon(), log });
-  t.deepEqual(p.ipFamilies, ['IPv4', 'IPv6']);
+  t.deepEqual(p.ipFamilies, ['IPv6']);
   t.is(w.calls.list, 1);
-  t.deepEqual(w.calls.probe, ['IPv4', 'IPv6']);
   t.deepEqual(messages(), [
-    "proxying IPv4 and IPv6 (dual-stack), primary family IPv6 from Node n1's address fd00::5",
+    'no nftables support for IPv4 here (iptables: exit code 3): running single-stack',
+    "proxying IPv6 (single-stack), primary family IPv6 from Node n1's address fd00::5",
   ]);
 });
 
@@ -239,11 +294,11 @@ test('daemon families: --node-ip or a specific bind address needs no Node', asyn
 
 test('daemon families: an API server that does not answer is retried, then the Node counts as unknown', async (t) => {
   const lookup = { attempts: 3, delayMs: 1 };
-  const late = world({ nodes: [node([['InternalIP', 'fd00::5']])], failures: 2 });
+  const late = world({ nodes: [node([['InternalIP', 'fd00::5']])], failures: 2, unsupported: noV4 });
   const { log, messages } = logged();
   const p = await daemonFamilies(proxy(), { ...late, daemon: daemon(), log, lookup });
   t.is(late.calls.list, 3);
-  t.deepEqual(p.ipFamilies, ['IPv4', 'IPv6']);
+  t.deepEqual(p.ipFamilies, ['IPv6']);
   t.regex(messages().at(-1) ?? '', /primary family IPv6 from Node n1's address fd00::5/);
 
   const down = world({ failures: 99, unsupported: noV6 });
