@@ -4,6 +4,7 @@
 import test from 'ava';
 import { startApiServer } from '../helpers/apiserver.js';
 import { endpoint, service, slice, slicePort, svcPort } from '../helpers/builders.js';
+import { builtCli } from '../helpers/built-cli.js';
 import { eventually, port, registerNode } from '../helpers/e2e.js';
 import { prepareNode } from '../helpers/kproxy-agent.js';
 import { kube } from '../helpers/kube.js';
@@ -59,4 +60,16 @@ test.serial('no --ip-family: both families proxied on a dual-stack node, said on
   t.true(both, `each family's ClusterIP in its own table; log:\n${agent.logs().slice(-3000)}`);
   t.is(agent.logs().match(/proxying IPv4/g)?.length, 1, 'the choice is said once');
   t.is(await agent.stop(), 0);
+
+  // kproxy cleanup without --ip-family removes both families' rules, as run made both.
+  const cleaned = await topo.exec(topo.node.ns, [
+    process.execPath,
+    builtCli(),
+    'cleanup',
+    '--iptables-flavour',
+    'nft',
+  ]);
+  t.is(cleaned.exitCode, 0, cleaned.stderr);
+  t.notRegex(await nat('iptables-nft-save'), /KUBE-SERVICES/);
+  t.notRegex(await nat('ip6tables-nft-save'), /KUBE-SERVICES/);
 });
