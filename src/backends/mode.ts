@@ -189,6 +189,12 @@ export interface ProxyMode<D extends ModeDesired = ModeDesired> {
    * so that `kproxy diff` and the dry run render what `open` would sync here.
    */
   peekKernel?(log: Logger): Promise<Partial<KernelFeatures>>;
+  /**
+   * Whether this namespace's kernel and tools can program `family`, asked without
+   * changing anything: undefined when they can, else why not. `kproxy run` asks it
+   * for both families when --ip-family is not given (config/ip-families.ts).
+   */
+  familyUnsupported(family: IPFamily, flavour: FlavourChoice): Promise<string | undefined>;
   /** Checks the kernel and tools (start-up stops with what is missing) and returns the syncer. */
   open(ctx: OpenContext): Promise<ModeSyncer>;
   /** Removes everything the mode owns, and nothing else; says what went through the log. */

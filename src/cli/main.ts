@@ -40,7 +40,9 @@ Flags (kube-proxy's names and defaults):
   --iptables-localhost-nodeports true|false   NodePorts on 127.0.0.1 (default true)
   --detect-local-mode MODE      ClusterCIDR (default), NodeCIDR, BridgeInterface, InterfaceNamePrefix
   --node-ip IP[,IP]             the node's addresses when the file has no Node object for it
-  --ip-family F[,F]             IPv4 (default), IPv6, or IPv4,IPv6
+  --ip-family F[,F]             (kproxy's own) IPv4, IPv6, or IPv4,IPv6: exactly these families.
+                                Default: run proxies both where the node can (as kube-proxy), the
+                                other commands IPv4
   --service-cidrs CIDR[,CIDR]   (kproxy's own) service CIDRs besides the cluster's ServiceCIDR objects;
                                 nftables mode drops traffic to their addresses no Service holds
   --nftables-layout flat|upstream   (kproxy's own) flat (default): shared chains and map elements,
@@ -113,7 +115,7 @@ async function syncCommand(args: string[], io: CliIO): Promise<number> {
 
 async function cleanupCommand(args: string[], io: CliIO): Promise<number> {
   const { log, options, flavour } = parseCommand(args, kernelFlags, io);
-  await runCleanup(options.proxyMode, options.ipFamilies, flavour, log);
+  await runCleanup(options.proxyMode, options.ipFamiliesGiven ? options.ipFamilies : undefined, flavour, log);
   return 0;
 }
 
@@ -144,7 +146,12 @@ async function runCommand(args: string[], io: CliIO): Promise<number> {
   const log = createLogger({ verbosity: daemon.logging.verbosity, stream: io.stderr, json });
   for (const w of warnings) log.warn(w);
   if (daemon.cleanup) {
-    await runCleanup(proxy.proxyMode, proxy.ipFamilies, daemon.iptablesFlavour, log);
+    await runCleanup(
+      proxy.proxyMode,
+      proxy.ipFamiliesGiven ? proxy.ipFamilies : undefined,
+      daemon.iptablesFlavour,
+      log,
+    );
     return 0;
   }
   // Loaded here only: the agent's API client is a large module tree that one-shot commands never need.

@@ -44,11 +44,23 @@ export async function runSync(req: SyncRequest): Promise<void> {
 }
 
 /** Everything the mode owns, for each family (both iptables flavours unless one was named). */
+/**
+ * Removes what `mode` owns in `families`. Without them (no --ip-family), every
+ * family the mode can reach here: `kproxy run` then proxies both where it can.
+ */
 export async function runCleanup(
   mode: ModeName,
-  families: IPFamily[],
+  families: IPFamily[] | undefined,
   flavour: FlavourChoice,
   log: Logger,
 ): Promise<void> {
-  await modeFor(mode).cleanup({ families, flavour, log });
+  const m = modeFor(mode);
+  const reachable: IPFamily[] = [];
+  if (!families) {
+    for (const f of ['IPv4', 'IPv6'] as const)
+      if ((await m.familyUnsupported(f, flavour)) === undefined) reachable.push(f);
+  }
+  // None reachable: IPv4 as before, whose failure says why.
+  const chosen = families ?? (reachable.length > 0 ? reachable : ['IPv4']);
+  await m.cleanup({ families: chosen, flavour, log });
 }

@@ -102,6 +102,7 @@ function checkProxy(c: Check, config: Config): void {
   });
   if (p.ipFamilies.length === 0) c.fail('proxy.ipFamilies', 'give IPv4, IPv6 or IPv4,IPv6');
   for (const f of p.ipFamilies) c.oneOf('proxy.ipFamilies', f, ['IPv4', 'IPv6']);
+  p.ipFamiliesGiven = c.given('proxy.ipFamilies');
   p.serviceCIDRs = c.cidrs('proxy.serviceCIDRs', p.serviceCIDRs);
 }
 
@@ -166,7 +167,7 @@ function checkServers(c: Check, config: Config): void {
   if (!bind) c.fail('daemon.bindAddress', 'is not an IP address', JSON.stringify(d.bindAddress));
   else if (bind !== '0.0.0.0' && bind !== '::') {
     c.warnings.push(
-      `${c.origin('daemon.bindAddress').label}: ${bind} is ignored: kproxy takes the node's addresses from its ` +
+      `${c.origin('daemon.bindAddress').label}: ${bind} sets only the primary IP family: kproxy takes the node's addresses from its ` +
         'Node object (or --node-ip)',
     );
   }

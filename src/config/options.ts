@@ -29,7 +29,10 @@ export interface ProxyOptions {
   podInterfaceNamePrefix: string;
   /** --node-ip: the node's addresses when no Node object says otherwise. */
   nodeIPs: string[];
+  /** The families to proxy; `kproxy run` decides them itself unless ipFamiliesGiven (see ip-families.ts). */
   ipFamilies: IPFamily[];
+  /** --ip-family was given (kproxy's own flag): `kproxy run` proxies exactly those families. */
+  ipFamiliesGiven: boolean;
   /**
    * --service-cidrs (kproxy's own): service CIDRs besides those of ServiceCIDR
    * objects. nftables mode drops traffic to their unallocated addresses.
@@ -64,6 +67,7 @@ export function defaultOptions(): ProxyOptions {
     podInterfaceNamePrefix: '',
     nodeIPs: [],
     ipFamilies: ['IPv4'],
+    ipFamiliesGiven: false,
     serviceCIDRs: [],
     nftablesLayout: 'flat',
   };

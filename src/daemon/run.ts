@@ -6,7 +6,7 @@
 import type { V1EndpointSlice, V1Node, V1Service } from '@kubernetes/client-node';
 import { firstLine } from '../backends/common/errors.js';
 import { type ModeSettings, type ModeSyncer, modeFor, type ProxyMode } from '../backends/mode.js';
-import { apiClient, loadKubeConfig } from '../cluster/api.js';
+import { type ApiClient, apiClient, loadKubeConfig } from '../cluster/api.js';
 import { ListWatch } from '../cluster/list-watch.js';
 import { headlessLabel, serviceProxyNameLabel } from '../cluster/snapshot.js';
 import { ClusterStore } from '../cluster/store.js';
@@ -17,6 +17,7 @@ import { ChangeTracker } from './changes.js';
 import { DebugRules } from './debug-rules.js';
 import { ProxyHealth, startHealthServer } from './health.js';
 import type { RunningServer } from './http-server.js';
+import { daemonFamilies } from './ip-families-probe.js';
 import { removeLeftovers } from './leftovers.js';
 import { createMetrics, type KproxyMetrics } from './metrics.js';
 import { startMetricsServer } from './metrics-server.js';
@@ -96,23 +97,26 @@ export async function agentSettings(
 }
 
 /**
- * The node's sysctls and OOM score, then the mode's syncer. IPVS mode checks the
- * kernel and tools first and stops start-up with what is missing; it never falls
- * back to iptables. A dry run touches no kernel.
+ * The families to proxy (ip-families-probe.ts), the node's sysctls and OOM score,
+ * then the mode's syncer. IPVS mode checks the kernel and tools first and stops
+ * start-up with what is missing; it never falls back to iptables. A dry run
+ * touches no kernel (it only asks which families it could program).
  */
 async function openSyncer(
   mode: ProxyMode,
-  settings: ModeSettings,
-  daemon: DaemonOptions,
-  log: Logger,
-  servers: readonly RunningServer[],
-): Promise<ModeSyncer | undefined> {
+  given: ProxyOptions,
+  parts: { daemon: DaemonOptions; api: ApiClient; log: Logger; servers: readonly RunningServer[] },
+): Promise<{ proxy: ProxyOptions; settings: ModeSettings; syncer: ModeSyncer | undefined }> {
+  const { daemon, api, log, servers } = parts;
   try {
-    if (daemon.dryRun) return undefined;
+    const proxy = await daemonFamilies(given, { mode, daemon, api, log });
+    const settings = await agentSettings(mode, proxy, daemon, log);
+    if (daemon.dryRun) return { proxy, settings, syncer: undefined };
     await applyNodeSettings(daemon, log);
-    await removeLeftovers(mode, settings.options.ipFamilies, log);
+    await removeLeftovers(mode, proxy.ipFamilies, log);
     // No stateDir: the daemon holds what it applied in memory.
-    return await mode.open({ settings, log, flavour: daemon.iptablesFlavour, daemon: true });
+    const syncer = await mode.open({ settings, log, flavour: daemon.iptablesFlavour, daemon: true });
+    return { proxy, settings, syncer };
   } catch (err) {
     // Start-up failed: close the servers so the process can exit with the error.
     await Promise.all(servers.map((s) => s.stop()));
@@ -176,24 +180,26 @@ function startWatches(
   return { watches, cidrs, all };
 }
 
-export async function startAgent(proxy: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Agent> {
-  const families = proxy.ipFamilies;
+export async function startAgent(given: ProxyOptions, daemon: DaemonOptions, log: Logger): Promise<Agent> {
   // A bad kubeconfig stops start-up before anything listens or touches the kernel.
   const api = apiFor(daemon);
-  const mode = modeFor(proxy.proxyMode);
+  const mode = modeFor(given.proxyMode);
   // upstream exports its nfacct counters (iptables mode) when nfnetlink_acct answers.
   const counted = mode.metrics.nfacctCounters && !daemon.dryRun;
   const nfacct = counted ? await nfacctReader(log) : undefined;
   const metrics = createMetrics({ modeMetrics: mode.metrics, ...(nfacct ? { nfacct: nfacct.read } : {}) });
   const debug = new DebugRules();
-  const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs, families });
-  const { servers, healthPort, metricsPort } = await startServers(proxy, daemon, log, {
+  // No family counts as updated until the families are known (below).
+  const health = new ProxyHealth({ healthTimeoutMs: 2 * daemon.syncPeriodMs });
+  const { servers, healthPort, metricsPort } = await startServers(given, daemon, log, {
     metrics,
     health,
     debug,
   });
-  const settings = await agentSettings(mode, proxy, daemon, log);
-  const syncer = await openSyncer(mode, settings, daemon, log, servers);
+  const { proxy, settings, syncer } = await openSyncer(mode, given, { daemon, api, log, servers });
+  const families = proxy.ipFamilies;
+  // As upstream's SyncLoop: each family's proxier counts as updated when its loop starts.
+  for (const family of families) health.updated(family);
 
   // --dry-run programs nothing, so it opens no health-check node port either: a load
   // balancer must not send traffic here on kproxy's word while another proxy (or none)

@@ -452,7 +452,7 @@ windowsRunAsService: true
     `${src}: featureGates: SomeGate: kproxy has no feature gates; ignored`,
     `${src}: winkernel: is for Windows nodes; ignored`,
     `${src}: windowsRunAsService: is for Windows nodes; ignored`,
-    `${src}: bindAddress: 192.168.1.10 is ignored: kproxy takes the node's addresses from its Node object (or --node-ip)`,
+    `${src}: bindAddress: 192.168.1.10 sets only the primary IP family: kproxy takes the node's addresses from its Node object (or --node-ip)`,
   ]);
   t.deepEqual(r.daemon.featureGates, { SomeGate: true });
 });

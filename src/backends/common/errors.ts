@@ -63,6 +63,16 @@ export function operatorCause(err: unknown): OperatorError | undefined {
   return undefined;
 }
 
+/** A check's outcome as a probe reads it: undefined when it passed, else the first line of why not. */
+export async function failureOf(check: Promise<unknown>): Promise<string | undefined> {
+  try {
+    await check;
+    return undefined;
+  } catch (err) {
+    return firstLine((err as Error).message);
+  }
+}
+
 /** The first line of a message: YAML parsers and tools append code frames and usage text. */
 export function firstLine(message: string): string {
   return message.trim().split('\n')[0]?.trim() ?? '';

@@ -2,6 +2,7 @@
 // common/exec.ts. Everything else in the backend is pure.
 import type { Logger } from '../../log.js';
 import type { IPFamily } from '../../util/ip.js';
+import { failureOf } from '../common/errors.js';
 import { runTool, toolFailed } from '../common/exec.js';
 import { RejectedInputError } from '../common/rejected-input.js';
 import type { TableName } from './ruleset.js';
@@ -109,6 +110,11 @@ export async function resolveFlavour(choice: FlavourChoice, family: IPFamily): P
 /** Every flavour `choice` may mean, for a clean-up: rules may have been left by either. */
 export function flavoursOf(choice: FlavourChoice): Flavour[] {
   return choice === 'auto' ? ['legacy', 'nft'] : [choice];
+}
+
+/** Undefined when this family's iptables can be programmed here (as upstream's Present()), else why not. */
+export function iptablesUnusable(family: IPFamily, choice: FlavourChoice): Promise<string | undefined> {
+  return failureOf(resolveFlavour(choice, family).then((f) => checkIptables(execIptablesHost(f, family))));
 }
 
 /** The iptables of one family: the flavour asked for (or found); with `log` (the daemon), checked and said once. */

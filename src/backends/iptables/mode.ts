@@ -18,7 +18,13 @@ import type { ConntrackHost } from '../conntrack/host.js';
 import { execConntrackHost } from '../conntrack/host.js';
 import { KUBE_PROXY_CANARY } from '../iptables-lib/chains.js';
 import { FakeIptablesHost } from '../iptables-lib/fake.js';
-import { execIptablesHost, flavoursOf, type IptablesHost, iptablesHostFor } from '../iptables-lib/host.js';
+import {
+  execIptablesHost,
+  flavoursOf,
+  type IptablesHost,
+  iptablesHostFor,
+  iptablesUnusable,
+} from '../iptables-lib/host.js';
 import {
   assumedKernelFeatures,
   dumpKernelFeatures,
@@ -227,6 +233,7 @@ export const iptablesMode: ProxyMode<DesiredIptables> = {
     listingText(withoutCanaries(listingFromDump(parseIptablesDump(dump, source)))),
   dumpKernel: dumpKernelFeatures,
   peekKernel: (log) => peekKernelFeatures({ log }),
+  familyUnsupported: iptablesUnusable,
   open,
   async cleanup({ families, flavour, log }) {
     for (const family of families) {

@@ -8,7 +8,13 @@ import { ipvsTracer } from '../../trace/ipvs/rules.js';
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
-import { execIptablesHost, flavoursOf, type IptablesHost, iptablesHostFor } from '../iptables-lib/host.js';
+import {
+  execIptablesHost,
+  iptablesUnusable as familyProbe,
+  flavoursOf,
+  type IptablesHost,
+  iptablesHostFor,
+} from '../iptables-lib/host.js';
 import type { FakeKernel, FakeKernelContext, ModeSyncer, OpenContext, ProxyMode } from '../mode.js';
 import { cleanupIpvs } from './cleanup.js';
 import type { IpvsOptions } from './config.js';
@@ -166,6 +172,8 @@ export const ipvsMode: ProxyMode<DesiredIpvsState> = {
   diffLabel: (family) => `ipvs ${family}`,
   rulesForOneFamily: false,
   rulesText: (desired) => desired.map((d) => ipvsListingText(d)).join(''),
+  // As upstream: the IPVS mode programs each family's iptables too, so that decides.
+  familyUnsupported: familyProbe,
   open,
   /** kproxy's virtual servers, chains, ipsets and kube-ipvs0. */
   async cleanup({ families, flavour, log }) {

@@ -7,6 +7,7 @@ import { nftablesTracer } from '../../trace/nftables/rules.js';
 import type { IPFamily } from '../../util/ip.js';
 import { getOrInsert } from '../../util/maps.js';
 import { appliedStates } from '../common/applied-state.js';
+import { failureOf } from '../common/errors.js';
 import { KernelClock, timedHost } from '../common/kernel-time.js';
 import { udpTally } from '../conntrack/clear.js';
 import { type ConntrackHost, execConntrackHost } from '../conntrack/host.js';
@@ -162,6 +163,8 @@ export const nftablesMode: ProxyMode<DesiredNftables> = {
   // The transaction that builds the table in an empty kernel: `nft -f` input.
   rulesText: (desired) => desired.map((d) => `${tableLines(d.table).join('\n')}\n`).join(''),
   dumpListing: (dump, family) => listingFromDump(dump, nftFamily(family)),
+  // The family's nft ruleset can be read (upstream assumes both families; kproxy asks).
+  familyUnsupported: (family) => failureOf(checkNft(family)),
   open,
   async cleanup({ families, log }) {
     // The kube-proxy table of each family, nothing else.
