@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     await new BenchCluster(api, 3).growTo(services, log);
     const kubeconfig = join(tmpdir(), `kproxy-idle-${process.pid}.kubeconfig`);
     copyFileSync(api.kubeconfigPath, kubeconfig);
+    cleanup.add('kubeconfig copy', async () => rmSync(kubeconfig, { force: true }));
     for (const mode of modes) await measure(mode, kubeconfig, cleanup, Number(new URL(api.url).port));
   } finally {
     await cleanup.runAll();
