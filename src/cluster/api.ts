@@ -100,9 +100,27 @@ async function getPage<T>(
   return (await res.json()) as Page<T>;
 }
 
+/**
+ * How long a watch may send nothing before the client drops it. The library's 30 s
+ * default ended nearly every watch on a quiet cluster (bookmarks come about once a
+ * minute): each of the 3-4 watches re-opened twice a minute, a TLS handshake and a
+ * new secure context each time, most of an idle daemon's CPU. Longer than the
+ * server's own watch timeout (timeoutSeconds, 5-10 minutes, list-watch.ts), so a
+ * healthy watch lasts until the server ends it; a stalled one is caught by
+ * ListWatch's quiet watchdog (5 minutes) first.
+ */
+export const watchInactivityTimeoutMs = 11 * 60_000;
+
+/** The library's Watch, with watchInactivityTimeoutMs (its field is private in the types only). */
+export function newWatcher(kc: KubeConfig): Watch {
+  const watcher = new Watch(kc);
+  (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = watchInactivityTimeoutMs;
+  return watcher;
+}
+
 export function apiClient(kc: KubeConfig): ApiClient {
   const server = (kc.getCurrentCluster() as { server: string }).server;
-  const watcher = new Watch(kc);
+  const watcher = newWatcher(kc);
   return {
     server,
     // In pages of listPageSize (as client-go's reflector lists): a cluster's

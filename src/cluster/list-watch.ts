@@ -2,8 +2,8 @@
 // on any error and its informer can stall silently; this supervisor relists on
 // 410 Gone, resumes from the last resourceVersion after other errors with capped,
 // jittered backoff, and restarts a watch that has been quiet for too long.
-// A watch that ends the normal way (the server's timeout, or the client library's
-// 30 s without data, which is most watches on a quiet cluster) is re-opened at once:
+// A watch that ends the normal way (the server's timeout after 5-10 minutes, or the
+// client's inactivity timeout, api.ts) is re-opened at once:
 // backoff is for real errors, and starts from its shortest again after a healthy watch.
 import type { Logger } from '../log.js';
 import { type ApiClient, ApiError, type WatchEvent } from './api.js';
@@ -45,13 +45,18 @@ export type WatchEnd =
 export function watchEnd(err: unknown): WatchEnd {
   if (!err) return { kind: 'closed' };
   if ((err as ApiError).statusCode === 410) return { kind: 'gone' };
-  // @kubernetes/client-node's Watch aborts a request that sends nothing for 30 s (its
-  // requestTimeoutMs) with a TimeoutError. The API server sends bookmarks only about once
-  // a minute, so on a quiet cluster this is how nearly every watch ends: not a failure.
-  // (A server that accepts the connection and never answers ends the same way, after
-  // 30 s each time: slow enough without backoff.)
+  // @kubernetes/client-node's Watch aborts a request that sends nothing for its
+  // requestTimeoutMs (api.ts sets it past the server's own timeout) with a TimeoutError:
+  // a watch with nothing to say, not a failure. (A server that accepts the connection
+  // and never answers ends the same way, or by the quiet watchdog: slow enough without
+  // backoff.)
   if ((err as Error).name === 'TimeoutError') return { kind: 'idle' };
   return { kind: 'error', error: err };
+}
+
+/** How long until a watch last active at `lastActivity` has been quiet for `quietMs` (0: it has). */
+export function quietLeftMs(lastActivity: number, quietMs: number, now: number): number {
+  return Math.max(0, lastActivity + quietMs - now);
 }
 
 export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
@@ -151,20 +156,24 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
       const finish = (end: WatchEnd) => {
         if (settled) return;
         settled = true;
-        clearInterval(watchdog);
+        clearTimeout(watchdog);
         this.stopper.signal.removeEventListener('abort', onStop);
         abort?.();
         resolve({ end, delivered });
       };
       const onStop = () => finish({ kind: 'closed' });
       this.stopper.signal.addEventListener('abort', onStop, { once: true });
-      const watchdog = setInterval(
-        () => {
-          if (Date.now() - this.lastActivity > quietMs) finish({ kind: 'quiet' });
-        },
-        Math.min(quietMs, 1000),
-      );
+      // One timer, due when the watch would have been quiet for quietMs; an event moves
+      // the deadline, so the timer re-arms for what is left instead of polling (an idle
+      // daemon should not wake every second per watch).
+      let watchdog: NodeJS.Timeout;
+      const arm = () => {
+        const left = quietLeftMs(this.lastActivity, quietMs, Date.now());
+        if (left === 0) finish({ kind: 'quiet' });
+        else watchdog = setTimeout(arm, left);
+      };
       this.lastActivity = Date.now();
+      watchdog = setTimeout(arm, quietMs);
       const onEvent = (e: WatchEvent<T>) => {
         if (settled) return;
         this.lastActivity = Date.now();

@@ -281,9 +281,18 @@ function eventMethods(s: Series, registry: Registry, profile: ModeMetrics, now: 
   return events;
 }
 
+/**
+ * How often prom-client samples the event loop's delay (its nodejs_eventloop_lag_*
+ * metrics). Its default, 10 ms, is a timer firing 100 times a second for as long as
+ * the daemon runs: about 5 ms of CPU a second on an idle node, most of what it spent.
+ * Once a second still shows a blocked loop (a sample that fires late says by how much).
+ */
+export const eventLoopSampleMs = 1000;
+
 export function createMetrics(opts: MetricsOptions) {
   const registry = new Registry();
-  if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  if (opts.defaultMetrics ?? true)
+    collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: eventLoopSampleMs });
   const makers = seriesMakers(registry);
   const series: Series = { ...syncSeries(makers), ...stateSeries(makers) };
   const profile = opts.modeMetrics;

@@ -3,9 +3,15 @@
 // at once a watch the client library ended for idleness, and back off only on errors.
 
 import { PassThrough } from 'node:stream';
+import { KubeConfig, Watch } from '@kubernetes/client-node';
 import test from 'ava';
-import type { ApiClient, WatchEvent } from '../../src/cluster/api.js';
-import { ListWatch, type ListWatchOptions, watchEnd } from '../../src/cluster/list-watch.js';
+import {
+  type ApiClient,
+  newWatcher,
+  type WatchEvent,
+  watchInactivityTimeoutMs,
+} from '../../src/cluster/api.js';
+import { ListWatch, type ListWatchOptions, quietLeftMs, watchEnd } from '../../src/cluster/list-watch.js';
 import { createLogger } from '../../src/log.js';
 
 type Obj = { metadata: { name: string; resourceVersion: string } };
@@ -97,6 +103,52 @@ test('restarts a watch that stays quiet longer than the watchdog allows', async 
   await lw.stop();
   t.true(calls.watches.length >= 3, `${calls.watches.length} watches in 10 s`);
   t.is(calls.lists, 1, 'a quiet watch is resumed, not relisted');
+});
+
+test('a watch fed bookmarks more often than the watchdog allows is never restarted', async (t) => {
+  let feeding: NodeJS.Timeout | undefined;
+  const { api, calls } = scriptedApi([
+    (emit) => {
+      let rv = 11;
+      feeding = setInterval(() => emit({ type: 'BOOKMARK', object: obj('', rv++) }), 30);
+    },
+  ]);
+  const lw = things(api, { quietTimeoutMs: 200 });
+  lw.start();
+  // Ten watchdog periods: the deadline must move with each bookmark, not expire at the first.
+  await new Promise((r) => setTimeout(r, 2000));
+  clearInterval(feeding);
+  t.deepEqual(calls.watches, ['10'], 'one watch, still open');
+  // Then quiet: the same timer now expires and the watch resumes from the last bookmark.
+  await watchesOpened(calls, 2);
+  await lw.stop();
+  t.is(calls.watches.length, 2);
+  t.true(Number(calls.watches[1]) > 11, `resumed at ${calls.watches[1]}`);
+});
+
+test('quietLeftMs: the time left until a watch has been quiet too long', (t) => {
+  t.is(quietLeftMs(1000, 300, 1000), 300);
+  t.is(quietLeftMs(1000, 300, 1250), 50, 'activity at 1000 moves the deadline to 1300');
+  t.is(quietLeftMs(1000, 300, 1300), 0);
+  t.is(quietLeftMs(1000, 300, 5000), 0, 'never negative');
+});
+
+test("the client keeps a silent watch open past the server's longest watch and the quiet watchdog", (t) => {
+  // list-watch.ts asks the server for timeoutSeconds of at most 599 and restarts after 5 quiet minutes;
+  // a shorter client timeout re-opens every watch of a quiet cluster (and a TLS session) each time.
+  t.true(watchInactivityTimeoutMs > 600_000);
+  t.true(watchInactivityTimeoutMs > 5 * 60_000);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'c', server: 'https://127.0.0.1:1' }],
+    users: [{ name: 'u' }],
+    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
+    currentContext: 'x',
+  });
+  // The library's own field, at its 30 s default: a rename in an upgrade must fail here.
+  const timeout = (w: object) => (w as { requestTimeoutMs?: number }).requestTimeoutMs;
+  t.is(timeout(new Watch(kc)), 30_000);
+  t.is(timeout(newWatcher(kc)), watchInactivityTimeoutMs);
 });
 
 /** What @kubernetes/client-node's Watch passes to `done` after 30 s without data. */
