@@ -51,7 +51,7 @@ export async function daemonFamilies(
   proxy: ProxyOptions,
   parts: {
     mode: Pick<ProxyMode, 'name' | 'familyUnsupported'>;
-    daemon: Pick<DaemonOptions, 'bindAddress' | 'iptablesFlavour'>;
+    daemon: Pick<DaemonOptions, 'bindAddress' | 'iptablesFlavour' | 'dryRun'>;
     api: Pick<ApiClient, 'list'>;
     log: Logger;
     lookup?: NodeLookup;
@@ -62,9 +62,14 @@ export async function daemonFamilies(
     log.info(`proxying ${proxy.ipFamilies.join(' and ')}, as --ip-family says`);
     return proxy;
   }
+  // The dry run programs nothing and may run without any capability (its overlay
+  // does): the kernel is not asked, both families count as programmable.
+  if (daemon.dryRun) log.info('dry run: the kernel is not asked which families it can program');
+  const probe = (f: IPFamily) =>
+    daemon.dryRun ? Promise.resolve(undefined) : mode.familyUnsupported(f, daemon.iptablesFlavour);
   const unsupported: Record<IPFamily, string | undefined> = {
-    IPv4: await mode.familyUnsupported('IPv4', daemon.iptablesFlavour),
-    IPv6: await mode.familyUnsupported('IPv6', daemon.iptablesFlavour),
+    IPv4: await probe('IPv4'),
+    IPv6: await probe('IPv6'),
   };
   const fromFlag = proxy.nodeIPs.length > 0;
   // The API server is asked (and waited for) only when the Node can change the choice.

@@ -215,7 +215,11 @@ const proxy = (o: Partial<ProxyOptions> = {}): ProxyOptions => ({
   hostnameOverride: 'n1',
   ...o,
 });
-const daemon = (bindAddress = '0.0.0.0') => ({ bindAddress, iptablesFlavour: 'auto' as const });
+const daemon = (bindAddress = '0.0.0.0', dryRun = false) => ({
+  bindAddress,
+  iptablesFlavour: 'auto' as const,
+  dryRun,
+});
 
 test('daemon families: an IPv6 Node on a kernel without the ip6 family stops start-up', async (t) => {
   const w = world({
@@ -324,4 +328,14 @@ test('daemon families: only --ip-family counts as given', (t) => {
   );
   t.false(file.proxy.ipFamiliesGiven);
   t.is(file.daemon.bindAddress, 'fd00::9');
+});
+
+test('daemon families: the dry run asks no kernel (it runs without capabilities) and renders both families', async (t) => {
+  // Probes that would refuse, as they do without CAP_NET_ADMIN.
+  const w = world({ unsupported: { IPv4: 'needs CAP_NET_ADMIN', IPv6: 'needs CAP_NET_ADMIN' } });
+  const { log, messages } = logged();
+  const p = await daemonFamilies(proxy(), { ...w, daemon: daemon('0.0.0.0', true), log });
+  t.deepEqual(p.ipFamilies, ['IPv4', 'IPv6']);
+  t.deepEqual(w.calls.probe, []);
+  t.true(messages().some((m) => m.startsWith('dry run: the kernel is not asked')));
 });
