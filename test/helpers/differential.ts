@@ -224,8 +224,9 @@ function caughtUp(t: SyncTimes, since: number): boolean {
 
 /**
  * Upstream's dumps once it has caught up (caughtUp, after `since`) and the dumps held
- * for three polls 0.5 s apart (the last writes may make no change upstream queues a
- * sync for).
+ * for seven polls 0.5 s apart (the last writes may make no change upstream queues a
+ * sync for). Three polls (1 s) once let through a dump from before the seed's last
+ * slices reached upstream, under CI's load; 3 s is three of its min sync periods.
  */
 async function waitForUpstream(
   topo: Topology,
@@ -248,7 +249,7 @@ async function waitForUpstream(
       .replace(/^#.*$/gm, '')
       .replace(/\[\d+:\d+\]/g, '');
     held = ok && rules === last ? held + 1 : 0;
-    if (held === 2) return now;
+    if (held === 6) return now;
     last = ok ? rules : '';
     await new Promise((r) => setTimeout(r, 500));
   }
