@@ -12,7 +12,7 @@ import { cleanupIptables } from '../../src/backends/iptables/cleanup.js';
 import { desiredIptables } from '../../src/backends/iptables/desired.js';
 import { iptablesMode } from '../../src/backends/iptables/mode.js';
 import type { IptablesApplied } from '../../src/backends/iptables/state.js';
-import { syncIptables } from '../../src/backends/iptables/sync.js';
+import { NatCheckClock, natCheckPeriodMs, syncIptables } from '../../src/backends/iptables/sync.js';
 import { FakeIptablesHost } from '../../src/backends/iptables-lib/fake.js';
 import { parseIptablesDump } from '../../src/backends/iptables-lib/parse.js';
 import type { ClusterSnapshot } from '../../src/cluster/snapshot.js';
@@ -28,7 +28,7 @@ const options: ProxyOptions = {
   clusterCIDRs: ['10.0.0.0/8'],
 };
 
-function env() {
+function env(o: { natCheck?: NatCheckClock } = {}) {
   const host = new FakeIptablesHost();
   const state: AppliedState<IptablesApplied> = appliedInMemory();
   let clock = 1_000_000;
@@ -38,6 +38,7 @@ function env() {
       state,
       log,
       now: () => clock,
+      ...(o.natCheck ? { natCheck: o.natCheck } : {}),
       ...(extra.forceFull ? { forceFull: true } : {}),
     });
   /** What the kernel holds of kproxy's (canaries aside), and what it should hold, as `kproxy diff` lists them. */
@@ -95,6 +96,7 @@ test('one check per sync; any one canary gone, or the mark rule, makes the next 
   const gone: [string, string[]][] = [
     ['mangle canary', ['-t', 'mangle', '-X', 'KUBE-PROXY-CANARY']],
     ['filter canary', ['-t', 'filter', '-X', 'KUBE-PROXY-CANARY']],
+    ['filter INPUT flushed', ['-t', 'filter', '-F', 'INPUT']],
     ['nat mark rule', ['-t', 'nat', '-F', 'KUBE-MARK-MASQ']],
   ];
   for (const [what, args] of gone) {
@@ -105,6 +107,26 @@ test('one check per sync; any one canary gone, or the mark rule, makes the next 
     t.like(await sync(s), { mode: 'full', reason: "kproxy's rules were flushed (canary missing)" }, what);
   }
   t.is((await sync(s)).mode, 'partial', 'all back');
+});
+
+test('with a nat clock, nat is checked at most every natCheckPeriodMs; mangle and filter at every sync', async (t) => {
+  const { host, sync, tick } = env({ natCheck: new NatCheckClock() });
+  const s = webAndDns(['10.0.1.1'], ['10.0.1.3']);
+  await sync(s);
+  const natChecked = () => host.checks.at(-1)?.includes('*nat') === true;
+  t.is((await sync(s)).mode, 'partial');
+  t.true(natChecked(), 'the first check includes nat');
+  tick(30_000);
+  t.is((await sync(s)).mode, 'partial');
+  t.false(natChecked(), 'nat not due 30 s later');
+  t.true(host.checks.at(-1)?.includes('*filter'), 'filter and mangle every time');
+  // A nat-only flush goes unseen until nat is due again; then the sync is full.
+  t.is((await host.run(['-t', 'nat', '-F', 'KUBE-MARK-MASQ'])).exitCode, 0);
+  tick(30_000);
+  t.is((await sync(s)).mode, 'partial');
+  tick(natCheckPeriodMs);
+  t.like(await sync(s), { mode: 'full', reason: "kproxy's rules were flushed (canary missing)" });
+  t.true(natChecked());
 });
 
 test('a refused restore changes nothing, throws SyncFailure and drops the record: the next sync is full', async (t) => {

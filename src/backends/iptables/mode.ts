@@ -43,7 +43,7 @@ import { cleanupIptables } from './cleanup.js';
 import { type DesiredIptables, desiredIptables, desiredIptablesOf } from './desired.js';
 import { type IptablesRenderMemo, iptablesRenderMemo } from './render-memo.js';
 import { iptablesStateFile } from './state.js';
-import { rulesIntact, summarizeIptables, syncIptables } from './sync.js';
+import { NatCheckClock, rulesIntact, summarizeIptables, syncIptables } from './sync.js';
 
 /** iptables-restore input that builds the whole state in an empty namespace, jumps included. */
 export function completeRestoreText(d: DesiredIptables): string {
@@ -97,6 +97,9 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
   // Per family, what the report and the conntrack clean-up count, kept between the daemon's models.
   const tallies = new Map<IPFamily, { noLocal: NoLocalEndpointsTally; udp: PortTally }>();
   const clock = new KernelClock();
+  const natChecks = new Map<IPFamily, NatCheckClock>();
+  const natCheckOf = (family: IPFamily) => getOrInsert(natChecks, family, () => new NatCheckClock());
+  const now = d.now ?? Date.now;
   const conntrack = d.conntrack && timedHost(d.conntrack, ['listUdp', 'deleteUdp'], clock);
   const { stateDir } = d;
   const stateFor = appliedStates(stateDir === undefined ? undefined : (f) => iptablesStateFile(stateDir, f));
@@ -128,6 +131,7 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
         log: d.log,
         ...(conntrack ? { conntrack } : {}),
         forceFull: full,
+        natCheck: natCheckOf(family),
         ...(d.now ? { now: d.now } : {}),
       });
       return {
@@ -164,7 +168,8 @@ export function iptablesSyncer(d: IptablesSyncerDeps): ModeSyncer {
     },
     async rulesIntact(family) {
       const h = await hosts.get(family);
-      return h !== undefined && rulesIntact(h, masqueradeMark(d.options.masqueradeBit));
+      if (h === undefined) return false;
+      return rulesIntact(h, masqueradeMark(d.options.masqueradeBit), natCheckOf(family).due(now()));
     },
     close() {},
   };

@@ -15,7 +15,7 @@ import { listingFromDump } from '../iptables-lib/listing.js';
 import { parseIptablesDump } from '../iptables-lib/parse.js';
 import { type PlanInput, planTable, restoreText } from '../iptables-lib/plan.js';
 import type { DesiredIptables } from './desired.js';
-import { KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
+import { KUBE_FIREWALL, KUBE_MARK_MASQ, KUBE_PROXY_CANARY } from './names.js';
 import { touchedTables } from './plan-delta.js';
 import { type Planned, restoreInputs, type TableName } from './restore-order.js';
 import type { IptablesApplied } from './state.js';
@@ -31,6 +31,8 @@ export interface SyncContext {
   /** The model's UDP frontends' fingerprint, kept by the caller between syncs (conntrack/clear.ts). */
   udpFingerprint?: string;
   now?: () => number;
+  /** When nat is next due for the intact check; without it, every check includes nat. */
+  natCheck?: NatCheckClock;
 }
 
 export interface SyncReport {
@@ -51,24 +53,49 @@ export interface SyncReport {
   durationMs: number;
 }
 
-/** The checks rulesIntact sends: the mangle and filter canaries and nat's masquerade mark rule. */
-export function intactCheckInput(mark: string): string {
+/**
+ * How often the intact check includes nat's masquerade mark rule. With
+ * iptables-legacy any read of a table fetches all of it: the nat check cost 30 ms of
+ * iptables CPU per check at 1,000 Services (~290 ms at 10,000), the mangle and filter
+ * checks 3 ms together (scripts/canary-check-cpu.ts). Upstream routinely checks only
+ * mangle's canary; kproxy checks filter too (a firewall script's `-F`/`-X` of nat
+ * and filter) at every periodic sync and nat alone at most this often.
+ */
+export const natCheckPeriodMs = 5 * 60_000;
+
+/**
+ * The checks rulesIntact sends: the mangle and filter canaries, filter's jump to
+ * KUBE-FIREWALL (a `-F` keeps the empty canary chain but drops the jump) and, when
+ * `withNat`, nat's masquerade mark rule.
+ */
+export function intactCheckInput(mark: string, withNat = true): string {
   return [
     `*mangle\n-S ${KUBE_PROXY_CANARY}\nCOMMIT`,
-    `*filter\n-S ${KUBE_PROXY_CANARY}\nCOMMIT`,
-    `*nat\n-C ${KUBE_MARK_MASQ} -j MARK --or-mark ${mark}\nCOMMIT\n`,
+    `*filter\n-S ${KUBE_PROXY_CANARY}\n-C INPUT -j ${KUBE_FIREWALL}\nCOMMIT`,
+    ...(withNat ? [`*nat\n-C ${KUBE_MARK_MASQ} -j MARK --or-mark ${mark}\nCOMMIT`] : []),
+    '',
   ].join('\n');
 }
 
+/** When a family's nat table is next due for the intact check (natCheckPeriodMs). */
+export class NatCheckClock {
+  private lastMs = Number.NEGATIVE_INFINITY;
+  /** True, and the clock restarts, when the period has passed. */
+  due(nowMs: number): boolean {
+    if (nowMs - this.lastMs < natCheckPeriodMs) return false;
+    this.lastMs = nowMs;
+    return true;
+  }
+}
+
 /**
- * kproxy's canary chains and its masquerade mark rule are still in the kernel. One
- * iptables-restore for the three: each process costs the daemon more CPU than its
- * check (three `iptables` processes took 17-24 ms of the daemon's CPU per check, one
- * restore 6-9, scripts/canary-check-cpu.ts). With iptables-legacy the nat check still
- * reads the whole nat table (~290 ms of iptables CPU at 10,000 Services).
+ * kproxy's canaries, its filter jump and (when due) its masquerade mark rule are still
+ * in the kernel. One iptables-restore for the checks: each process costs the daemon
+ * more CPU than its check (three `iptables` processes took 17-24 ms of the daemon's
+ * CPU per check, one restore 6-9).
  */
-export async function rulesIntact(host: IptablesHost, mark: string): Promise<boolean> {
-  return host.check(intactCheckInput(mark));
+export async function rulesIntact(host: IptablesHost, mark: string, withNat = true): Promise<boolean> {
+  return host.check(intactCheckInput(mark, withNat));
 }
 
 async function ensureCanaries(host: IptablesHost): Promise<void> {
@@ -96,7 +123,7 @@ async function decide(desired: DesiredIptables, ctx: SyncContext, now: number) {
       // A record of the other flavour says nothing about this one's tables.
       usable: (s) => s.flavour === host.flavour,
     },
-    () => rulesIntact(host, masqueradeMark(desired.config.masqueradeBit)),
+    () => rulesIntact(host, masqueradeMark(desired.config.masqueradeBit), ctx.natCheck?.due(now) ?? true),
   );
   return { ...decision, hash, state: decision.applied };
 }
