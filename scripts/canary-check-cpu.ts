@@ -1,6 +1,6 @@
 // CPU of the iptables mode's "are kproxy's rules still there" check, per call:
 // three `iptables -S/-C` processes (as before) against one `iptables-restore`
-// that runs the same three checks (rulesIntact). A benchmark, not a test. Needs root; run it
+// that runs the same three checks (rulesIntact), and the routine check without nat. A benchmark, not a test. Needs root; run it
 // inside a network namespace of its own:
 //
 //   ip netns add kpbench && ip netns exec kpbench \
@@ -79,9 +79,11 @@ async function main(): Promise<void> {
     return checks.every((c) => c.exitCode === 0);
   };
   const oneRestore = () => rulesIntact(host, mark);
+  const withoutNat = () => rulesIntact(host, mark, false);
   for (let round = 0; round < 2; round++) {
     await time('three iptables processes', threeProcesses);
     await time('one iptables-restore', oneRestore);
+    await time('one iptables-restore, nat not due', withoutNat);
   }
   // The one restore still sees each check fail.
   for (const [args, undo] of [
