@@ -32,7 +32,8 @@ export interface TablePlan {
   rulesDeleted: number;
 }
 
-function sameRules(a: readonly string[], b: readonly string[]): boolean {
+/** The same rules in the same order. */
+export function sameRules(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((r, i) => r === b[i]);
 }
 

@@ -11,6 +11,7 @@
 // render merges everything. Pure but for the ruleset it owns.
 import type { FragmentChange } from '../../model/render-memo.js';
 import { editableChains } from '../iptables-lib/chains.js';
+import { sameRules } from '../iptables-lib/plan.js';
 import type { Rule, Ruleset } from '../iptables-lib/ruleset.js';
 import type { IptablesFragment } from './render-memo.js';
 
@@ -46,9 +47,6 @@ const bump = <K>(m: Map<K, number>, k: K, by: number): void => {
   if (n === 0) m.delete(k);
   else m.set(k, n);
 };
-
-const sameRules = (a: readonly Rule[] = [], b: readonly Rule[] = []): boolean =>
-  a.length === b.length && a.every((r, i) => r === b[i]);
 
 /** Every fragment's chains of one table except the shared ones, with how many fragments write each. */
 function countWriters(

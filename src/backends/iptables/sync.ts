@@ -138,38 +138,44 @@ type TableInput = PlanInput & { tableChains: number; from: PlannedFrom };
  * table before the render's patch (render-patch.ts), only the part the patch
  * touched (plan-delta.ts). Undefined: the record is the render's own table,
  * patched by renders it did not apply, so only the kernel can say what is there
- * (the sync turns full). Full (`applied` undefined): with what the kernel holds.
+ * (the sync turns full).
  */
-async function planInput(
+function recordInput(table: 'nat' | 'filter', desired: DesiredIptables, applied: IptablesApplied) {
+  const want = desired.ruleset[table];
+  const same = { normalize: (r: string) => r, deleteStale: true };
+  const record = applied.tables[table];
+  if (record !== want) {
+    return {
+      desired: want,
+      current: record,
+      ...same,
+      tableChains: record.chains.size,
+      from: 'applied tables',
+    } satisfies TableInput;
+  }
+  const { delta } = desired;
+  if (!delta || delta.from !== applied.tablesVersion) return undefined;
+  const touched = touchedTables(desired.ruleset, delta, table);
+  const from = 'render delta';
+  return {
+    desired: touched.after,
+    current: touched.before,
+    ...same,
+    tableChains: want.chains.size,
+    from,
+  } satisfies TableInput;
+}
+
+/** Full: compare with what the kernel really holds; this is what repairs drift. */
+async function kernelInput(
   table: 'nat' | 'filter',
   desired: DesiredIptables,
   host: IptablesHost,
-  applied: IptablesApplied | undefined,
-): Promise<TableInput | undefined> {
-  const want = desired.ruleset[table];
-  if (applied) {
-    const same = { normalize: (r: string) => r, deleteStale: true };
-    const record = applied.tables[table];
-    if (record !== want) {
-      return {
-        desired: want,
-        current: record,
-        ...same,
-        tableChains: record.chains.size,
-        from: 'applied tables',
-      };
-    }
-    const { delta } = desired;
-    if (!delta || delta.from !== applied.tablesVersion) return undefined;
-    const touched = touchedTables(desired.ruleset, delta, table);
-    const from = 'render delta';
-    return { desired: touched.after, current: touched.before, ...same, tableChains: want.chains.size, from };
-  }
-  // Compare with what the kernel really holds: this is what repairs drift.
+): Promise<TableInput> {
   const dump = parseIptablesDump(await host.save(table), `${table} table`);
   const current = { chains: listingFromDump(dump).get(table) ?? new Map() };
   return {
-    desired: want,
+    desired: desired.ruleset[table],
     current,
     jumps: desired.jumps.filter((j) => j.table === table),
     normalize: (r) => canonicalRule(r, desired.model.family),
@@ -185,19 +191,18 @@ async function planInputs(
   host: IptablesHost,
   decision: { full: boolean; reason?: string; state: IptablesApplied | undefined },
 ) {
-  const inputs = async (applied: IptablesApplied | undefined) => [
-    await planInput('nat', desired, host, applied),
-    await planInput('filter', desired, host, applied),
-  ];
-  if (!decision.full) {
-    const [nat, filter] = await inputs(decision.state);
+  if (!decision.full && decision.state) {
+    const nat = recordInput('nat', desired, decision.state);
+    const filter = recordInput('filter', desired, decision.state);
     if (nat && filter) return { full: false, inputs: { nat, filter } };
   }
-  const [nat, filter] = (await inputs(undefined)) as TableInput[];
   return {
     full: true,
     reason: decision.full ? decision.reason : 'the record is of a render that was not applied',
-    inputs: { nat: nat as TableInput, filter: filter as TableInput },
+    inputs: {
+      nat: await kernelInput('nat', desired, host),
+      filter: await kernelInput('filter', desired, host),
+    },
   };
 }
 
