@@ -9,7 +9,7 @@
 // --profile DIR runs the daemon under `node --cpu-prof` (one .cpuprofile per mode in
 // DIR, written when it stops; scripts/profile-summary.ts prints its top functions).
 import { spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startApiServer } from '../test/helpers/apiserver.js';
@@ -36,10 +36,8 @@ const log = (s: string) => process.stderr.write(`[idle ${new Date().toISOString(
 async function measure(mode: Mode, kubeconfig: string, cleanup: Cleanup, apiPort: number): Promise<void> {
   const { ns, remove } = await createNs(`idle-${mode}`, cleanup);
   const unbridge = await bridgeLoopbackPort(ns, apiPort, cleanup);
-  const stateDir = mkdtempSync(join(tmpdir(), 'kpb-state-'));
   const [node, ...rest] = proxyArgv('kproxy', mode, {
     kubeconfig,
-    stateDir,
     minSyncMs: 1000,
     kubeProxyBin: '',
     kproxyCli: cli ?? builtCli(),
@@ -81,7 +79,6 @@ async function measure(mode: Mode, kubeconfig: string, cleanup: Cleanup, apiPort
     const gone = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await gone;
-    rmSync(stateDir, { recursive: true, force: true });
     await unbridge();
     await remove();
   }

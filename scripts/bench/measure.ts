@@ -2,8 +2,7 @@
 // to its first sync, fed single-endpoint changes, watched idle, stopped; then the
 // kernel tool alone loads the rules it wrote into fresh namespaces (the floor).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ApiServer } from '../../test/helpers/apiserver.js';
 import type { Cleanup } from './cleanup.js';
@@ -47,17 +46,15 @@ interface Running {
   /** Wall time (s) just before the process was started. */
   t0: number;
   exited: () => string | undefined;
-  /** Kills it if still running, removes its state dir. */
+  /** Kills it if still running. */
   dispose: () => Promise<void>;
 }
 
 function startProxy(ctx: BenchContext, ns: string, proxy: ProxyKind, mode: Mode, tag: string): Running {
   const kubeconfig = join(ctx.logsDir, `${tag}.kubeconfig`);
   copyFileSync(ctx.api.kubeconfigPath, kubeconfig);
-  const stateDir = mkdtempSync(join(tmpdir(), 'kpb-state-'));
   const pc: ProxyContext = {
     kubeconfig,
-    stateDir,
     minSyncMs: ctx.opts.minSyncMs,
     kubeProxyBin: ctx.kubeProxyBin,
     kproxyCli: ctx.kproxyCli,
@@ -78,7 +75,6 @@ function startProxy(ctx: BenchContext, ns: string, proxy: ProxyKind, mode: Mode,
   });
   const kill = () => {
     if (exit === undefined) child.kill('SIGKILL');
-    rmSync(stateDir, { recursive: true, force: true });
   };
   const dispose = ctx.cleanup.add(`${tag} process`, async () => kill(), kill);
   if (child.pid === undefined) throw new Error(`${tag}: could not start ${IP}`);

@@ -15,8 +15,6 @@ const SBIN = '/usr/sbin';
 
 export interface ProxyContext {
   kubeconfig: string;
-  /** kproxy's --state-dir, one per run. */
-  stateDir: string;
   minSyncMs: number;
   kubeProxyBin: string;
   /** dist/cli.js */
@@ -51,8 +49,6 @@ export function proxyArgv(proxy: ProxyKind, mode: Mode, c: ProxyContext): string
     `127.0.0.1:${METRICS_PORT}`,
     '--iptables-min-sync-period',
     duration(c.minSyncMs),
-    '--state-dir',
-    c.stateDir,
     ...flavour,
   ];
 }

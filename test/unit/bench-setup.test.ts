@@ -44,7 +44,6 @@ test('changed endpoint addresses all have the same length, so none is a prefix o
 
 const ctx: ProxyContext = {
   kubeconfig: '/k/kubeconfig',
-  stateDir: '/k/state',
   minSyncMs: 1000,
   kubeProxyBin: '/bin/kube-proxy',
   kproxyCli: '/repo/dist/cli.js',
@@ -59,6 +58,8 @@ test('kproxy gets the flags, its iptables flavour by flag; upstream gets a confi
   t.true(kp.join(' ').includes('--iptables-flavour nft'));
   t.true(kp.join(' ').includes('--iptables-min-sync-period 1s'));
   t.false(proxyArgv('kproxy', 'nftables', ctx).includes('--iptables-flavour'));
+  // `kproxy run` keeps its record in memory and warns that it ignores --state-dir.
+  t.false(kp.includes('--state-dir'));
   t.deepEqual(proxyArgv('upstream', 'nftables', ctx), [
     '/bin/kube-proxy',
     '--config',
