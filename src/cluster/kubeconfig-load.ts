@@ -16,14 +16,9 @@ import {
   serviceAccountDir,
 } from './kubeconfig.js';
 
+/** A read error as fs words it ("EACCES: permission denied, open '/root/kc'"): it names the file. */
 function readKubeConfig(path: string): KubeConfigFile {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new Error(`cannot read kubeconfig ${path}: ${(err as Error).message}`);
-  }
-  return parseKubeConfig(text, path);
+  return parseKubeConfig(readFileSync(path, 'utf8'), path);
 }
 
 /** The files of KUBECONFIG that exist (kubectl skips missing ones), merged; an error if none does. */
