@@ -1,29 +1,16 @@
 // A thin client for the two calls kproxy makes: list and watch, returning the
-// API's JSON as is (the same shape a file of objects has). Authentication,
-// TLS and the server address come from @kubernetes/client-node's KubeConfig.
-import { HttpMethod, KubeConfig, RequestContext, Watch } from '@kubernetes/client-node';
+// API's JSON as is (the same shape a file of objects has). The server address,
+// TLS and credentials come from kubeconfig.ts; requests are made by connection.ts
+// (or, for credential plugins only, by @kubernetes/client-node: api-plugin.ts).
 import { fetch } from 'undici';
+import { ApiError, statusError, unreachable } from './api-error.js';
+import { ownTransport, type Transport } from './connection.js';
+import type { ClusterConfig } from './kubeconfig.js';
 import { slim } from './slim.js';
+import { openWatch } from './watch.js';
 
-export class ApiError extends Error {
-  override name = 'ApiError';
-  constructor(
-    message: string,
-    readonly statusCode: number | undefined,
-  ) {
-    super(message);
-  }
-}
-
-/** undici says only "fetch failed"; the reason (ECONNREFUSED, a certificate...) is in its cause. */
-export function unreachable(server: string, err: unknown): ApiError {
-  const cause = (err as { cause?: { message?: string } }).cause;
-  const reason = cause?.message ?? (err as Error).message;
-  return new ApiError(
-    `cannot reach the API server at ${server}: ${reason} (is it running, and is the kubeconfig's server address right?)`,
-    undefined,
-  );
-}
+export { loadKubeConfig } from './kubeconfig-load.js';
+export { ApiError, unreachable };
 
 export interface ListResult<T> {
   items: T[];
@@ -47,17 +34,6 @@ export interface ApiClient {
   ): Promise<() => void>;
 }
 
-/** In-cluster config when running in a pod, else --kubeconfig, KUBECONFIG or ~/.kube/config. */
-export function loadKubeConfig(kubeconfig?: string): KubeConfig {
-  const kc = new KubeConfig();
-  if (kubeconfig) kc.loadFromFile(kubeconfig);
-  else if (process.env.KUBERNETES_SERVICE_HOST && !process.env.KUBECONFIG) kc.loadFromCluster();
-  else kc.loadFromDefault();
-  if (!kc.getCurrentCluster())
-    throw new Error('no cluster in the kubeconfig (give --kubeconfig, or run in a pod)');
-  return kc;
-}
-
 /** Items per list page: client-go's reflector pages by 500 too. */
 export const listPageSize = 500;
 
@@ -72,7 +48,7 @@ interface Page<T> {
 }
 
 async function getPage<T>(
-  kc: KubeConfig,
+  transport: Transport,
   server: string,
   path: string,
   query: Record<string, string>,
@@ -80,48 +56,32 @@ async function getPage<T>(
 ): Promise<Page<T>> {
   const url = new URL(server + path);
   for (const [k, v] of Object.entries(query)) url.searchParams.set(k, v);
-  const ctx = new RequestContext(url.toString(), HttpMethod.GET);
-  await kc.applySecurityAuthentication(ctx);
+  const { headers, dispatcher } = await transport.prepare();
   let res: Awaited<ReturnType<typeof fetch>>;
   try {
-    res = await fetch(url, {
-      headers: ctx.getHeaders(),
-      dispatcher: ctx.getDispatcher(),
-      ...(signal ? { signal } : {}),
-    });
+    res = await fetch(url, { headers, ...(dispatcher ? { dispatcher } : {}), ...(signal ? { signal } : {}) });
   } catch (err) {
     if (signal?.aborted) throw err;
     throw unreachable(server, err);
   }
-  if (res.status !== 200) {
-    const body = await res.text().catch(() => '');
-    throw new ApiError(`GET ${path}: ${res.status} ${body.slice(0, 200)}`, res.status);
-  }
+  if (res.status !== 200) throw await statusError(`GET ${path}`, res);
   return (await res.json()) as Page<T>;
 }
 
 /**
- * How long a watch may send nothing before the client drops it. The library's 30 s
+ * How long a watch may send nothing before the client drops it. client-node's 30 s
  * default ended nearly every watch on a quiet cluster (bookmarks come about once a
- * minute): each of the 3-4 watches re-opened twice a minute, a TLS handshake and a
- * new secure context each time, most of an idle daemon's CPU. Longer than the
- * server's own watch timeout (timeoutSeconds, 5-10 minutes, list-watch.ts), so a
- * healthy watch lasts until the server ends it; a stalled one is caught by
- * ListWatch's quiet watchdog (5 minutes) first.
+ * minute): each of the 3-4 watches re-opened twice a minute, a TLS handshake each
+ * time, most of an idle daemon's CPU. Longer than the server's own watch timeout
+ * (timeoutSeconds, 5-10 minutes, list-watch.ts), so a healthy watch lasts until the
+ * server ends it; a stalled one is caught by ListWatch's quiet watchdog (5 minutes)
+ * first, and a dead connection by TCP keepalive (connection.ts) sooner still.
  */
 export const watchInactivityTimeoutMs = 11 * 60_000;
 
-/** The library's Watch, with watchInactivityTimeoutMs (its field is private in the types only). */
-export function newWatcher(kc: KubeConfig): Watch {
-  const watcher = new Watch(kc);
-  (watcher as unknown as { requestTimeoutMs: number }).requestTimeoutMs = watchInactivityTimeoutMs;
-  return watcher;
-}
-
-export function apiClient(kc: KubeConfig): ApiClient {
-  const server = (kc.getCurrentCluster() as { server: string }).server;
-  const watcher = newWatcher(kc);
-  return {
+/** A client over any transport (tests use plain http on loopback). */
+export function clientOver(transport: Transport, server: string, watchTimeoutMs = watchInactivityTimeoutMs) {
+  const client: ApiClient = {
     server,
     // In pages of listPageSize (as client-go's reflector lists): a cluster's
     // Services never sit in memory as one response body and its parse at once.
@@ -129,25 +89,37 @@ export function apiClient(kc: KubeConfig): ApiClient {
       const items: T[] = [];
       let next: string | undefined;
       for (;;) {
-        const page = await getPage<T>(kc, server, path, { ...query, ...pageQuery(next) }, signal);
+        const page = await getPage<T>(transport, server, path, { ...query, ...pageQuery(next) }, signal);
         for (const item of page.items ?? []) items.push(slim(item));
         next = page.metadata?.continue;
         if (!next) return { items, resourceVersion: page.metadata?.resourceVersion ?? '' };
       }
     },
-    async watch<T>(
+    watch<T>(
       path: string,
       query: Record<string, string | number | boolean>,
       onEvent: (e: WatchEvent<T>) => void,
       done: (err: unknown) => void,
     ) {
-      const controller = await watcher.watch(
-        path,
-        query,
-        (type, object) => onEvent({ type: type as WatchEvent<T>['type'], object: slim(object as T) }),
-        done,
-      );
-      return () => controller.abort();
+      const slimmed = (e: { type: string; object: unknown }) =>
+        onEvent({ type: e.type as WatchEvent<T>['type'], object: slim(e.object as T) });
+      return openWatch(transport, server, path, query, slimmed, done, watchTimeoutMs);
     },
   };
+  return client;
+}
+
+/** Loads @kubernetes/client-node on first use, and only for a user it alone can authenticate. */
+function pluginTransport(cfg: ClusterConfig): Transport {
+  let loading: Promise<Transport> | undefined;
+  return {
+    async prepare() {
+      loading ??= import('./api-plugin.js').then((m) => m.clientNodeTransport(cfg.file));
+      return (await loading).prepare();
+    },
+  };
+}
+
+export function apiClient(cfg: ClusterConfig): ApiClient {
+  return clientOver(cfg.plugin ? pluginTransport(cfg) : ownTransport(cfg), cfg.server);
 }

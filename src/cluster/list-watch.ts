@@ -1,5 +1,5 @@
-// A list-then-watch loop that does not give up. The client library's watch ends
-// on any error and its informer can stall silently; this supervisor relists on
+// A list-then-watch loop that does not give up. A watch request ends on any error
+// and an informer can stall silently; this supervisor relists on
 // 410 Gone, resumes from the last resourceVersion after other errors with capped,
 // jittered backoff, and restarts a watch that has been quiet for too long.
 // A watch that ends the normal way (the server's timeout after 5-10 minutes, or the
@@ -45,8 +45,8 @@ export type WatchEnd =
 export function watchEnd(err: unknown): WatchEnd {
   if (!err) return { kind: 'closed' };
   if ((err as ApiError).statusCode === 410) return { kind: 'gone' };
-  // @kubernetes/client-node's Watch aborts a request that sends nothing for its
-  // requestTimeoutMs (api.ts sets it past the server's own timeout) with a TimeoutError:
+  // The watch (watch.ts) aborts a request that sends nothing for its inactivity
+  // timeout (api.ts sets it past the server's own timeout) with a TimeoutError:
   // a watch with nothing to say, not a failure. (A server that accepts the connection
   // and never answers ends the same way, or by the quiet watchdog: slow enough without
   // backoff.)
