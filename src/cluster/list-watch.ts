@@ -143,6 +143,25 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
     }
   }
 
+  /**
+   * Hands one event to the consumer. A consumer that throws is a kproxy bug: said at
+   * error with the object's name, and the watch goes on (the next event or relist
+   * brings the object again), instead of the HTTP client swallowing it unseen.
+   */
+  private deliver(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {
+    try {
+      this.o.onEvent(type, obj);
+    } catch (err) {
+      const m = obj.metadata as { namespace?: string; name?: string } | undefined;
+      this.o.log.error(
+        `handling ${type} of ${this.o.name} ${m?.namespace ? `${m.namespace}/` : ''}${m?.name} failed`,
+        {
+          error: (err as Error).stack ?? String(err),
+        },
+      );
+    }
+  }
+
   /** One watch from `resourceVersion`; `delivered` says whether any event or bookmark arrived. */
   private watchOnce(
     resourceVersion: string,
@@ -189,7 +208,7 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
         delivered = true;
         const rv = e.object.metadata?.resourceVersion;
         if (rv) advance(rv);
-        if (e.type !== 'BOOKMARK') this.o.onEvent(e.type, e.object);
+        if (e.type !== 'BOOKMARK') this.deliver(e.type, e.object);
       };
       const query = {
         ...this.o.query,

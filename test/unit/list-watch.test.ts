@@ -88,6 +88,35 @@ test('relists on 410 Gone and resumes from the last resourceVersion after an err
   t.is(replaced, 2);
 });
 
+test('a consumer that throws is logged at error with the object, and later events still arrive', async (t) => {
+  const out = new PassThrough();
+  let logged = '';
+  out.on('data', (d) => {
+    logged += String(d);
+  });
+  const seen: string[] = [];
+  const { api } = scriptedApi([
+    (emit) => {
+      emit({ type: 'ADDED', object: obj('bad', 11) });
+      emit({ type: 'ADDED', object: obj('good', 12) });
+    },
+  ]);
+  const lw = things(api, {
+    log: createLogger({ stream: out, json: true }),
+    onEvent: (_type, o) => {
+      if (o.metadata.name === 'bad') throw new Error('store bug');
+      seen.push(o.metadata.name);
+    },
+  });
+  lw.start();
+  await lw.synced;
+  for (let i = 0; i < 400 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 25));
+  await lw.stop();
+  t.deepEqual(seen, ['good']);
+  t.regex(logged, /"level":"error".*handling ADDED of things bad failed/);
+  t.regex(logged, /store bug/);
+});
+
 test('restarts a watch that stays quiet longer than the watchdog allows', async (t) => {
   const { api, calls } = scriptedApi([() => {}, () => {}, () => {}]);
   const lw = things(api, { quietTimeoutMs: 100 });
