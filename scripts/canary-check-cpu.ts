@@ -1,7 +1,7 @@
 // CPU of the iptables mode's "are kproxy's rules still there" check, per call:
 // three `iptables -S/-C` processes (as before) against one `iptables-restore`
-// that runs the same three checks (rulesIntact), and the routine check without nat. A benchmark, not a test. Needs root; run it
-// inside a network namespace of its own:
+// that runs the same three checks (rulesIntact), and the routine check without nat.
+// A benchmark, not a test. Needs root; run it inside a network namespace of its own:
 //
 //   ip netns add kpbench && ip netns exec kpbench \
 //     node --import tsx scripts/canary-check-cpu.ts [--services 1000] [--runs 50] [--flavour legacy]

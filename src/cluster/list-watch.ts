@@ -145,8 +145,8 @@ export class ListWatch<T extends { metadata?: { resourceVersion?: string } }> {
 
   /**
    * Hands one event to the consumer. A consumer that throws is a kproxy bug: said at
-   * error with the object's name, and the watch goes on (the next event or relist
-   * brings the object again), instead of the HTTP client swallowing it unseen.
+   * error with the object's name, and the watch goes on (the object's next event, or
+   * a relist, brings it again), instead of the watch's line reader swallowing it unseen.
    */
   private deliver(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {
     try {
